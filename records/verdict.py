@@ -1,0 +1,81 @@
+"""What the classifier says about a comment, and the records triage writes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from records.base import Record, UtcDatetime
+from records.comment import Comment
+
+Category = Literal["service_request", "abusive", "misinformation", "spam"]
+CATEGORIES: tuple[Category, ...] = ("service_request", "abusive", "misinformation", "spam")
+
+Lane = Literal["urgent", "moderation", "response"]
+LANES: tuple[Lane, ...] = ("urgent", "response", "moderation")
+
+
+class Reason(BaseModel):
+    """Why a label or lane was given: a code, the policy clause, the evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    clause: str
+    evidence: str = ""
+
+
+class Signals(BaseModel):
+    """Evidence beyond the four scores. Personal data is named by kind, never quoted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    toxicity: dict[str, float] = Field(default_factory=dict)
+    personal_data: tuple[str, ...] = ()
+    urgent: tuple[str, ...] = ()
+    links: int = 0
+    shorteners: int = 0
+    spam_markers: tuple[str, ...] = ()
+
+
+class Verdict(Record):
+    schema_version: Literal[1] = Field(default=1, alias="schema")
+    labels: tuple[Category, ...] = ()
+    scores: dict[Category, float]
+    signals: Signals = Signals()
+    reasons: tuple[Reason, ...] = ()
+    lane: Lane | None = None
+    actions: tuple[str, ...] = ()
+    model: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def needs_review(self) -> bool:
+        return self.lane is not None
+
+
+class TriageResult(Record):
+    """A comment with its verdict, on ``triage.verdicts``.
+
+    The council's own replies pass through with ``verdict`` null: reply tracking
+    reads them from here, in order with the residents' posts of the same thread.
+    """
+
+    schema_version: Literal[1] = Field(default=1, alias="schema")
+    comment: Comment
+    verdict: Verdict | None
+    classified_at: UtcDatetime
+
+
+class ReviewItem(Record):
+    """Something an officer should look at, on ``triage.review``."""
+
+    schema_version: Literal[1] = Field(default=1, alias="schema")
+    id: str
+    lane: Lane
+    status: Literal["open", "closed"] = "open"
+    comment: Comment
+    verdict: Verdict | None = None
+    created_at: UtcDatetime
+    due_at: UtcDatetime | None = None
+    note: str = ""

@@ -1,0 +1,102 @@
+"""One typed, frozen settings object, read from TRIAGE_* variables (and an optional file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from records import Topics
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_POLICY = PACKAGE_DIR.parent / "classifiers" / "policy" / "north-herts.yaml"
+DEFAULT_MODEL_DIR = PACKAGE_DIR.parent / "classifiers" / "model"
+
+
+class SettingsError(Exception):
+    """Settings could not be read; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_",
+        frozen=True,
+        extra="ignore",
+        env_file_encoding="utf-8",
+    )
+
+    # Kafka
+    broker: str = Field(default="", description="kafka://host:port[;host:port]; empty = embedded")
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    store: str = Field(default="memory://")
+    app_id: str = Field(default="council-triage", pattern=r"^[A-Za-z0-9._-]+$")
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    data_dir: Path = Field(default=Path("triage-data"))
+
+    # Web (officers' app, health, metrics)
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+
+    # Classification
+    policy: Path = DEFAULT_POLICY
+    model_dir: Path = DEFAULT_MODEL_DIR
+    detoxify_checkpoint: Path | None = None
+    detoxify_config_dir: Path | None = None
+    require_detoxify: bool = False
+    detoxify_quantize: bool = False
+    torch_threads: int = Field(default=2, ge=1, le=64)
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    batch_timeout_ms: int = Field(default=200, ge=1, le=60_000)
+
+    # Dead letters: stop rather than dead-letter everything after a bad deploy upstream.
+    breaker_window: int = Field(default=200, ge=10)
+    breaker_max_invalid_ratio: float = Field(default=0.8, gt=0, le=1)
+
+    # Logs
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Metrics endpoint token (optional: when set, /metrics needs it)
+    metrics_token: SecretStr | None = None
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("kafka://", "aiokafka://")):
+            raise ValueError("must look like kafka://host:port (or be empty for the embedded broker)")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if not value.startswith(("memory://", "rocksdb://", "aerospike://")):
+            raise ValueError("must be memory:// or rocksdb://")
+        return value
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker
+
+    def with_broker(self, broker: str) -> Settings:
+        return self.model_copy(update={"broker": broker})
+
+
+def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+    """Read settings, turning validation errors into one readable message."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            name = "TRIAGE_" + "_".join(str(p) for p in error["loc"]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(lines)) from None
