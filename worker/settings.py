@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     def _broker_url(cls, value: str) -> str:
         value = value.strip()
         if value and not value.startswith(("kafka://", "aiokafka://")):
-            raise ValueError("must look like kafka://host:port (or be empty for the embedded broker)")
+            raise ValueError(
+                "must look like kafka://host:port (or be empty for the embedded broker)"
+            )
         return value
 
     @field_validator("store")
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
         return self.model_copy(update={"broker": broker})
 
 
-def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings, turning validation errors into one readable message."""
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
