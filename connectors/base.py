@@ -1,0 +1,112 @@
+"""The lifecycle every connector shares: setup, run, stop, cleanup.
+
+``setup`` opens what the connector needs (state, the Kafka sink, servers or clients);
+``run`` works until ``stop`` is called; ``cleanup`` flushes and closes, and runs even when
+``run`` failed. :func:`serve` drives the four in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from connectors.metrics import ConnectorMetrics
+from connectors.settings import ConnectorSettings
+from connectors.sink import KafkaSink, Outgoing
+from connectors.state import ConnectorState
+
+log = structlog.get_logger(__name__)
+
+
+class Connector(ABC):
+    """A source of Comments. Subclasses set ``name`` and implement ``run``."""
+
+    name: str = "connector"
+
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        self.metrics = ConnectorMetrics(self.name)
+        self.state = ConnectorState(self.state_path, settings.connector_seen_keys)
+        self.sink = KafkaSink(
+            settings.bootstrap_servers,
+            settings.topics.comments,
+            self.metrics,
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            capacity=settings.connector_buffer,
+            request_timeout_s=settings.connector_request_timeout_s,
+            on_delivered=self._delivered,
+        )
+        self._stopping = asyncio.Event()
+
+    @property
+    def state_path(self) -> Path:
+        return self.settings.connector_state_dir / f"{self.name}.json"
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def setup(self) -> None:
+        self.state = ConnectorState.load(self.state_path, self.settings.connector_seen_keys)
+        await self.sink.start()
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Work until :meth:`stop` is called."""
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def cleanup(self) -> None:
+        await self.sink.stop()
+        self.state.save()
+
+    async def wait_stopped(self, within_s: float | None = None) -> bool:
+        """Sleep until stop() or ``within_s`` seconds; True when stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), within_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def fresh(self, items: list[Outgoing]) -> list[Outgoing]:
+        """Drop what was delivered before (state) or is on its way (sink), and repeats."""
+        out: list[Outgoing] = []
+        keys: set[str] = set()
+        for item in items:
+            key = item.dedup_key
+            if key in keys or self.state.seen(key) or self.sink.is_pending(key):
+                continue
+            keys.add(key)
+            out.append(item)
+        duplicates = len(items) - len(out)
+        if duplicates:
+            self.metrics.event("duplicate", duplicates)
+        return out
+
+    def _delivered(self, items: list[Outgoing]) -> None:
+        self.state.mark_seen([item.dedup_key for item in items])
+        self.state.save()
+
+
+async def serve(connector: Connector) -> None:
+    """setup, run until stopped, then cleanup (always)."""
+    try:
+        await connector.setup()
+        log.info("connector running", connector=connector.name)
+        await connector.run()
+    finally:
+        await connector.cleanup()
+        log.info("connector stopped", connector=connector.name)

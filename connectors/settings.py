@@ -1,0 +1,110 @@
+"""Connector settings: TRIAGE_* variables, the broker ones shared with the worker.
+
+Secrets are ``SecretStr`` so that they never reach a log or a repr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from records import Topics
+
+X_API_BASE = "https://api.x.com"
+
+
+class ConnectorSettingsError(Exception):
+    """Settings could not be read, or a connector lacks one it needs; the message names it."""
+
+
+class ConnectorSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_",
+        frozen=True,
+        extra="ignore",
+        env_file_encoding="utf-8",
+    )
+
+    # Kafka, shared with the worker.
+    broker: str = ""
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+
+    # Shared machinery.
+    connector_state_dir: Path = Path("triage-data/connectors")
+    connector_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
+    connector_seen_keys: int = Field(default=50_000, ge=100, le=10_000_000)
+    connector_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    connector_max_retries: int = Field(default=6, ge=0, le=100)
+    connector_poll_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    connector_host: str = "127.0.0.1"
+    connector_port: int = Field(default=8090, ge=0, le=65535)
+    connector_max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=100_000_000)
+
+    # Meta (Facebook Page and Instagram) webhooks.
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    meta_page_id: str = ""
+    meta_ig_user_id: str = ""
+
+    # X (API v2).
+    x_bearer_token: SecretStr | None = None
+    x_user_id: str = ""
+    x_api_base: str = X_API_BASE
+
+    # Mastodon.
+    mastodon_base_url: str = ""
+    mastodon_token: SecretStr | None = None
+    mastodon_account_id: str = ""
+
+    # Generic signed webhook.
+    webhook_secret: SecretStr | None = None
+    webhook_max_age_s: int = Field(default=300, ge=1, le=86_400)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("kafka://", "aiokafka://")):
+            raise ValueError("must look like kafka://host:port")
+        return value
+
+    @field_validator("x_api_base", "mastodon_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """host:port entries of TRIAGE_BROKER (kafka://a:1;b:2 or a comma list)."""
+        rest = self.broker.split("://", 1)[-1]
+        return [part.strip() for part in rest.replace(";", ",").split(",") if part.strip()]
+
+    def require(self, *names: str) -> None:
+        """Fail with one clear message naming every missing setting."""
+        missing = [f"TRIAGE_{name.upper()}" for name in names if not getattr(self, name)]
+        if missing:
+            raise ConnectorSettingsError("missing settings: " + ", ".join(missing))
+
+
+def load_connector_settings(env_file: Path | None = None, **overrides: Any) -> ConnectorSettings:
+    """Read settings, turning validation errors into one readable message."""
+    try:
+        return ConnectorSettings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            name = "TRIAGE_" + "_".join(str(p) for p in error["loc"]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise ConnectorSettingsError("invalid settings: " + "; ".join(lines)) from None

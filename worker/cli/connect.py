@@ -1,0 +1,121 @@
+"""``triage connect meta|x|mastodon|webhook``: run one connector until Ctrl-C.
+
+Connectors need a broker that outlives them (TRIAGE_BROKER): an embedded broker started
+here would keep the comments in this process's memory only, so none is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Any:
+    from connectors.settings import ConnectorSettingsError, load_connector_settings
+    from worker.cli import get_settings
+
+    get_settings(ctx)  # logging set-up, and the shared broker settings checked once
+    env_file: Path | None = (ctx.find_root().obj or {}).get("env_file")
+    try:
+        settings = load_connector_settings(env_file, **overrides)
+    except ConnectorSettingsError as exc:
+        click.echo(f"triage: {exc}", err=True)
+        ctx.exit(2)
+    if not settings.broker:
+        click.echo(
+            "triage: connectors need a broker: set TRIAGE_BROKER=kafka://host:port "
+            "(`triage broker` starts a local one)",
+            err=True,
+        )
+        ctx.exit(2)
+    return settings
+
+
+def _run(ctx: click.Context, connector: Any, announce: bool = False) -> None:
+    from connectors import ConnectorSettingsError, PlatformRefused, StateError
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(connector.stop()))
+        # The lifecycle of connectors.serve, with the address announced once listening.
+        try:
+            await connector.setup()
+            if announce:
+                click.echo(f"listening on {connector.url}")
+            await connector.run()
+        finally:
+            await connector.cleanup()
+
+    try:
+        asyncio.run(main())
+    except (ConnectorSettingsError, StateError) as exc:
+        click.echo(f"triage: {exc}", err=True)
+        ctx.exit(2)
+    except PlatformRefused as exc:
+        click.echo(f"triage: {exc}", err=True)
+        ctx.exit(1)
+    except OSError as exc:
+        click.echo(f"triage: cannot serve: {exc}", err=True)
+        ctx.exit(1)
+
+
+@click.group()
+def command() -> None:
+    """Run one connector: platform events in, Comments out on social.comments."""
+
+
+@command.command()
+@click.option("--host", default=None, help="Address to listen on (TRIAGE_CONNECTOR_HOST).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="0 picks a free port.")
+@click.pass_context
+def meta(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Facebook Page and Instagram webhooks on /webhooks/meta."""
+    from connectors import MetaConnector
+
+    settings = _settings(ctx)
+    _run(ctx, MetaConnector(settings, host=host, port=port), announce=True)
+
+
+@command.command()
+@click.option("--host", default=None, help="Address to listen on (TRIAGE_CONNECTOR_HOST).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="0 picks a free port.")
+@click.pass_context
+def webhook(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """The signed generic webhook on /webhooks/generic (web chat, forms, integrations)."""
+    from connectors import GenericWebhookConnector
+
+    settings = _settings(ctx)
+    _run(ctx, GenericWebhookConnector(settings, host=host, port=port), announce=True)
+
+
+@command.command()
+@click.option("--interval", type=click.FloatRange(min=1), default=None,
+              help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Serve /health and /metrics on this port (0 picks a free one).")
+@click.pass_context
+def x(ctx: click.Context, interval: float | None, port: int | None) -> None:
+    """Poll X (API v2) for mentions and the account's own replies."""
+    from connectors import XConnector
+
+    overrides = {"connector_poll_interval_s": interval} if interval else {}
+    _run(ctx, XConnector(_settings(ctx, **overrides), port=port), announce=port is not None)
+
+
+@command.command()
+@click.option("--interval", type=click.FloatRange(min=1), default=None,
+              help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Serve /health and /metrics on this port (0 picks a free one).")
+@click.pass_context
+def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> None:
+    """Poll Mastodon for mentions, direct messages and the account's own replies."""
+    from connectors import MastodonConnector
+
+    overrides = {"connector_poll_interval_s": interval} if interval else {}
+    _run(ctx, MastodonConnector(_settings(ctx, **overrides), port=port), announce=port is not None)
