@@ -1,0 +1,117 @@
+"""``triage labels export``: officers' confirmations and corrections, for ``triage train``.
+
+Reads ``triage.labels`` from the start on the configured broker and writes JSON Lines of
+``{"text", "labels"}`` (the latest decision per comment wins), which is what
+``triage train --labels FILE`` takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from records import InvalidRecord, decode
+from records.moderation import LabelExample
+from worker.settings import Settings
+
+
+async def read_labels(settings: Settings, idle_s: float = 2.0) -> tuple[list[LabelExample], int]:
+    """Every label example on the topic now, and how many records could not be read."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker.split("://", 1)[-1].split(";"),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    examples: list[LabelExample] = []
+    bad = 0
+    try:
+        topic = settings.topics.labels
+        if topic not in await consumer.topics():
+            return [], 0
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        left = {tp: end for tp, end in ends.items() if end > 0}
+        while left:
+            batch = await consumer.getmany(timeout_ms=int(idle_s * 1000))
+            if not batch:
+                break  # nothing more arrives: take what there is
+            for tp, messages in batch.items():
+                for message in messages:
+                    try:
+                        examples.append(decode(message.value, LabelExample))
+                    except InvalidRecord:
+                        bad += 1
+                    if message.offset + 1 >= left.get(tp, 0):
+                        left.pop(tp, None)
+    finally:
+        await consumer.stop()
+    return examples, bad
+
+
+def latest_per_comment(examples: Iterable[LabelExample]) -> list[LabelExample]:
+    """One example per comment: the most recent decision about it."""
+    latest: dict[str, LabelExample] = {}
+    for example in examples:
+        held = latest.get(example.comment_key)
+        if held is None or example.decided_at >= held.decided_at:
+            latest[example.comment_key] = example
+    return sorted(latest.values(), key=lambda e: (e.decided_at, e.comment_key))
+
+
+def write_jsonl(examples: Iterable[LabelExample], out: TextIO) -> int:
+    count = 0
+    for example in examples:
+        out.write(json.dumps({"text": example.text, "labels": list(example.labels)}) + "\n")
+        count += 1
+    return count
+
+
+@click.group("labels")
+def command() -> None:
+    """Labelled examples from officers' decisions (triage.labels)."""
+
+
+@command.command("export")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the JSON Lines ('-' for standard output).",
+)
+@click.option(
+    "--corrections-only", is_flag=True, help="Only the examples where officers changed a label."
+)
+@click.pass_context
+def export(ctx: click.Context, out_path: Path, corrections_only: bool) -> None:
+    """Write the officers' labels as JSONL {"text", "labels"} for `triage train --labels`."""
+    from worker.cli import get_settings
+
+    settings = get_settings(ctx)
+    if settings.embedded:
+        raise click.UsageError(
+            "set TRIAGE_BROKER to the cluster the worker runs against: the embedded "
+            "broker keeps nothing between runs"
+        )
+    examples, bad = asyncio.run(read_labels(settings))
+    chosen = [
+        e for e in latest_per_comment(examples) if not corrections_only or e.source == "corrected"
+    ]
+    if str(out_path) == "-":
+        count = write_jsonl(chosen, sys.stdout)
+    else:
+        with out_path.open("w", encoding="utf-8") as out:
+            count = write_jsonl(chosen, out)
+    note = f" ({bad} unreadable records skipped)" if bad else ""
+    click.echo(f"wrote {count} labelled examples{note}", err=True)

@@ -1,0 +1,85 @@
+"""``triage users``: add and remove officers' accounts, make API tokens."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from worker.users import UserError, UserStore, users_path
+
+
+def _store(ctx: click.Context) -> UserStore:
+    from worker.cli import get_settings
+
+    return UserStore(users_path(get_settings(ctx)))
+
+
+def _read_password() -> str:
+    # From standard input, so that it stays out of shell history and process lists.
+    if sys.stdin.isatty():
+        first = click.prompt("Password", hide_input=True, err=True)
+        again = click.prompt("Repeat the password", hide_input=True, err=True)
+        if first != again:
+            raise click.ClickException("the passwords do not match")
+        return str(first)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.group("users")
+def command() -> None:
+    """Officers' accounts and roles (viewer, officer, manager, admin)."""
+
+
+@command.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "officer", "manager", "admin"]),
+    required=True,
+    help="What the user may do.",
+)
+@click.pass_context
+def add(ctx: click.Context, name: str, role: str) -> None:
+    """Add a user; the password is read from standard input."""
+    store = _store(ctx)
+    try:
+        user = store.add(name, role, _read_password())
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {user.name} ({user.role})", err=True)
+
+
+@command.command("token")
+@click.argument("name")
+@click.pass_context
+def token(ctx: click.Context, name: str) -> None:
+    """Print a new API token for NAME (shown once: keep it safe)."""
+    try:
+        click.echo(_store(ctx).issue_token(name))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@command.command("remove")
+@click.argument("name")
+@click.pass_context
+def remove(ctx: click.Context, name: str) -> None:
+    """Remove a user and every token of theirs."""
+    try:
+        _store(ctx).remove(name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed {name}", err=True)
+
+
+@command.command("list")
+@click.pass_context
+def list_users(ctx: click.Context) -> None:
+    """List users and their roles."""
+    try:
+        users = _store(ctx).users()
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    for user in users:
+        click.echo(f"{user.name}\t{user.role}")

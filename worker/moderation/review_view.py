@@ -1,0 +1,342 @@
+"""The review queue, the author ledger and the audit trail, whole in every worker.
+
+Every worker process reads ``triage.review``, ``triage.decisions`` and ``triage.audit``
+from the beginning with a plain aiokafka consumer that is assigned every partition (no
+consumer group), and folds them into memory:
+
+- the review view: the latest version of each item, with the decisions taken on it
+  laid over (so an item is closed the moment its decision is seen, whoever closes it
+  on the topic), and moderation items enriched with the author's current record;
+- the ledger view: each author's record, folded from the audit records;
+- the audit view: the audit records within the retention period, for export.
+
+Why not a faust GlobalTable: a GlobalTable needs its own changelog topic, fed by a
+table write for each record, when the three topics are already the system of record;
+and a GlobalTable is built per topic, while an item's state needs both the review and
+the decision topics. A reader assigned all partitions is simple, independent of the
+consumer group (so web requests never wait for a rebalance), and reports when it has
+caught up, which the decision agent waits for after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from records import InvalidRecord, ReviewItem, decode
+from records.moderation import AuditRecord, AuthorLedger, Decision
+from records.verdict import Lane
+from worker.clock import Clock
+from worker.moderation.decisions import CLOSING_ACTIONS
+from worker.moderation.ledger import apply_record, enrich
+from worker.moderation.policy import ModerationConfig
+from worker.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def _bootstrap(settings: Settings) -> list[str]:
+    url = settings.broker.split("://", 1)[-1]
+    return [host for host in url.split(";") if host]
+
+
+@dataclass
+class ModerationState:
+    """The folded topics; pure and synchronous (the reader feeds it records)."""
+
+    config: ModerationConfig
+    clock: Clock
+    items: dict[str, ReviewItem] = field(default_factory=dict)
+    decisions: dict[str, list[Decision]] = field(default_factory=dict)
+    decision_ids: set[str] = field(default_factory=set)
+    ledgers: dict[str, AuthorLedger] = field(default_factory=dict)
+    audit: dict[str, AuditRecord] = field(default_factory=dict)
+    # Bumped on every change, so pages can tell when to refresh.
+    version: int = 0
+
+    def add_item(self, item: ReviewItem) -> None:
+        self.items[item.id] = item
+        self.version += 1
+
+    def add_decision(self, decision: Decision) -> None:
+        if decision.id in self.decision_ids:
+            return
+        self.decision_ids.add(decision.id)
+        self.decisions.setdefault(decision.item_id, []).append(decision)
+        self.version += 1
+
+    def add_audit(self, record: AuditRecord) -> None:
+        # Past the retention period a record leaves the ledger as well as the exports.
+        if record.id in self.audit or record.decided_at < self.retained_since():
+            return
+        self.audit[record.id] = record
+        self.ledgers[record.author_key] = apply_record(self.ledgers.get(record.author_key), record)
+        self.version += 1
+
+    # -- reading -----------------------------------------------------------------------
+    def current(self, item: ReviewItem) -> ReviewItem:
+        """The item with its decisions laid over and, for moderation, the advice now."""
+        update: dict[str, Any] = {}
+        for decision in self.decisions.get(item.id, ()):
+            if decision.action == "relabel" and decision.labels is not None and item.verdict:
+                update["verdict"] = item.verdict.model_copy(update={"labels": decision.labels})
+            if decision.action in CLOSING_ACTIONS and update.get("outcome") is None:
+                update.update(
+                    status="closed",
+                    outcome=decision.action,
+                    decided_by=decision.by,
+                    decided_at=decision.decided_at,
+                )
+        if item.status == "closed" and "status" not in update and item.outcome is None:
+            update["outcome"] = "closed"
+        merged = item.model_copy(update=update) if update else item
+        if merged.status == "open":
+            ledger = self.ledgers.get(merged.comment.author_key)
+            merged = enrich(merged, ledger, self.config.moderation, self.clock.now())
+        return merged
+
+    def get(self, item_id: str) -> ReviewItem | None:
+        item = self.items.get(item_id)
+        return self.current(item) if item else None
+
+    def list_items(self, lane: Lane | None = None, status: str | None = "open") -> list[ReviewItem]:
+        out = []
+        for item in self.items.values():
+            if lane is not None and item.lane != lane:
+                continue
+            current = self.current(item)
+            if status is None or current.status == status:
+                out.append(current)
+        out.sort(key=lambda i: (i.due_at is None, i.due_at or i.created_at, i.created_at))
+        return out
+
+    def retained_since(self) -> datetime:
+        return self.clock.now() - timedelta(days=self.config.moderation.audit_retention_days)
+
+
+class ReviewView:
+    """``ctx.views["review"]``: review items by lane and status, with decisions applied."""
+
+    def __init__(self, state: ModerationState) -> None:
+        self._state = state
+
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    def items(self, lane: Lane | None = None, status: str | None = "open") -> list[ReviewItem]:
+        return self._state.list_items(lane, status)
+
+    def get(self, item_id: str) -> ReviewItem | None:
+        return self._state.get(item_id)
+
+    def decisions(self, item_id: str) -> list[Decision]:
+        return list(self._state.decisions.get(item_id, ()))
+
+    def has_decision(self, decision_id: str) -> bool:
+        return decision_id in self._state.decision_ids
+
+
+class LedgerView:
+    """``ctx.views["ledger"]``: each author's record, and the blocks."""
+
+    def __init__(self, state: ModerationState) -> None:
+        self._state = state
+
+    def get(self, author_key: str) -> AuthorLedger | None:
+        return self._state.ledgers.get(author_key)
+
+    def authors(self) -> list[AuthorLedger]:
+        return sorted(self._state.ledgers.values(), key=lambda a: a.author_key)
+
+    def blocks(self, appealable: bool | None = None) -> list[AuthorLedger]:
+        """Authors blocked now; ``appealable`` True/False keeps those past/before the date."""
+        today = self._state.clock.now().date()
+        out = []
+        for ledger in self.authors():
+            block = ledger.active_block
+            if block is None:
+                continue
+            if appealable is None or (block.appealable_from <= today) == appealable:
+                out.append(ledger)
+        return out
+
+
+class AuditView:
+    """``ctx.views["audit"]``: the policy's records, within the retention period."""
+
+    def __init__(self, state: ModerationState) -> None:
+        self._state = state
+
+    def has(self, record_id: str) -> bool:
+        return record_id in self._state.audit
+
+    def records(
+        self,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        author: str | None = None,
+    ) -> list[AuditRecord]:
+        """Records decided from ``start`` up to ``end`` (dates are whole days, inclusive)."""
+        since = self._state.retained_since()
+        out = []
+        for record in self._state.audit.values():
+            at = record.decided_at
+            if at < since or (author is not None and record.author_key != author):
+                continue
+            if start is not None and not _after(at, start):
+                continue
+            if end is not None and not _before(at, end):
+                continue
+            out.append(record)
+        out.sort(key=lambda r: (r.decided_at, r.id))
+        return out
+
+
+def _after(at: datetime, start: date | datetime) -> bool:
+    return at >= start if isinstance(start, datetime) else at.date() >= start
+
+
+def _before(at: datetime, end: date | datetime) -> bool:
+    return at <= end if isinstance(end, datetime) else at.date() <= end
+
+
+class TopicReader:
+    """Reads the three topics from the start, for ever, into a :class:`ModerationState`."""
+
+    def __init__(self, settings: Settings, state: ModerationState) -> None:
+        self.settings = settings
+        self.state = state
+        topics = settings.topics
+        self._handlers = {
+            topics.review: self._on_review,
+            topics.decisions: self._on_decision,
+            topics.audit: self._on_audit,
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._caught_up = asyncio.Event()
+        self._targets: dict[TopicPartition, int] = {}
+        self.skipped = 0
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=_bootstrap(self.settings),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=f"{self.settings.app_id}-moderation-view",
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name="moderation-view")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def wait_caught_up(self) -> None:
+        """Until everything on the topics when the reader started has been read."""
+        await self._caught_up.wait()
+
+    @property
+    def caught_up(self) -> bool:
+        return self._caught_up.is_set()
+
+    async def _assign(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while True:
+            # topics() refreshes metadata: the worker may still be creating them.
+            existing = await consumer.topics()
+            if all(t in existing for t in self._handlers):
+                parts = [
+                    TopicPartition(topic, p)
+                    for topic in self._handlers
+                    for p in sorted(consumer.partitions_for_topic(topic) or ())
+                ]
+                if parts:
+                    break
+            await asyncio.sleep(0.5)
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        self._targets = {tp: end for tp, end in ends.items() if end > 0}
+        self._check_caught_up()
+
+    def _check_caught_up(self, tp: TopicPartition | None = None, offset: int = -1) -> None:
+        if self._caught_up.is_set():
+            return
+        if tp is not None and offset + 1 >= self._targets.get(tp, 0):
+            self._targets.pop(tp, None)
+        if not self._targets:
+            self._caught_up.set()
+            log.info("moderation view caught up", items=len(self.state.items),
+                     authors=len(self.state.ledgers))
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        await self._assign()
+        while True:
+            try:
+                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+            except KafkaError as exc:
+                # aiokafka reconnects by itself; keep reading rather than go stale.
+                log.warning("moderation view read failed; retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for tp, messages in batch.items():
+                handler = self._handlers[tp.topic]
+                for message in messages:
+                    self._apply(handler, message.value)
+                if messages:
+                    self._check_caught_up(tp, messages[-1].offset)
+
+    def _apply(self, handler: Any, value: bytes | None) -> None:
+        try:
+            handler(value)
+        except InvalidRecord as exc:
+            # The agents dead-letter what they cannot read; the view only skips it.
+            self.skipped += 1
+            log.warning("moderation view skipped a record", reason=exc.reason)
+
+    def _on_review(self, value: bytes | None) -> None:
+        self.state.add_item(decode(value, ReviewItem))
+
+    def _on_decision(self, value: bytes | None) -> None:
+        self.state.add_decision(decode(value, Decision))
+
+    def _on_audit(self, value: bytes | None) -> None:
+        self.state.add_audit(decode(value, AuditRecord))
+
+
+def install_views(views: dict[str, Any], state: ModerationState) -> None:
+    views["review"] = ReviewView(state)
+    views["ledger"] = LedgerView(state)
+    views["audit"] = AuditView(state)
+    views["moderation_state"] = state
+
+
+def fill(state: ModerationState, records: Iterable[Any]) -> ModerationState:
+    """Feed records directly (tests and tools that hold records already)."""
+    for record in records:
+        if isinstance(record, ReviewItem):
+            state.add_item(record)
+        elif isinstance(record, Decision):
+            state.add_decision(record)
+        elif isinstance(record, AuditRecord):
+            state.add_audit(record)
+    return state

@@ -1,0 +1,87 @@
+"""Taking a decision: check it against the review view, then write it to triage.decisions.
+
+The one path for every way a decision arrives (the JSON API, the officers' pages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from records.moderation import Decision
+from worker.context import WorkerContext
+from worker.moderation.decisions import (
+    DecisionRefused,
+    DecisionRequest,
+    build_decision,
+    decision_id,
+)
+from worker.users import User
+
+log = structlog.get_logger(__name__)
+
+DecisionSink = Callable[[Decision], Awaitable[None]]
+
+_LOCK_KEY = "moderation_decision_lock"
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    decision: Decision
+    # True when a decision with this id had been taken already: nothing more was done.
+    repeat: bool
+
+
+def _lock(ctx: WorkerContext) -> asyncio.Lock:
+    lock: asyncio.Lock = ctx.views.setdefault(_LOCK_KEY, asyncio.Lock())
+    return lock
+
+
+async def submit_decision(ctx: WorkerContext, user: User, request: DecisionRequest) -> Submitted:
+    """Validate against the current views and produce; raises :class:`DecisionRefused`."""
+    review: Any = ctx.views.get("review")
+    ledgers: Any = ctx.views.get("ledger")
+    sink: DecisionSink | None = ctx.views.get("decision_sink")
+    if review is None or ledgers is None or sink is None:
+        raise DecisionRefused(503, "the moderation workflow is not running in this worker")
+    # One at a time per worker, so that a double click cannot pass the checks twice.
+    async with _lock(ctx):
+        item = review.get(request.item_id)
+        wanted = request.id or decision_id(request.item_id, request.action, user.name)
+        ledger = ledgers.get(item.comment.author_key) if item is not None else None
+        try:
+            decision, repeat = build_decision(
+                request,
+                user=user.name,
+                role=user.role,
+                item=item,
+                ledger=ledger,
+                applied=review.has_decision(wanted),
+                now=ctx.clock.now(),
+            )
+        except ValidationError as exc:  # a field the Decision record refuses
+            raise DecisionRefused(422, f"invalid decision: {_first_line(exc)}") from None
+        if repeat:
+            return Submitted(decision, True)
+        await sink(decision)
+        state = ctx.views.get("moderation_state")
+        if state is not None:
+            # Seen at once by this worker; the topic reader will find it again and skip it.
+            state.add_decision(decision)
+    log.info("decision taken", item_id=decision.item_id, action=decision.action, by=user.name)
+    return Submitted(decision, False)
+
+
+def _first_line(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+# The name the officers' pages look for.
+submit = submit_decision

@@ -1,0 +1,244 @@
+"""The JSON API of the moderation workflow (officers' app and other council systems).
+
+GET  /api/review?lane=&status=      review items (open by default)
+GET  /api/review/{item_id}          one item, its decisions and the messages to send
+POST /api/decisions                 {"item_id", "action", "note", "reference", "labels",
+                                     "approved_by", "id"}: 201, or 200 for a repeat
+GET  /api/authors/{platform}:{id}   an author's record under the policy
+GET  /api/blocks?appealable=        blocked accounts, optionally only those that may appeal
+GET  /api/audit.csv?from=&to=&author=   the policy's records as CSV
+
+Authentication and roles: worker/web/security.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from records.moderation import AuditRecord, AuthorLedger
+from records.verdict import LANES
+from worker.context import WorkerContext
+from worker.moderation.decisions import DecisionRefused, DecisionRequest
+from worker.moderation.ledger import history
+from worker.moderation.messages import messages_for
+from worker.moderation.service import submit_decision
+from worker.web.app import CTX_KEY
+from worker.web.security import error_response, require_permission
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def _ctx(request: web.Request) -> WorkerContext:
+    return request.app[CTX_KEY]
+
+
+def _view(request: web.Request, name: str) -> Any:
+    view = _ctx(request).views.get(name)
+    if view is None:
+        raise web.HTTPServiceUnavailable(
+            text=web.json_response({"error": f"the {name} view is not running"}).text,
+            content_type="application/json",
+        )
+    return view
+
+
+async def review_items(request: web.Request) -> web.Response:
+    require_permission(request, "view")
+    lane = request.query.get("lane") or None
+    if lane is not None and lane not in LANES:
+        return error_response(400, f"lane must be one of {list(LANES)}")
+    status: str | None = request.query.get("status", "open")
+    if status not in ("open", "closed", "all"):
+        return error_response(400, "status must be open, closed or all")
+    items = _view(request, "review").items(lane=lane, status=None if status == "all" else status)
+    return web.json_response({"items": [item.to_json_dict() for item in items]})
+
+
+async def review_item(request: web.Request) -> web.Response:
+    require_permission(request, "view")
+    review = _view(request, "review")
+    item = review.get(request.match_info["item_id"])
+    if item is None:
+        return error_response(404, f"no review item {request.match_info['item_id']!r}")
+    ledger = _view(request, "ledger").get(item.comment.author_key)
+    config = _ctx(request).views.get("moderation_config")
+    messages = messages_for(config.messages, item, ledger) if config is not None else []
+    return web.json_response(
+        {
+            "item": item.to_json_dict(),
+            "decisions": [d.to_json_dict() for d in review.decisions(item.id)],
+            "messages": [{"kind": m.kind, "text": m.text} for m in messages],
+        }
+    )
+
+
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise DecisionRefused(400, f"'{name}' must be a string")
+    return value
+
+
+def _request_from(body: Any) -> DecisionRequest:
+    if not isinstance(body, dict):
+        raise DecisionRefused(400, "send a JSON object")
+    item_id = body.get("item_id")
+    action = body.get("action")
+    if not isinstance(item_id, str) or not item_id:
+        raise DecisionRefused(400, "'item_id' is required (a string)")
+    if not isinstance(action, str) or not action:
+        raise DecisionRefused(400, "'action' is required (a string)")
+    labels = body.get("labels")
+    if labels is not None and (
+        not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)
+    ):
+        raise DecisionRefused(400, "'labels' must be a list of strings")
+    return DecisionRequest(
+        item_id=item_id,
+        action=action,
+        note=_optional_text(body, "note") or "",
+        reference=_optional_text(body, "reference"),
+        labels=tuple(labels) if labels is not None else None,
+        approved_by=_optional_text(body, "approved_by"),
+        id=_optional_text(body, "id"),
+    )
+
+
+async def post_decision(request: web.Request) -> web.Response:
+    user = require_permission(request, "view")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return error_response(413, "the request body is too large")
+    try:
+        body = await request.json()
+    except ValueError:
+        return error_response(400, "the body must be JSON")
+    try:
+        submitted = await submit_decision(_ctx(request), user, _request_from(body))
+    except DecisionRefused as refused:
+        return error_response(refused.status, refused.message)
+    return web.json_response(
+        {"decision": submitted.decision.to_json_dict(), "repeat": submitted.repeat},
+        status=200 if submitted.repeat else 201,
+    )
+
+
+def _ledger_json(ledger: AuthorLedger, request: web.Request) -> dict[str, Any]:
+    ctx = _ctx(request)
+    config = ctx.views.get("moderation_config")
+    out = ledger.model_dump(mode="json", exclude={"decision_ids"})
+    block = ledger.active_block
+    out["blocked"] = block is not None
+    out["appealable_from"] = block.appealable_from.isoformat() if block else None
+    out["appealable"] = block is not None and block.appealable_from <= ctx.clock.now().date()
+    if config is not None:
+        out["summary"] = history(ledger, config.moderation, ctx.clock.now()).model_dump(
+            mode="json"
+        )
+    return out
+
+
+async def author(request: web.Request) -> web.Response:
+    require_permission(request, "view")
+    key = request.match_info["author_key"]
+    if ":" not in key:
+        return error_response(400, "an author key is platform:author_id")
+    ledger = _view(request, "ledger").get(key)
+    if ledger is None:
+        return error_response(404, f"no record for author {key!r}")
+    return web.json_response(_ledger_json(ledger, request))
+
+
+def _flag(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise web.HTTPBadRequest(
+        text=web.json_response({"error": f"{name} must be true or false"}).text,
+        content_type="application/json",
+    )
+
+
+async def blocks(request: web.Request) -> web.Response:
+    require_permission(request, "view")
+    ledgers = _view(request, "ledger").blocks(appealable=_flag(request, "appealable"))
+    return web.json_response({"blocks": [_ledger_json(ledger, request) for ledger in ledgers]})
+
+
+CSV_COLUMNS = (
+    "decided_at", "platform", "account_name", "account_handle", "author_id", "channel",
+    "posted_at", "post", "url", "categories", "reasons", "clauses", "action", "automatic",
+    "decided_by", "note", "reference", "approved_by", "appealable_from", "item_id",
+    "decision_id",
+)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet would run a cell that starts like a formula: posts are untrusted.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _row(record: AuditRecord) -> list[str]:
+    values: list[object] = [
+        record.decided_at.isoformat(), record.platform, record.account_name,
+        record.account_handle, record.author_id, record.channel, record.posted_at.isoformat(),
+        record.text, record.url, " ".join(record.categories),
+        " ".join(r.code for r in record.reasons), "; ".join(r.clause for r in record.reasons),
+        record.action, "yes" if record.automatic else "no", record.decided_by, record.note,
+        record.reference, record.approved_by,
+        record.appealable_from.isoformat() if record.appealable_from else None,
+        record.item_id, record.decision_id,
+    ]
+    return [_cell(v) for v in values]
+
+
+def _date(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=web.json_response({"error": f"{name} must be a date, YYYY-MM-DD"}).text,
+            content_type="application/json",
+        ) from None
+
+
+async def audit_csv(request: web.Request) -> web.Response:
+    require_permission(request, "export_audit")
+    records = _view(request, "audit").records(
+        _date(request, "from"), _date(request, "to"), request.query.get("author") or None
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_row(r) for r in records)
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
+
+
+def setup(web_app: web.Application, ctx: WorkerContext) -> None:
+    web_app.router.add_get("/api/review", review_items)
+    web_app.router.add_get("/api/review/{item_id}", review_item)
+    web_app.router.add_post("/api/decisions", post_decision)
+    web_app.router.add_get("/api/authors/{author_key}", author)
+    web_app.router.add_get("/api/blocks", blocks)
+    web_app.router.add_get("/api/audit.csv", audit_csv)

@@ -1,0 +1,152 @@
+"""Who is asking: API tokens or the officers' app session, and what their role allows.
+
+Every request needs a user, except the few public paths below. A request with an
+``Authorization: Bearer`` token is judged by that token alone; otherwise the signed-in
+session of the officers' app (worker/web/session.py) is used when that module exists.
+Without a user, /api/* answers 401 in JSON and pages redirect to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from records.moderation import ROLES, Role
+from worker.context import WorkerContext
+from worker.moderation.decisions import REQUIRED_ROLE
+from worker.users import User, UserError, UserStore, users_path
+
+# Health and metrics have their own rules (H4's ops.py); /login must be reachable.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/login"})
+PUBLIC_PREFIXES = ("/static/",)
+
+USER_KEY = "user"
+STORE_KEY = web.AppKey("user_store", UserStore)
+
+# The least role for each permission: the decision actions, plus these.
+PERMISSIONS: dict[str, Role] = {
+    "view": "viewer",
+    "export_audit": "officer",
+    "emergency": "manager",
+    "manage_users": "admin",
+}
+PERMISSIONS.update({str(action): role for action, role in REQUIRED_ROLE.items()})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SessionLookup = Callable[[web.Request], "User | None"]
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def can(user: User | None, permission: str) -> bool:
+    """Whether the user's role allows ``permission`` (an action name or one above)."""
+    if user is None or permission not in PERMISSIONS:
+        return False
+    return ROLES.index(user.role) >= ROLES.index(PERMISSIONS[permission])
+
+
+def error_response(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def _http_error(status: int, message: str) -> web.HTTPException:
+    cls = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden}[status]
+    return cls(
+        text=web.json_response({"error": message}).text,
+        content_type="application/json",
+    )
+
+
+def current_user(request: web.Request) -> User:
+    """The request's user (set by the middleware); 401 when there is none."""
+    user = request.get(USER_KEY)
+    if not isinstance(user, User):
+        raise _http_error(401, "sign in or send an API token")
+    return user
+
+
+def require_role(request: web.Request, role: Role) -> User:
+    """The request's user when their role is at least ``role``; else 403."""
+    user = current_user(request)
+    if not user.at_least(role):
+        raise _http_error(403, f"this needs the {role} role (you are {user.role})")
+    return user
+
+
+def require_permission(request: web.Request, permission: str) -> User:
+    user = current_user(request)
+    if not can(user, permission):
+        needed = PERMISSIONS.get(permission, "admin")
+        raise _http_error(403, f"this needs the {needed} role (you are {user.role})")
+    return user
+
+
+def _session_lookup() -> SessionLookup | None:
+    if importlib.util.find_spec("worker.web.session") is None:
+        return None
+    lookup: SessionLookup | None = getattr(
+        importlib.import_module("worker.web.session"), "user_from_session", None
+    )
+    return lookup
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _refuse(request: web.Request, message: str) -> web.StreamResponse:
+    if request.path.startswith("/api/") or request.headers.get("Authorization"):
+        return error_response(401, message, **{"WWW-Authenticate": 'Bearer realm="triage"'})
+    target = request.path_qs
+    raise web.HTTPSeeOther(location="/login?next=" + quote(target, safe=""))
+
+
+def _middleware(store: UserStore, session_lookup: SessionLookup | None) -> Any:
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if is_public(request.path):
+            return await handler(request)
+        token = _bearer(request)
+        user: User | None = None
+        try:
+            if token is not None:
+                # A token, if sent, decides alone: a bad one is never rescued by a cookie.
+                user = store.user_for_token(token) if token else None
+                if user is None:
+                    return _refuse(request, "invalid API token")
+            elif session_lookup is not None:
+                user = session_lookup(request)
+        except UserError:
+            return error_response(503, "the users file cannot be read; tell an administrator")
+        if user is None:
+            return _refuse(request, "sign in or send an API token (Authorization: Bearer ...)")
+        request[USER_KEY] = user
+        return await handler(request)
+
+    return authenticate
+
+
+def user_store(ctx: WorkerContext) -> UserStore:
+    """The one UserStore of this worker (shared with the sign-in pages)."""
+    store = ctx.views.get("users")
+    if not isinstance(store, UserStore):
+        store = UserStore(users_path(ctx.settings))
+        ctx.views["users"] = store
+    return store
+
+
+def setup(web_app: web.Application, ctx: WorkerContext) -> None:
+    store = user_store(ctx)
+    web_app[STORE_KEY] = store
+    web_app.middlewares.append(_middleware(store, _session_lookup()))
