@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ class Reason(BaseModel):
     code: str
     clause: str
     evidence: str = ""
+    category: Category | None = None
 
 
 class Signals(BaseModel):
@@ -34,18 +36,24 @@ class Signals(BaseModel):
     toxicity: dict[str, float] = Field(default_factory=dict)
     personal_data: tuple[str, ...] = ()
     urgent: tuple[str, ...] = ()
+    threats: tuple[str, ...] = ()
     links: int = 0
     shorteners: int = 0
     spam_markers: tuple[str, ...] = ()
 
 
 class Verdict(Record):
+    """Labels, calibrated scores, the evidence and the policy's next steps for one text."""
+
     schema_version: Literal[1] = Field(default=1, alias="schema")
     labels: tuple[Category, ...] = ()
     scores: dict[Category, float]
     signals: Signals = Signals()
     reasons: tuple[Reason, ...] = ()
     lane: Lane | None = None
+    # Every lane that applies, most pressing first (``lane`` is the first of them):
+    # an abusive pothole report needs both moderation and a reply.
+    lanes: tuple[Lane, ...] = ()
     actions: tuple[str, ...] = ()
     model: dict[str, str] = Field(default_factory=dict)
 
@@ -67,6 +75,21 @@ class TriageResult(Record):
     classified_at: UtcDatetime
 
 
+class AuthorHistory(BaseModel):
+    """A summary of an author's record, shown on a moderation item."""
+
+    model_config = ConfigDict(frozen=True)
+
+    strikes: int = 0
+    strikes_in_window: int = 0
+    last_strike_at: UtcDatetime | None = None
+    warnings: int = 0
+    blocked: bool = False
+    appealable_from: date | None = None
+    banned_channels: tuple[str, ...] = ()
+    police_reports: int = 0
+
+
 class ReviewItem(Record):
     """Something an officer should look at, on ``triage.review``."""
 
@@ -79,3 +102,11 @@ class ReviewItem(Record):
     created_at: UtcDatetime
     due_at: UtcDatetime | None = None
     note: str = ""
+    # Moderation (worker/moderation): the author's record and the next step under the
+    # policy, and the decisions applied so far (the last one that closed the item).
+    history: AuthorHistory | None = None
+    recommended: tuple[str, ...] = ()
+    recommendation: str = ""
+    outcome: str | None = None
+    decided_by: str | None = None
+    decided_at: UtcDatetime | None = None

@@ -1,0 +1,181 @@
+"""detoxify's toxicity sub-scores, loaded fully offline from files on the machine.
+
+detoxify's own ``Detoxify(checkpoint=..., huggingface_config_path=...)`` still asks the
+Hugging Face hub for the base model's config (it calls ``from_pretrained("bert-base-uncased")``
+before it looks at the local directory). So this module reads the checkpoint itself and
+calls detoxify's ``get_model_and_tokenizer`` with the local config directory in place of
+the hub name: detoxify's loading code, no network. Scores are batched, torch's threads
+are bounded, and a lock makes one scorer safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DetoxifyError", "DetoxifyScorer", "load_detoxify"]
+
+# Names detoxify gives its outputs after standardising them, in its usual order.
+SUB_SCORES: tuple[str, ...] = (
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+    "sexual_explicit",
+)
+_RENAMES = {
+    "toxic": "toxicity",
+    "identity_hate": "identity_attack",
+    "severe_toxic": "severe_toxicity",
+}
+MAX_TOKENS = 256
+"""Longer texts are cut; social media comments rarely reach it and speed falls with length."""
+
+
+class DetoxifyError(RuntimeError):
+    """The detoxify weights or config cannot be used; the message says which file and why."""
+
+
+class DetoxifyScorer:
+    """Toxicity sub-scores for batches of texts: ``score(texts) -> [{name: p}, ...]``."""
+
+    def __init__(
+        self, model: Any, tokenizer: Any, class_names: Sequence[str], version: str
+    ) -> None:
+        self._model = model
+        self._tokenizer = tokenizer
+        self.class_names = tuple(class_names)
+        self.version = version
+        self._lock = threading.Lock()
+
+    def score(self, texts: Sequence[str], batch_size: int = 16) -> list[dict[str, float]]:
+        """Sub-scores per text, in order. Texts of similar length are batched together,
+        so that short comments are not padded to the length of a long one."""
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        results: list[dict[str, float]] = [{} for _ in texts]
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                picked = order[start : start + batch_size]
+                chunk = [texts[i] if texts[i].strip() else "." for i in picked]
+                inputs = self._tokenizer(
+                    chunk,
+                    return_tensors="pt",
+                    truncation=True,
+                    max_length=MAX_TOKENS,
+                    padding=True,
+                )
+                probs = torch.sigmoid(self._model(**inputs)[0]).tolist()
+                for i, row in zip(picked, probs, strict=True):
+                    results[i] = {
+                        name: round(float(p), 4)
+                        for name, p in zip(self.class_names, row, strict=True)
+                    }
+        return results
+
+
+def load_detoxify(
+    checkpoint: Path, config_dir: Path, *, quantize: bool = False, threads: int = 2
+) -> DetoxifyScorer:
+    """Load a detoxify checkpoint with the Hugging Face config and vocabulary in ``config_dir``."""
+    if not checkpoint.is_file():
+        raise DetoxifyError(f"detoxify checkpoint not found: {checkpoint}")
+    if not (config_dir / "config.json").is_file():
+        raise DetoxifyError(f"no config.json in the detoxify config directory {config_dir}")
+    # The hub must never be asked, even for a file that looks missing.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    with contextlib.suppress(ImportError):
+        # skops scans every loaded module on its first import and trips over
+        # transformers' lazy attributes; loaded first, it never sees them.
+        import skops.io  # noqa: F401
+    import torch
+    import transformers
+    from detoxify.detoxify import get_model_and_tokenizer
+
+    torch.set_num_threads(threads)
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+    digest = _sha256(checkpoint)
+    loaded = _read_checkpoint(checkpoint, digest)
+    try:
+        arch = dict(loaded["config"]["arch"]["args"])
+        classes = [_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+        state_dict = loaded["state_dict"]
+    except (KeyError, TypeError) as exc:
+        raise DetoxifyError(
+            f"{checkpoint}: not a detoxify checkpoint (no {exc} in its config)"
+        ) from None
+    arch["model_type"] = str(config_dir)  # local config in place of the hub name
+    try:
+        model, tokenizer = get_model_and_tokenizer(**arch, state_dict=state_dict)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise DetoxifyError(
+            f"detoxify could not build its model from {config_dir}: {exc}"
+        ) from None
+    del loaded, state_dict  # the model holds its own copy; free the file's before quantising
+    model.eval()
+    if quantize:
+        model = _quantize(model)
+    version = f"detoxify-{arch.get('model_name', 'model')}-{digest[:8]}" + (
+        "-int8" if quantize else ""
+    )
+    return DetoxifyScorer(model, tokenizer, classes, version)
+
+
+def _read_checkpoint(checkpoint: Path, digest: str) -> Any:
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # Plain tensors and dicts load safely; anything else runs code when unpickled, so
+        # only the published files (whose hash starts with the tag in their name) may.
+        if not _is_published(checkpoint.name, digest):
+            raise DetoxifyError(
+                f"{checkpoint}: holds more than tensors and is not a published detoxify "
+                "checkpoint (its sha256 does not match the tag in its file name); refusing it"
+            ) from None
+    except (OSError, RuntimeError) as exc:
+        raise DetoxifyError(f"{checkpoint}: cannot read ({exc})") from None
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+
+
+def _is_published(name: str, digest: str) -> bool:
+    from detoxify.detoxify import MODEL_URLS
+
+    published = {url.rsplit("/", 1)[-1] for url in MODEL_URLS.values()}
+    if name not in published:
+        return False
+    tag = name.rsplit("-", 1)[-1].split(".", maxsplit=1)[0]
+    return digest.startswith(tag)
+
+
+def _quantize(model: Any) -> Any:
+    import torch
+
+    with warnings.catch_warnings():
+        # Eager dynamic quantisation is deprecated upstream but still the only way
+        # without an extra package; it is optional here.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
