@@ -6,13 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo run test lint bench train evaluate clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned, so nothing later can pull a CUDA build.
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[detoxify,embeddings,dev]'
 	$(BIN)/pip check
+	# GOV.UK Frontend for the officers' app and axe-core for its accessibility tests.
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -138,9 +138,7 @@ def _ledger_json(ledger: AuthorLedger, request: web.Request) -> dict[str, Any]:
     out["appealable_from"] = block.appealable_from.isoformat() if block else None
     out["appealable"] = block is not None and block.appealable_from <= ctx.clock.now().date()
     if config is not None:
-        out["summary"] = history(ledger, config.moderation, ctx.clock.now()).model_dump(
-            mode="json"
-        )
+        out["summary"] = history(ledger, config.moderation, ctx.clock.now()).model_dump(mode="json")
     return out
 
 
@@ -176,9 +174,26 @@ async def blocks(request: web.Request) -> web.Response:
 
 
 CSV_COLUMNS = (
-    "decided_at", "platform", "account_name", "account_handle", "author_id", "channel",
-    "posted_at", "post", "url", "categories", "reasons", "clauses", "action", "automatic",
-    "decided_by", "note", "reference", "approved_by", "appealable_from", "item_id",
+    "decided_at",
+    "platform",
+    "account_name",
+    "account_handle",
+    "author_id",
+    "channel",
+    "posted_at",
+    "post",
+    "url",
+    "categories",
+    "reasons",
+    "clauses",
+    "action",
+    "automatic",
+    "decided_by",
+    "note",
+    "reference",
+    "approved_by",
+    "appealable_from",
+    "item_id",
     "decision_id",
 )
 
@@ -193,14 +208,27 @@ def _cell(value: object) -> str:
 
 def _row(record: AuditRecord) -> list[str]:
     values: list[object] = [
-        record.decided_at.isoformat(), record.platform, record.account_name,
-        record.account_handle, record.author_id, record.channel, record.posted_at.isoformat(),
-        record.text, record.url, " ".join(record.categories),
-        " ".join(r.code for r in record.reasons), "; ".join(r.clause for r in record.reasons),
-        record.action, "yes" if record.automatic else "no", record.decided_by, record.note,
-        record.reference, record.approved_by,
+        record.decided_at.isoformat(),
+        record.platform,
+        record.account_name,
+        record.account_handle,
+        record.author_id,
+        record.channel,
+        record.posted_at.isoformat(),
+        record.text,
+        record.url,
+        " ".join(record.categories),
+        " ".join(r.code for r in record.reasons),
+        "; ".join(r.clause for r in record.reasons),
+        record.action,
+        "yes" if record.automatic else "no",
+        record.decided_by,
+        record.note,
+        record.reference,
+        record.approved_by,
         record.appealable_from.isoformat() if record.appealable_from else None,
-        record.item_id, record.decision_id,
+        record.item_id,
+        record.decision_id,
     ]
     return [_cell(v) for v in values]
 

@@ -1,0 +1,139 @@
+"""Signed session cookies, the session secret, the sign-in rate limit and TLS detection."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from worker.clock import ManualClock
+from worker.settings import Settings
+from worker.web.session import LoginLimiter, SessionCodec, is_secure, load_secret, new_session
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+def test_a_session_survives_the_round_trip() -> None:
+    """A cookie value made from a session reads back as the same session."""
+    codec = SessionCodec(SECRET)
+    session = new_session(NOW.timestamp(), "olivia")
+    assert codec.decode(codec.encode(session), NOW.timestamp() + 60) == session
+
+
+def test_an_altered_cookie_is_refused() -> None:
+    """Changing any character of the payload breaks the signature."""
+    codec = SessionCodec(SECRET)
+    value = codec.encode(new_session(NOW.timestamp(), "victor"))
+    payload, _, signature = value.partition(".")
+    forged = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + signature
+    assert codec.decode(forged, NOW.timestamp()) is None
+
+
+def test_a_cookie_signed_with_another_secret_is_refused() -> None:
+    """A session made under one secret is worthless under another."""
+    value = SessionCodec(SECRET).encode(new_session(NOW.timestamp(), "maya"))
+    assert SessionCodec(b"another-secret-of-32-bytes-long!").decode(value, NOW.timestamp()) is None
+
+
+@pytest.mark.parametrize("value", ["", "no-dot", "!!!.???", "e30.", ".abc", "a.b.c"])
+def test_malformed_cookies_are_refused(value: str) -> None:
+    """Garbage in the cookie gives no session rather than an error."""
+    assert SessionCodec(SECRET).decode(value, NOW.timestamp()) is None
+
+
+def test_a_session_expires_after_its_lifetime() -> None:
+    """A session is good within its lifetime and refused after it (and before it began)."""
+    codec = SessionCodec(SECRET, lifetime=timedelta(hours=10))
+    value = codec.encode(new_session(NOW.timestamp(), "olivia"))
+    assert codec.decode(value, (NOW + timedelta(hours=9, minutes=59)).timestamp()) is not None
+    assert codec.decode(value, (NOW + timedelta(hours=10)).timestamp()) is None
+    assert codec.decode(value, (NOW - timedelta(minutes=1)).timestamp()) is None
+
+
+def test_a_short_secret_is_refused() -> None:
+    """The codec will not sign with a secret too short to be safe."""
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        SessionCodec(b"short")
+
+
+def test_new_sessions_have_their_own_id_and_token() -> None:
+    """Two sessions never share an id or a CSRF token."""
+    one, two = new_session(0, None), new_session(0, None)
+    assert one.sid != two.sid
+    assert one.csrf != two.csrf
+
+
+def test_a_configured_secret_is_used(tmp_path):
+    """TRIAGE_SESSION_SECRET wins over the generated file."""
+    settings = Settings(data_dir=tmp_path, session_secret="configured-secret-value")
+    assert load_secret(settings) == b"configured-secret-value"
+    assert not (tmp_path / "session-secret").exists()
+
+
+def test_a_generated_secret_is_kept_private_and_reused(tmp_path):
+    """Without a configured secret one is generated once, mode 0600, and read back after."""
+    settings = Settings(data_dir=tmp_path / "data")
+    first = load_secret(settings)
+    second = load_secret(settings)
+    path = tmp_path / "data" / "session-secret"
+    assert first == second
+    assert len(first) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_sign_in_is_refused_after_five_failures_for_a_user_and_address() -> None:
+    """Five failures lock that user name from that address; others are not affected."""
+    limiter = LoginLimiter(ManualClock(NOW))
+    for _ in range(5):
+        assert not limiter.blocked("olivia", "10.0.0.1")
+        limiter.failed("olivia", "10.0.0.1")
+    assert limiter.blocked("olivia", "10.0.0.1")
+    assert limiter.blocked("OLIVIA", "10.0.0.1")
+    assert not limiter.blocked("olivia", "10.0.0.2")
+    assert not limiter.blocked("maya", "10.0.0.1")
+
+
+def test_the_lock_lifts_when_the_window_has_passed() -> None:
+    """Failures older than the window no longer count."""
+    clock = ManualClock(NOW)
+    limiter = LoginLimiter(clock, window=timedelta(minutes=15))
+    for _ in range(5):
+        limiter.failed("olivia", "10.0.0.1")
+    clock.advance(timedelta(minutes=15, seconds=1))
+    assert not limiter.blocked("olivia", "10.0.0.1")
+
+
+def test_one_address_trying_many_names_is_stopped() -> None:
+    """An address is refused once it has failed for many names within the window."""
+    limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=10)
+    for n in range(10):
+        limiter.failed(f"user{n}", "10.0.0.9")
+    assert limiter.blocked("someone-new", "10.0.0.9")
+    assert not limiter.blocked("someone-new", "10.0.0.8")
+
+
+def test_a_success_clears_the_failures_of_that_pair() -> None:
+    """Signing in correctly forgets the earlier failures for that user and address."""
+    limiter = LoginLimiter(ManualClock(NOW))
+    for _ in range(4):
+        limiter.failed("olivia", "10.0.0.1")
+    limiter.succeeded("olivia", "10.0.0.1")
+    limiter.failed("olivia", "10.0.0.1")
+    assert not limiter.blocked("olivia", "10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("headers", "secure"),
+    [
+        ({}, False),
+        ({"X-Forwarded-Proto": "https"}, True),
+        ({"X-Forwarded-Proto": "http"}, False),
+        ({"X-Forwarded-Proto": "HTTPS, http"}, True),
+    ],
+)
+def test_tls_is_seen_directly_or_through_a_proxy(headers: dict[str, str], secure: bool) -> None:
+    """Cookies are marked Secure when the browser used https, even through a proxy."""
+    assert is_secure(make_mocked_request("GET", "/", headers=headers)) is secure

@@ -1,0 +1,56 @@
+"""Server-sent events that tell an open queue page when the queue has changed.
+
+The stream carries only counts and a version string (never comment text); the page
+then fetches the re-rendered queue, which goes through the same escaping as any page.
+The review view is polled every ``live_interval`` seconds: cheap (it is in memory) and
+independent of how the view is fed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from aiohttp import web
+
+from worker.web.pages import PAGES_KEY, queue_snapshot, require_user
+
+__all__ = ["setup"]
+
+KEEP_ALIVE_S = 15.0
+
+
+async def queue_events(request: web.Request) -> web.StreamResponse:
+    require_user(request)
+    state = request.app[PAGES_KEY]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",  # let a reverse proxy pass events on at once
+        }
+    )
+    await response.prepare(request)
+    last_version = None
+    quiet = 0.0
+    with contextlib.suppress(ConnectionResetError):
+        await response.write(b"retry: 3000\n\n")
+        while not state.stopping.is_set():
+            snapshot = queue_snapshot(request)
+            if snapshot["version"] != last_version:
+                last_version = snapshot["version"]
+                payload = json.dumps(snapshot, separators=(",", ":"))
+                await response.write(f"event: queue\ndata: {payload}\n\n".encode())
+                quiet = 0.0
+            elif quiet >= KEEP_ALIVE_S:
+                await response.write(b": still here\n\n")
+                quiet = 0.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.stopping.wait(), timeout=state.live_interval)
+            quiet += state.live_interval
+    return response
+
+
+def setup(web_app: web.Application) -> None:
+    web_app.router.add_get("/events/queue", queue_events)

@@ -1,0 +1,164 @@
+"""The reply board (open cases with working time left, at risk, breached; today's and
+this week's compliance) and the emergency-mode switch, over the SLA view."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from records.sla import Case, EmergencyChange
+from worker.web.page_models import LONDON, author_href, duration_text, item_href, london
+from worker.web.pages import CTX, render, require_user
+
+__all__ = ["case_row", "compliance_figure", "setup"]
+
+
+def _sla(request: web.Request) -> Any:
+    return request.app[CTX].views.get("sla")
+
+
+def case_row(case: Case, view: Any, now: datetime, item: Any = None) -> dict[str, Any]:
+    """One open case as the board shows it: deadline, working time left and its state."""
+    at_risk = timedelta(hours=float(view.rules.at_risk_hours))
+    if item is not None:
+        author = item.comment.author
+        who = author.name or (f"@{author.handle}" if author.handle else author.id)
+        href = item_href(item.id)
+    else:
+        who = case.author_key
+        href = author_href(case.author_key)
+    if case.due_at is None:
+        due, left, state, colour = "Clock paused", "", "Paused", "grey"
+    elif now >= case.due_at:
+        due, left, state, colour = london(case.due_at), "None", "Breached", "red"
+    else:
+        remaining = view.rules.clock.between(now, case.due_at)
+        due, left = london(case.due_at), duration_text(remaining)
+        state, colour = ("At risk", "orange") if remaining <= at_risk else ("On time", "green")
+    return {
+        "who": who,
+        "href": href,
+        "where": f"{case.platform}, {case.channel}",
+        "received": london(case.received_at),
+        "out_of_hours": case.out_of_hours,
+        "due": due,
+        "left": left,
+        "state": state,
+        "colour": colour,
+    }
+
+
+def compliance_figure(cases: list[Case], since: datetime) -> tuple[str, str]:
+    """(percentage, detail) of cases received since ``since`` answered within target."""
+    relevant = [c for c in cases if c.received_at >= since]
+    answered = [c for c in relevant if c.met_target is not None]
+    late_open = [c for c in relevant if c.status == "open" and c.due_at and c.due_at <= since]
+    decided = len(answered) + len(late_open)
+    if not decided:
+        return "–", f"{len(relevant)} received, none answered yet"
+    met = sum(1 for c in answered if c.met_target)
+    return f"{round(100 * met / decided)}%", f"{met} of {decided} within target"
+
+
+async def replies_page(request: web.Request) -> web.StreamResponse:
+    require_user(request)
+    view = _sla(request)
+    if view is None:
+        return render(request, "replies.html", {"running": False})
+    ctx = request.app[CTX]
+    now = ctx.clock.now()
+    review = ctx.views.get("review")
+    rows = []
+    open_cases = view.open_cases()
+    for case in open_cases:
+        item = review.get(case.item_id) if review is not None else None
+        rows.append(case_row(case, view, now, item))
+    local = now.astimezone(LONDON)
+    today = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - timedelta(days=today.weekday())
+    every = view.cases()
+    today_pct, today_detail = compliance_figure(every, today)
+    week_pct, week_detail = compliance_figure(every, week)
+    counts = {"on": 0, "risk": 0, "breach": 0}
+    for row in rows:
+        key = {"At risk": "risk", "Breached": "breach"}.get(row["state"], "on")
+        counts[key] += 1
+    figures = [
+        {"label": "Open", "value": len(rows), "detail": f"{counts['on']} on time"},
+        {
+            "label": "At risk or breached",
+            "value": counts["risk"] + counts["breach"],
+            "detail": f"{counts['breach']} breached",
+        },
+        {"label": "Today within target", "value": today_pct, "detail": today_detail},
+        {"label": "This week within target", "value": week_pct, "detail": week_detail},
+    ]
+    return render(request, "replies.html", {"running": True, "cases": rows, "figures": figures})
+
+
+def _emergency_context(view: Any, user: Any) -> dict[str, Any]:
+    state = view.emergency
+    latest = state.latest
+    return {
+        "running": True,
+        "active": state.active,
+        "clock": view.policy.replies.emergency_clock,
+        "changed_at": london(latest.at) if latest else "",
+        "changed_by": latest.by if latest else "",
+        "reason": latest.reason if latest else "",
+        "can_switch": user.at_least("manager") and view.publish_emergency is not None,
+        "history": [
+            {
+                "at": london(c.at),
+                "state": "On" if c.active else "Off",
+                "by": c.by,
+                "reason": c.reason,
+            }
+            for c in reversed(state.changes)
+        ],
+        "errors": [],
+    }
+
+
+async def emergency_page(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)
+    view = _sla(request)
+    if view is None:
+        return render(request, "emergency.html", {"running": False})
+    return render(request, "emergency.html", _emergency_context(view, user))
+
+
+async def switch_emergency(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)
+    view = _sla(request)
+    if view is None or view.publish_emergency is None:
+        raise web.HTTPServiceUnavailable(text="Reply tracking is not running.")
+    if not user.at_least("manager"):
+        raise web.HTTPForbidden(text="Only a manager can switch emergency mode.")
+    form = await request.post()
+    active = str(form.get("active", "")) == "true"
+    reason = str(form.get("reason", "")).strip()[:1000]
+    if not reason:
+        context = _emergency_context(view, user)
+        context.update({"errors": ["Enter the reason for the change."], "error_count": 1})
+        return render(request, "emergency.html", context, status=422)
+    now = request.app[CTX].clock.now()
+    change = EmergencyChange(
+        id=f"emergency-{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}",
+        active=active,
+        by=user.name,
+        reason=reason,
+        at=now,
+    )
+    # Written to the emergency topic and applied to this worker's view at once.
+    await view.publish_emergency(change)
+    raise web.HTTPSeeOther("/emergency")
+
+
+def setup(web_app: web.Application) -> None:
+    web_app.router.add_get("/replies", replies_page)
+    web_app.router.add_get("/emergency", emergency_page)
+    web_app.router.add_post("/emergency", switch_emergency)
