@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Web (officers' app, health, metrics)
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=0, le=65535)
+    # Signs the officers' app session cookies; generated once into data_dir when unset.
+    session_secret: SecretStr | None = None
+    # Officers' accounts and API tokens (worker/users.py); default <data_dir>/users.json.
+    users_file: Path | None = None
 
     # Classification
     policy: Path = DEFAULT_POLICY
@@ -48,7 +52,7 @@ class Settings(BaseSettings):
     detoxify_config_dir: Path | None = None
     require_detoxify: bool = False
     detoxify_quantize: bool = False
-    torch_threads: int = Field(default=2, ge=1, le=64)
+    torch_threads: int = Field(default=1, ge=1, le=64)
     batch_size: int = Field(default=32, ge=1, le=1024)
     batch_timeout_ms: int = Field(default=200, ge=1, le=60_000)
 
