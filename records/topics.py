@@ -48,6 +48,12 @@ class Topics:
     def deadletter(self) -> str:
         return self._name("triage.deadletter")
 
+    @property
+    def emergency(self) -> str:
+        # Emergency-mode switches: read whole by every worker, so not in ``all()``'s
+        # per-partition set of agent topics.
+        return self._name("triage.emergency")
+
     def all(self) -> tuple[str, ...]:
         return (
             self.comments,

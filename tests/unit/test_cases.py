@@ -337,3 +337,15 @@ def test_alert_message_holds_no_comment_text_or_names() -> None:
     assert alert.data["case_id"] == case.id
     assert isinstance(alert.created_at, datetime)
     assert alert.created_at - at("2026-11-24T12:00") == timedelta(0)
+
+
+def test_emergency_state_folds_switches_in_time_order() -> None:
+    """Switches arriving out of order or twice give the same periods and state."""
+    on = EmergencyChange(id="a", active=True, by="m", at=at("2026-11-23T11:00"))
+    off = EmergencyChange(id="b", active=False, by="m", at=at("2026-11-23T13:00"))
+    state = EmergencyState.of([off, on, off])
+    assert state.periods == ((at("2026-11-23T11:00"), at("2026-11-23T13:00")),)
+    assert not state.active
+    assert state.active_at(at("2026-11-23T12:00"))
+    assert not state.active_at(at("2026-11-23T13:00"))
+    assert EmergencyState.of([on]).active

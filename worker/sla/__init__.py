@@ -1,0 +1,22 @@
+"""Reply tracking: working time, cases per conversation, deadline alerts and reports.
+
+The pure parts (working time, policy, cases, reports) import no Kafka code; the faust
+part is ``worker.sla.agent.register(app, ctx)``, called by ``worker.app.create_app``.
+"""
+
+from worker.sla.cases import Conversation, Rules, alerts_due
+from worker.sla.policy import PolicyError, SlaPolicy, load_sla_policy
+from worker.sla.report import build_report
+from worker.sla.worktime import ClockStopped, WorkCalendar
+
+__all__ = [
+    "ClockStopped",
+    "Conversation",
+    "PolicyError",
+    "Rules",
+    "SlaPolicy",
+    "WorkCalendar",
+    "alerts_due",
+    "build_report",
+    "load_sla_policy",
+]

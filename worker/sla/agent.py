@@ -1,0 +1,382 @@
+"""The SLA part of the worker: cases per conversation, deadline alerts, the SLA view.
+
+Agents (all keyed by conversation key, co-partitioned with ``triage.verdicts``):
+
+- ``sla-verdicts`` reads ``triage.verdicts``: residents' comments and council replies.
+- ``sla-decisions`` reads ``triage.decisions`` (keyed by review item id) and forwards the
+  decisions that end a wait for a reply to the internal ``triage.sla-events`` topic,
+  keyed by the decision's conversation key (a repartition).
+- ``sla-events`` reads ``triage.sla-events``: forwarded decisions, and ticks from the timer.
+
+Each conversation's events and the ids of the alerts already sent are kept on the
+compacted ``triage.sla-state`` topic (worker/sla/store.py), so after a restart or a
+rebalance the new owner knows what was sent.
+Alerts go out before the state records them, with ids derived from the case and kind:
+a crash in between can repeat an alert, never lose one, and the repeat has the same id.
+
+The timer changes no state itself: it finds this worker's conversations that need an
+alert or a new due time and sends them a tick, handled in order with their events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from records import InvalidRecord, ReviewItem, TriageResult, decode, encode
+from records.moderation import Decision
+from records.sla import Case
+from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
+from worker.metrics import metrics_of
+from worker.sla.cases import (
+    CaseEvent,
+    Conversation,
+    alerts_due,
+    event_from_decision,
+    event_from_result,
+    next_alert_at,
+)
+from worker.sla.feeds import bootstrap_servers, ensure_topic, follow_topic
+from worker.sla.policy import SlaPolicy, load_sla_policy
+from worker.sla.store import StateStore, Stored
+from worker.sla.view import SlaView
+
+if TYPE_CHECKING:
+    import faust
+
+    from worker.context import WorkerContext
+
+log = structlog.get_logger(__name__)
+
+SCAN_INTERVAL_S = 1.0
+"""How often the timer looks for due alerts (cheap: it reads the state in memory)."""
+
+FEED_RETRY_S = 5.0
+"""Pause before the state readers start again after a broker error."""
+
+TICK_RETRY_S = 5.0
+"""A conversation already sent a tick is not sent another for this long."""
+
+
+class SlaMessage(BaseModel):
+    """On the internal ``triage.sla-events`` topic: a forwarded decision, or a timer tick."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["decision", "tick"]
+    decision: Decision | None = None
+
+
+def events_topic_name(ctx: WorkerContext) -> str:
+    return f"{ctx.settings.topics.prefix}triage.sla-events"
+
+
+def state_topic_name(ctx: WorkerContext) -> str:
+    return f"{ctx.settings.topics.prefix}triage.sla-state"
+
+
+def load_policy(ctx: WorkerContext) -> SlaPolicy:
+    path = ctx.settings.policy
+    if not path.exists():
+        log.warning("policy file not found: reply tracking uses the default office hours")
+        return SlaPolicy()
+    return load_sla_policy(path)  # a broken policy stops the worker with PolicyError
+
+
+def _digest(case: Case) -> str:
+    return hashlib.sha256(case.model_dump_json().encode()).hexdigest()[:16]
+
+
+class CaseKeeper:
+    """Applies events to conversations and publishes cases, review items and alerts."""
+
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        store: StateStore,
+        topics: tuple[Any, Any],
+        view: SlaView,
+    ) -> None:
+        from worker.app import channels_of
+
+        self.ctx = ctx
+        self.store = store
+        self.events_topic, self.state_topic = topics
+        self.view = view
+        self.channels = channels_of(ctx)
+        self.dead = DeadLetters(ctx, agent="sla")
+        self.breaker = Breaker.from_settings(ctx.settings)
+        # One conversation update at a time: two agents share the state.
+        self._lock = asyncio.Lock()
+        self._ticked: dict[str, tuple[float, int]] = {}
+        self._next: dict[str, tuple[int, int, list[datetime | None] | None]] = {}
+        self.scans = 0
+
+    async def handle(self, key: str, event: CaseEvent | None, partition: int) -> None:
+        """Add ``event`` (None: just re-check) to the conversation and publish what changed."""
+        await self.store.ready.wait()
+        async with self._lock:
+            stored = self.store.get(key) or Stored(partition=partition,
+                                                   conversation=Conversation(key=key))
+            conversation = stored.conversation
+            if event is not None:
+                conversation = conversation.with_event(event)
+            rules = self.view.rules
+            now = self.ctx.clock.now()
+            cases = conversation.cases(rules)
+            alerts = [alert for case in cases for alert in alerts_due(case, rules, now)]
+            pending = []
+            for alert in alerts:
+                pending.append(
+                    await self.channels.alerts.send(key=alert.id.encode(), value=encode(alert))
+                )
+                log.info("sla alert", kind=alert.kind, case_id=alert.data.get("case_id"))
+            if alerts:
+                # The alerts must be on the broker before the state says they were sent.
+                await asyncio.gather(*pending)
+                pending = []
+                conversation = conversation.with_alerts(a.id for a in alerts)
+                cases = conversation.cases(rules)
+            published = dict(stored.published)
+            for case in cases:
+                digest = _digest(case)
+                if published.get(case.id) == digest:
+                    continue
+                pending.append(
+                    await self.channels.cases.send(key=case.id.encode(), value=encode(case))
+                )
+                item = self._review_item(case, conversation)
+                if item is not None:
+                    pending.append(
+                        await self.channels.review.send(key=item.id.encode(), value=encode(item))
+                    )
+                published[case.id] = digest
+                self.view.apply_case(case)
+            updated = Stored(seq=stored.seq + 1, partition=partition,
+                             conversation=conversation, published=published)
+            if updated.model_copy(update={"seq": stored.seq}) != stored:
+                self.store.put(key, updated)
+                pending.append(
+                    await self.state_topic.send(
+                        key=key.encode(), value=updated.model_dump_json().encode()
+                    )
+                )
+            await asyncio.gather(*pending)
+
+    @staticmethod
+    def _review_item(case: Case, conversation: Conversation) -> ReviewItem | None:
+        opening = conversation.opening_event(case)
+        if opening is None or opening.comment is None:
+            return None
+        return ReviewItem(
+            id=case.item_id,
+            lane="response",
+            status="open" if case.status == "open" else "closed",
+            comment=opening.comment,
+            verdict=opening.verdict,
+            created_at=case.received_at,
+            due_at=case.due_at,
+            note=(
+                f"reply case closed: {case.closed_by}"
+                if case.closed_by is not None
+                else case.suggested_reply or ""
+            ),
+        )
+
+    # Agents' bodies
+
+    async def on_verdict(self, event: Any) -> None:
+        result = await decode_or_dead_letter(event, TriageResult, self.dead, self.breaker)
+        if result is None:
+            return
+        case_event = event_from_result(result)
+        await self.handle(result.comment.conversation_key, case_event, event.message.partition)
+
+    async def on_decision(self, event: Any) -> Any:
+        """Forward a reply-ending decision to its conversation's partition."""
+        try:
+            decision = decode(event.message.value, Decision)
+        except InvalidRecord as exc:
+            # The moderation part dead-letters bad decisions; saying so once here is enough.
+            log.warning("unreadable decision ignored by reply tracking", reason=exc.reason)
+            return None
+        if event_from_decision(decision) is None:
+            return None
+        if not decision.conversation_key:
+            log.warning("reply decision without a conversation key ignored",
+                        decision_id=decision.id)
+            return None
+        message = SlaMessage(kind="decision", decision=decision)
+        return await self.events_topic.send(
+            key=decision.conversation_key.encode(), value=message.model_dump_json().encode()
+        )
+
+    async def on_sla_event(self, event: Any) -> None:
+        key = event.message.key
+        key_text = key.decode() if isinstance(key, bytes) else str(key)
+        try:
+            message = SlaMessage.model_validate_json(event.message.value)
+        except ValueError:
+            await (await self.dead.send(event, "invalid sla event"))
+            return
+        case_event = None
+        if message.kind == "decision" and message.decision is not None:
+            case_event = event_from_decision(message.decision)
+        await self.handle(key_text, case_event, event.message.partition)
+
+    # Timer
+
+    def _active_partitions(self) -> set[int] | None:
+        app = self.ctx.app
+        try:
+            actives = app.assignor.assigned_actives()
+        except Exception:  # not assigned yet
+            return None
+        verdicts = self.channels.verdicts.get_topic_name()
+        return {tp.partition for tp in actives if tp.topic == verdicts}
+
+    async def scan(self) -> None:
+        """Send a tick to every local conversation whose alert is due or whose rules changed."""
+        self.scans += 1
+        now = self.ctx.clock.now()
+        self.update_metrics()
+        partitions = self._active_partitions()
+        if not partitions or not self.store.ready.is_set():
+            return
+        version = self.view.rules_version
+        monotonic = time.monotonic()
+        for key, stored in self.store.items():
+            if stored.partition not in partitions:
+                continue
+            upcoming = self._upcoming(key, stored, version)
+            if upcoming is None:
+                continue
+            last = self._ticked.get(key)
+            rules_changed = last is None or last[1] != version
+            due = any(at is not None and at <= now for at in upcoming)
+            if not (due or (rules_changed and version > 0)):
+                continue
+            if last is not None and monotonic - last[0] < TICK_RETRY_S and not rules_changed:
+                continue
+            self._ticked[key] = (monotonic, version)
+            await self.events_topic.send(
+                key=key.encode(), value=SlaMessage(kind="tick").model_dump_json().encode()
+            )
+
+    def _upcoming(self, key: str, stored: Stored, version: int) -> list[datetime | None] | None:
+        """When each open case next needs an alert; None when none is open (cached)."""
+        cached = self._next.get(key)
+        if cached is not None and cached[0] == stored.seq and cached[1] == version:
+            return cached[2]
+        rules = self.view.rules
+        open_cases = [c for c in stored.conversation.cases(rules) if c.status == "open"]
+        upcoming = [next_alert_at(c, rules) for c in open_cases] if open_cases else None
+        self._next[key] = (stored.seq, version, upcoming)
+        return upcoming
+
+    def update_metrics(self) -> None:
+        counts = self.view.counts(self.ctx.clock.now())
+        metrics = metrics_of(self.ctx)
+        metrics.open_cases.set(counts["open"])
+        metrics.breached_cases.set(counts["breached"])
+
+
+async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> None:
+    """Create the SLA topics if need be, then follow the state, emergency and cases topics."""
+    settings = ctx.settings
+    bootstrap = bootstrap_servers(settings.broker)
+    replicas = settings.replication_factor
+    while True:
+        try:
+            await ensure_topic(bootstrap, settings.topics.emergency, 1, replicas)
+            await ensure_topic(bootstrap, settings.topics.cases, settings.partitions, replicas,
+                               compact=True)
+            await ensure_topic(bootstrap, state_topic_name(ctx), settings.partitions, replicas,
+                               compact=True)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(
+                    follow_topic(bootstrap, state_topic_name(ctx), store.on_record, store.ready)
+                )
+                group.create_task(
+                    follow_topic(bootstrap, settings.topics.emergency, view.on_emergency_record)
+                )
+                group.create_task(
+                    follow_topic(bootstrap, settings.topics.cases, view.on_case_record)
+                )
+        except Exception as exc:  # broker away: read everything again once it is back
+            log.warning("sla state readers stopped; retrying", error=str(exc))
+            await asyncio.sleep(FEED_RETRY_S)
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    """Add the SLA agents, state, timer and view to ``app``."""
+    from worker.app import channels_of, fatal_of
+
+    settings = ctx.settings
+    view = SlaView(load_policy(ctx))
+    ctx.views["sla"] = view
+    channels = channels_of(ctx)
+    topic_options: dict[str, Any] = {
+        "internal": True,
+        "replicas": settings.replication_factor,
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    events_topic = app.topic(
+        events_topic_name(ctx), partitions=settings.partitions, **topic_options
+    )
+    emergency_topic = app.topic(settings.topics.emergency, partitions=1, **topic_options)
+    state_topic = app.topic(
+        state_topic_name(ctx), partitions=settings.partitions, compacting=True, **topic_options
+    )
+    store = StateStore()
+    keeper = CaseKeeper(ctx, store, (events_topic, state_topic), view)
+    ctx.views["sla_keeper"] = keeper
+
+    async def publish_emergency(change: Any) -> None:
+        await (await emergency_topic.send(key=change.id.encode(), value=encode(change)))
+        view.apply_emergency(change)
+
+    view.publish_emergency = publish_emergency
+
+    async def guarded(body: Any, stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                await body(event)
+            except BreakerTripped as exc:
+                fatal_of(ctx).set(exc)
+                return
+
+    async def sla_verdicts(stream: Any) -> None:
+        await guarded(keeper.on_verdict, stream)
+
+    async def sla_decisions(stream: Any) -> None:
+        async for event in stream.events():
+            pending = await keeper.on_decision(event)
+            if pending is not None:
+                await pending
+
+    async def sla_events(stream: Any) -> None:
+        await guarded(keeper.on_sla_event, stream)
+
+    app.agent(channels.verdicts, name="sla-verdicts", concurrency=1)(sla_verdicts)
+    app.agent(channels.decisions, name="sla-decisions", concurrency=1)(sla_decisions)
+    app.agent(events_topic, name="sla-events", concurrency=1)(sla_events)
+
+    async def sla_timer() -> None:
+        await keeper.scan()
+
+    app.timer(SCAN_INTERVAL_S, name="sla-timer")(sla_timer)
+
+    async def sla_feeds() -> None:
+        await run_readers(ctx, store, view)
+
+    app.task(sla_feeds)

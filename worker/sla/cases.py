@@ -1,0 +1,349 @@
+"""Cases as a pure function of what happened in a conversation.
+
+Each conversation keeps the set of its events (queries, residents' comments, the
+council's replies, officers' decisions), deduplicated by id. Its cases are recomputed
+by folding those events in time order, so a duplicate, a replay or an event read out of
+order gives the same cases as a clean, ordered run. Alerts already sent are remembered
+by their deterministic ids, which survive restarts in the conversation's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from records import Comment, TriageResult, Verdict
+from records.base import UtcDatetime
+from records.moderation import Decision
+from records.sla import CLOSING_ACTIONS, Alert, Case, CloseReason
+from worker.sla.emergency import EmergencyState
+from worker.sla.policy import SlaPolicy
+from worker.sla.worktime import ClockStopped, WorkCalendar
+
+EventKind = Literal["query", "resident", "council_reply", "decision"]
+
+MAX_EVENTS = 300
+"""Events kept per conversation; the oldest go first (long threads are rare)."""
+
+
+class CaseEvent(BaseModel):
+    """One thing that happened in a conversation, as the case fold needs it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: EventKind
+    at: UtcDatetime
+    author_key: str | None = None
+    platform: str = ""
+    channel: str = ""
+    # Resident comments: their response-lane review item id and the comment itself.
+    item_id: str | None = None
+    comment: Comment | None = None
+    verdict: Verdict | None = None
+    # Decisions: the action and the officer.
+    action: CloseReason | None = None
+    by: str | None = None
+
+
+def response_item_id(comment: Comment) -> str:
+    """The response-lane review item id triage gives this comment."""
+    from worker.triage import review_item_id
+
+    return review_item_id(comment, "response")
+
+
+def event_from_result(result: TriageResult) -> CaseEvent:
+    comment = result.comment
+    common = {
+        "id": f"comment:{comment.comment_key}",
+        "at": comment.created_at,
+        "author_key": comment.author_key,
+        "platform": comment.platform,
+        "channel": comment.channel,
+    }
+    if comment.author.is_council:
+        return CaseEvent(kind="council_reply", **common)
+    verdict = result.verdict
+    asks = verdict is not None and "service_request" in verdict.labels
+    return CaseEvent(
+        kind="query" if asks else "resident",
+        item_id=response_item_id(comment),
+        comment=comment,
+        verdict=verdict,
+        **common,
+    )
+
+
+def event_from_decision(decision: Decision) -> CaseEvent | None:
+    """The decision as a case event, or None when it does not end a wait for a reply."""
+    if decision.action not in CLOSING_ACTIONS:
+        return None
+    return CaseEvent(
+        id=f"decision:{decision.id}",
+        kind="decision",
+        at=decision.decided_at,
+        item_id=decision.item_id,
+        action=decision.action,  # type: ignore[arg-type]
+        by=decision.by,
+    )
+
+
+def case_id(conversation_key: str, opened_by: str) -> str:
+    digest = hashlib.sha256(f"{conversation_key}|{opened_by}".encode()).hexdigest()
+    return f"case-{digest[:24]}"
+
+
+def alert_id(case: Case, kind: str) -> str:
+    return f"{case.id}:{kind}"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The policy and the emergency history that every case computation depends on."""
+
+    policy: SlaPolicy = field(default_factory=SlaPolicy)
+    emergency: EmergencyState = field(default_factory=EmergencyState)
+
+    @cached_property
+    def office(self) -> WorkCalendar:
+        return WorkCalendar(self.policy.working_time)
+
+    @cached_property
+    def clock(self) -> WorkCalendar:
+        """Office hours, less the emergency periods when the policy pauses the clock."""
+        if self.policy.replies.emergency_clock == "pause" and self.emergency.periods:
+            return self.office.with_closed(self.emergency.periods)
+        return self.office
+
+    @property
+    def target_hours(self) -> float:
+        return self.policy.working_time.reply_target_hours
+
+    @property
+    def at_risk_hours(self) -> float:
+        return self.policy.working_time.at_risk_hours
+
+    def due(self, received: datetime) -> datetime | None:
+        try:
+            return self.clock.add(received, self.target_hours)
+        except ClockStopped:
+            return None
+
+    def at_risk_from(self, received: datetime) -> datetime | None:
+        try:
+            return self.clock.add(received, max(0.0, self.target_hours - self.at_risk_hours))
+        except ClockStopped:
+            return None
+
+    def suggestion(self, received: datetime) -> tuple[bool, bool, str | None]:
+        """(out of hours, in an emergency, suggested acknowledgement) for a query."""
+        out_of_hours = not self.office.is_open(received)
+        emergency = self.emergency.active_at(received)
+        if emergency:
+            return out_of_hours, True, self.policy.replies.emergency
+        if out_of_hours:
+            return out_of_hours, False, self.policy.replies.out_of_hours
+        return out_of_hours, False, None
+
+
+_RANK = {"query": 0, "resident": 0, "council_reply": 1, "decision": 1}
+
+
+def _ordered(events: Iterable[CaseEvent]) -> list[tuple[datetime, CaseEvent]]:
+    # A decision cannot precede the comment it is about, whatever the clocks said.
+    comment_time = {e.item_id: e.at for e in events if e.item_id and e.kind != "decision"}
+    timed = []
+    for event in events:
+        at = event.at
+        if event.kind == "decision" and event.item_id in comment_time:
+            at = max(at, comment_time[event.item_id])
+        timed.append((at, event))
+    timed.sort(key=lambda pair: (pair[0], _RANK[pair[1].kind], pair[1].id))
+    return timed
+
+
+class Conversation(BaseModel):
+    """A conversation's state, as kept in the worker's table (changelog-backed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    events: tuple[CaseEvent, ...] = ()
+    alerts_sent: tuple[str, ...] = ()
+
+    def with_event(self, event: CaseEvent) -> Conversation:
+        """The state with ``event`` added; the same state when it was seen already."""
+        if any(e.id == event.id for e in self.events):
+            return self
+        events = sorted((*self.events, event), key=lambda e: (e.at, e.id))[-MAX_EVENTS:]
+        return self.model_copy(update={"events": tuple(events)})
+
+    def with_alerts(self, ids: Iterable[str]) -> Conversation:
+        new = tuple(i for i in ids if i not in self.alerts_sent)
+        if not new:
+            return self
+        return self.model_copy(update={"alerts_sent": (*self.alerts_sent, *new)})
+
+    def cases(self, rules: Rules) -> list[Case]:
+        """Every case of the conversation, oldest first."""
+        built: list[Case] = []
+        current: Case | None = None
+        earlier_items: set[str] = set()
+        current_items: set[str] = set()
+        for at, event in _ordered(self.events):
+            if event.kind in ("query", "resident"):
+                if current is not None:
+                    if event.item_id:
+                        current_items.add(event.item_id)
+                    continue
+                if self._opens(event, built[-1] if built else None):
+                    current = self._open(event, at, len(built) + 1, rules)
+                    earlier_items |= current_items
+                    current_items = {event.item_id} if event.item_id else set()
+                elif event.item_id:
+                    earlier_items.add(event.item_id)
+                continue
+            if current is None:
+                continue
+            if event.kind == "decision" and event.item_id in earlier_items:
+                continue  # about an earlier, already answered comment
+            built.append(self._close(current, event, at, rules))
+            earlier_items |= current_items
+            current_items = set()
+            current = None
+        if current is not None:
+            built.append(current)
+        sent = set(self.alerts_sent)
+        return [
+            case.model_copy(
+                update={
+                    "at_risk_alerted": alert_id(case, "sla_at_risk") in sent,
+                    "breach_alerted": alert_id(case, "sla_breach") in sent,
+                }
+            )
+            for case in built
+        ]
+
+    @staticmethod
+    def _opens(event: CaseEvent, previous: Case | None) -> bool:
+        if event.kind == "query":
+            return True
+        # A resident's follow-up after the council answered them opens the next response.
+        return (
+            previous is not None
+            and previous.closed_by in ("council_reply", "replied")
+            and event.author_key == previous.author_key
+        )
+
+    def _open(self, event: CaseEvent, at: datetime, number: int, rules: Rules) -> Case:
+        out_of_hours, emergency, suggestion = rules.suggestion(at)
+        return Case(
+            id=case_id(self.key, event.id),
+            conversation_key=self.key,
+            number=number,
+            platform=event.platform,
+            channel=event.channel,
+            status="open",
+            opened_by=event.id,
+            author_key=event.author_key or "",
+            item_id=event.item_id or "",
+            received_at=at,
+            due_at=rules.due(at),
+            target_hours=rules.target_hours,
+            out_of_hours=out_of_hours,
+            emergency=emergency,
+            suggested_reply=suggestion,
+        )
+
+    @staticmethod
+    def _close(case: Case, event: CaseEvent, at: datetime, rules: Rules) -> Case:
+        hours = rules.clock.hours_between(case.received_at, at)
+        return case.model_copy(
+            update={
+                "status": "closed",
+                "closed_at": at,
+                "closed_by": "council_reply" if event.kind == "council_reply" else event.action,
+                "closed_by_officer": event.by,
+                "response_hours": round(hours, 6),
+            }
+        )
+
+    def opening_event(self, case: Case) -> CaseEvent | None:
+        return next((e for e in self.events if e.id == case.opened_by), None)
+
+
+def alerts_due(case: Case, rules: Rules, now: datetime) -> list[Alert]:
+    """The alerts this case should have had by ``now`` and has not (empty when closed)."""
+    if case.status != "open":
+        return []
+    due = rules.due(case.received_at)
+    if due is None:
+        return []
+    if now >= due:
+        if case.breach_alerted:
+            return []
+        return [_alert(case, kind="sla_breach", severity="critical", due=due, now=now, rules=rules)]
+    at_risk_from = rules.at_risk_from(case.received_at)
+    if at_risk_from is not None and now >= at_risk_from and not case.at_risk_alerted:
+        return [_alert(case, kind="sla_at_risk", severity="warning", due=due, now=now, rules=rules)]
+    return []
+
+
+def next_alert_at(case: Case, rules: Rules) -> datetime | None:
+    """When this case will next need an alert; None when it never will (as things stand)."""
+    if case.status != "open" or case.breach_alerted:
+        return None
+    due = rules.due(case.received_at)
+    if due is None:
+        return None
+    if not case.at_risk_alerted:
+        at_risk_from = rules.at_risk_from(case.received_at)
+        if at_risk_from is not None and at_risk_from < due:
+            return at_risk_from
+    return due
+
+
+def _alert(
+    case: Case,
+    *,
+    kind: str,
+    severity: Literal["warning", "critical"],
+    due: datetime,
+    now: datetime,
+    rules: Rules,
+) -> Alert:
+    left = timedelta(0) if now >= due else due - now
+    local_due = due.astimezone(rules.policy.working_time.zone)
+    if kind == "sla_breach":
+        message = (
+            f"Reply deadline passed: a {case.platform} query on {case.channel} was due "
+            f"{local_due:%a %d %b %H:%M} and has no reply."
+        )
+    else:
+        message = (
+            f"Reply deadline near: a {case.platform} query on {case.channel} is due "
+            f"{local_due:%a %d %b %H:%M}."
+        )
+    return Alert(
+        id=alert_id(case, kind),
+        kind=kind,
+        severity=severity,
+        subject=case.conversation_key,
+        message=message,
+        created_at=now,
+        data={
+            "case_id": case.id,
+            "item_id": case.item_id,
+            "channel": case.channel,
+            "received_at": case.received_at.isoformat(),
+            "due_at": due.isoformat(),
+            "seconds_left": int(left.total_seconds()),
+        },
+    )

@@ -1,0 +1,95 @@
+"""Reading a whole topic, from its start, in every worker process.
+
+The SLA view (every case, for reports) and the emergency switches must be the same in
+every worker, whichever partitions it owns, so they are read by a plain consumer with
+no group, assigned to every partition of the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = structlog.get_logger(__name__)
+
+OnRecord = Callable[[bytes | None, bytes | None], None]
+
+
+def bootstrap_servers(broker_url: str) -> str:
+    """``kafka://a:9092;b:9092`` as aiokafka's ``a:9092,b:9092``."""
+    hosts = broker_url.split("://", 1)[-1]
+    return ",".join(h.strip() for h in hosts.split(";") if h.strip())
+
+
+async def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, replicas: int = 1, *, compact: bool = False
+) -> None:
+    """Create ``topic`` unless it exists already (compacted: latest value per key kept)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        if topic in existing:
+            return
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        topic,
+                        num_partitions=partitions,
+                        replication_factor=replicas,
+                        topic_configs={"cleanup.policy": "compact"} if compact else {},
+                    )
+                ]
+            )
+    finally:
+        await admin.close()
+
+
+async def follow_topic(
+    bootstrap: str,
+    topic: str,
+    on_record: OnRecord,
+    caught_up: asyncio.Event | None = None,
+    poll_ms: int = 500,
+) -> None:
+    """Call ``on_record(key, value)`` for every record of ``topic``, from the start, for ever.
+
+    ``caught_up`` is set once everything that was on the topic at start has been read.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        while not (partitions := consumer.partitions_for_topic(topic)):
+            await consumer.topics()  # refreshes the metadata
+            if consumer.partitions_for_topic(topic):
+                break
+            await asyncio.sleep(poll_ms / 1000)
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        while True:
+            batch = await consumer.getmany(timeout_ms=poll_ms)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        on_record(record.key, record.value)
+                    except Exception:  # a bad record must not stop the view
+                        log.warning("unreadable record skipped", topic=topic,
+                                    partition=record.partition, offset=record.offset)
+            if caught_up is not None and not caught_up.is_set():
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                if all(positions[tp] >= ends[tp] for tp in tps):
+                    caught_up.set()
+    finally:
+        await consumer.stop()

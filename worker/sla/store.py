@@ -1,0 +1,65 @@
+"""Where the SLA part keeps each conversation's state: a compacted topic, read whole.
+
+Why not a faust Table: on the embedded broker a restarted worker's table recovery never
+finished reading its changelog (measured: the recovery offsets stayed at -1), so the
+worker never became ready. This store does the same job with a plain reader: every
+worker follows ``triage.sla-state`` from the start, keeps the latest state per
+conversation in memory, and handles no event until it has read what was there at start.
+Each state carries a sequence number, so an older copy read back late never replaces a
+newer one written here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+from worker.sla.cases import Conversation
+
+
+class Stored(BaseModel):
+    """A conversation's state, with what was last published of its cases."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int = 0
+    partition: int
+    conversation: Conversation
+    # case id -> digest of the version last written to triage.cases
+    published: dict[str, str] = {}
+
+
+class StateStore:
+    def __init__(self) -> None:
+        self._data: dict[str, Stored] = {}
+        self._ready: asyncio.Event | None = None
+
+    @property
+    def ready(self) -> asyncio.Event:
+        if self._ready is None:
+            self._ready = asyncio.Event()
+        return self._ready
+
+    def get(self, key: str) -> Stored | None:
+        return self._data.get(key)
+
+    def put(self, key: str, stored: Stored) -> bool:
+        """Keep ``stored`` unless a newer state is held; True when it was kept."""
+        held = self._data.get(key)
+        if held is not None and held.seq >= stored.seq:
+            return False
+        self._data[key] = stored
+        return True
+
+    def on_record(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None or value is None:
+            return
+        self.put(key.decode("utf-8"), Stored.model_validate_json(value))
+
+    def items(self) -> Iterator[tuple[str, Stored]]:
+        return iter(list(self._data.items()))
+
+    def __len__(self) -> int:
+        return len(self._data)

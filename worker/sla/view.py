@@ -1,0 +1,87 @@
+"""The SLA view every worker holds whole: all cases and the emergency history.
+
+It is fed by readers of ``triage.cases`` and ``triage.emergency`` (worker/sla/feeds.py)
+and read by the reports, the API and the officers' app as ``ctx.views["sla"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from records import decode
+from records.sla import Case, EmergencyChange
+from worker.sla.cases import Rules
+from worker.sla.emergency import EmergencyState
+from worker.sla.policy import SlaPolicy
+
+Publish = Callable[[EmergencyChange], Awaitable[None]]
+
+
+class SlaView:
+    def __init__(self, policy: SlaPolicy | None = None) -> None:
+        self.policy = policy or SlaPolicy()
+        self._cases: dict[str, Case] = {}
+        self.emergency = EmergencyState()
+        self.rules = Rules(self.policy, self.emergency)
+        # Bumped whenever the rules change, so the timer knows to recompute due times.
+        self.rules_version = 0
+        # Set by the agent: sends a switch to triage.emergency.
+        self.publish_emergency: Publish | None = None
+
+    # Feeding
+
+    def apply_case(self, case: Case) -> None:
+        self._cases[case.id] = case
+
+    def apply_emergency(self, change: EmergencyChange) -> None:
+        if any(c.id == change.id for c in self.emergency.changes):
+            return
+        self.emergency = self.emergency.add(change)
+        self.rules = Rules(self.policy, self.emergency)
+        self.rules_version += 1
+
+    def on_case_record(self, _key: bytes | None, value: bytes | None) -> None:
+        self.apply_case(decode(value, Case))
+
+    def on_emergency_record(self, _key: bytes | None, value: bytes | None) -> None:
+        self.apply_emergency(decode(value, EmergencyChange))
+
+    # Reading
+
+    def cases(self) -> list[Case]:
+        return sorted(self._cases.values(), key=lambda c: (c.received_at, c.id))
+
+    def get(self, case_id: str) -> Case | None:
+        return self._cases.get(case_id)
+
+    def open_cases(self) -> list[Case]:
+        """Open cases, soonest due first (paused ones, with no due time, last)."""
+        open_ = [c for c in self._cases.values() if c.status == "open"]
+        return sorted(open_, key=lambda c: (c.due_at is None, c.due_at or c.received_at, c.id))
+
+    def breached(self, case: Case, now: datetime) -> bool:
+        """Past its deadline: answered late, or still open after the due time."""
+        if case.status == "closed":
+            return case.met_target is False
+        return case.due_at is not None and now >= case.due_at
+
+    def counts(self, now: datetime) -> dict[str, int]:
+        open_ = [c for c in self._cases.values() if c.status == "open"]
+        return {
+            "open": len(open_),
+            "breached": sum(1 for c in open_ if self.breached(c, now)),
+        }
+
+    def emergency_state(self) -> dict[str, Any]:
+        latest = self.emergency.latest
+        return {
+            "active": self.emergency.active,
+            "clock": self.policy.replies.emergency_clock,
+            "changed_at": latest.at.isoformat() if latest else None,
+            "by": latest.by if latest else None,
+            "reason": latest.reason if latest else None,
+            "suggested_reply": self.policy.replies.emergency if self.emergency.active else None,
+            "history": [c.to_json_dict() for c in self.emergency.changes],
+        }
