@@ -7,6 +7,7 @@ into a record or raises :class:`InvalidRecord` with a reason fit for a dead lett
 
 from records.codec import InvalidRecord, decode, encode
 from records.comment import MAX_TEXT_CHARS, Author, Comment, CommentKind, Media
+from records.deadletter import DeadLetter
 from records.topics import Topics
 from records.verdict import (
     CATEGORIES,
@@ -26,6 +27,7 @@ __all__ = [
     "Category",
     "Comment",
     "CommentKind",
+    "DeadLetter",
     "InvalidRecord",
     "Lane",
     "Media",

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "sla": "sla",
     "emergency": "emergency",
     "users": "users",
+    "labels": "labels",
 }
 
 

@@ -1,0 +1,229 @@
+"""The faust App factory: topics, agents and (optionally) the web app, per worker.
+
+Nothing here runs at import time. ``create_app`` builds one App with its own
+``WorkerContext``; each part registers itself: the triage agent (worker/triage.py) and,
+when their modules exist, the SLA and moderation agents (``register(app, ctx)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import faust
+import mode
+import structlog
+from aiohttp import web
+
+from worker.clock import Clock
+from worker.context import WorkerContext
+from worker.metrics import metrics_of
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from classifiers import Classifier
+
+log = structlog.get_logger(__name__)
+
+# Agents other people write; each module has register(app, ctx). Missing ones are skipped.
+PART_MODULES = ("worker.sla.agent", "worker.moderation.agent")
+
+# Topics whose latest record per key is the state that matters.
+COMPACTED = frozenset({"review", "cases"})
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The App's faust topics (raw bytes in and out: records are decoded by the agents)."""
+
+    comments: Any
+    verdicts: Any
+    review: Any
+    decisions: Any
+    cases: Any
+    alerts: Any
+    audit: Any
+    labels: Any
+    deadletter: Any
+
+
+class Fatal:
+    """Set by a part that must stop the whole worker (the dead-letter breaker)."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self._event: asyncio.Event | None = None
+
+    @property
+    def event(self) -> asyncio.Event:
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def set(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+            log.error("worker stopping", error=str(error))
+        self.event.set()
+
+
+def channels_of(ctx: WorkerContext) -> Channels:
+    """The faust topics of the App built for ``ctx`` (for agents in other modules)."""
+    channels: Channels = ctx.views["channels"]
+    return channels
+
+
+def fatal_of(ctx: WorkerContext) -> Fatal:
+    fatal: Fatal = ctx.views["fatal"]
+    return fatal
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ctx: WorkerContext | None = None,
+    classifier: Classifier | None = None,
+    clock: Clock | None = None,
+    web_app: bool = False,
+) -> faust.App:
+    """Build a worker App; ``classifier`` defaults to ``classifiers.load(settings)``.
+
+    With ``web_app=True`` the officers' app (worker/web/app.py) is served by aiohttp on
+    ``settings.web_host:web_port`` as a service of the App, started and stopped with it.
+    """
+    if settings.embedded:
+        raise ValueError("create_app needs a broker URL; start the embedded one first")
+    if ctx is None:
+        ctx = WorkerContext(settings=settings) if clock is None else WorkerContext(settings, clock)
+    elif clock is not None:
+        ctx.clock = clock
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=str(_data_dir(settings, ctx)),
+        autodiscover=False,
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, min(3.0, settings.session_timeout_s / 4)),
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        # Unacknowledged input is read again after a rebalance or restart anyway (outputs
+        # have deterministic ids), and a batch held back by the breaker must not block
+        # the shutdown.
+        stream_wait_empty=False,
+        # faust's own logging setup would fight structlog's.
+        loghandlers=[],
+    )
+    ctx.app = app
+    ctx.views["channels"] = _declare_topics(app, settings)
+    ctx.views["fatal"] = Fatal()
+    metrics_of(ctx)
+
+    started = {"declared": False, "assigned": False}
+
+    def _maybe_ready() -> None:
+        ctx.ready = started["declared"] and started["assigned"]
+
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def _assigned(sender: Any, **_: Any) -> None:
+        started["assigned"] = True
+        _maybe_ready()
+
+    async def _declare_all() -> None:
+        # faust creates only the topics it consumes; the outputs are declared here, with
+        # the configured partitions, before anything is written to them.
+        for channel in vars(channels_of(ctx)).values():
+            await channel.maybe_declare()
+        started["declared"] = True
+        _maybe_ready()
+
+    # Called by faust once the App has fully started (faust.Worker uses it too).
+    app.on_startup_finished = _declare_all
+
+    from worker import triage
+
+    triage.register(app, ctx, classifier if classifier is not None else _load_classifier(settings))
+    for module_name in PART_MODULES:
+        if importlib.util.find_spec(module_name) is not None:
+            importlib.import_module(module_name).register(app, ctx)
+    if web_app:
+        app.add_dependency(WebService(ctx))
+    return app
+
+
+def _data_dir(settings: Settings, ctx: WorkerContext) -> Path:
+    # faust keeps table state per app id; the in-memory store needs only a scratch dir,
+    # removed when the context goes (TemporaryDirectory cleans up on collection and exit).
+    if settings.store.startswith("memory://"):
+        scratch = tempfile.TemporaryDirectory(prefix=f"{settings.app_id}-")
+        ctx.views["scratch_dir"] = scratch
+        return Path(scratch.name)
+    return settings.data_dir
+
+
+def _load_classifier(settings: Settings) -> Classifier:
+    import classifiers
+
+    return classifiers.load(settings)
+
+
+def _declare_topics(app: faust.App, settings: Settings) -> Channels:
+    names = settings.topics
+    topics = {}
+    for field in Channels.__dataclass_fields__:
+        # internal=True makes faust create the topic with our partition count at start-up.
+        topics[field] = app.topic(
+            getattr(names, field),
+            internal=True,
+            partitions=settings.partitions,
+            replicas=settings.replication_factor,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            compacting=field in COMPACTED,
+        )
+    return Channels(**topics)
+
+
+class WebService(mode.Service):  # type: ignore[misc]
+    """The aiohttp app in the worker's process (faust's own web server is switched off).
+
+    aiohttp rather than faust's web: the officers' pages need aiohttp-jinja2, sessions and
+    middlewares, and one aiohttp app keeps the routes in one place whatever faust does.
+    """
+
+    def __init__(self, ctx: WorkerContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ctx = ctx
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def on_start(self) -> None:
+        from worker.web.app import create_web_app
+
+        settings = self.ctx.settings
+        self._runner = web.AppRunner(create_web_app(self.ctx), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.web_host, settings.web_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else settings.web_port
+        self.ctx.views["web_url"] = f"http://{settings.web_host}:{self.port}"
+        log.info("web app listening", url=self.ctx.views["web_url"])
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

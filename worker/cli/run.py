@@ -1,0 +1,124 @@
+"""``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
+
+Without TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine)
+and stops it last. The App runs in this process's event loop rather than under
+``faust.Worker``, which would take over logging and signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import click
+import structlog
+
+from worker.broker import BrokerError, EmbeddedBroker
+from worker.context import WorkerContext
+from worker.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# The embedded broker serves one worker: a short session makes restarts quick.
+EMBEDDED_SESSION_TIMEOUT_S = 6.0
+
+
+class StartError(RuntimeError):
+    """The worker could not start (broker, classifier or web port); the message says why."""
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]]:
+    """The started App and its context (embedded broker too when none is configured)."""
+    broker: EmbeddedBroker | None = None
+    if settings.embedded:
+        broker = EmbeddedBroker()
+        try:
+            await asyncio.to_thread(broker.start)
+        except BrokerError as exc:
+            raise StartError(str(exc)) from exc
+        settings = settings.model_copy(
+            update={
+                "broker": broker.url,
+                "session_timeout_s": min(settings.session_timeout_s, EMBEDDED_SESSION_TIMEOUT_S),
+            }
+        )
+    app = None
+    try:
+        ctx = WorkerContext(settings=settings)
+        app = await asyncio.to_thread(_build, settings, ctx)
+        try:
+            await app.start()
+        except OSError as exc:
+            raise StartError(
+                f"could not serve on {settings.web_host}:{settings.web_port}: {exc.strerror}"
+            ) from exc
+        yield app, ctx
+    finally:
+        if app is not None:
+            await app.stop()
+        if broker is not None:
+            await asyncio.to_thread(broker.stop)
+
+
+def _build(settings: Settings, ctx: WorkerContext) -> Any:
+    from classifiers import ClassifierError
+    from worker.app import create_app
+
+    try:
+        return create_app(settings, ctx=ctx, web_app=True)
+    except ClassifierError as exc:
+        raise StartError(f"the classifier could not be loaded: {exc}") from exc
+
+
+async def serve(
+    settings: Settings,
+    *,
+    while_running: Callable[[Any, WorkerContext], Awaitable[None]] | None = None,
+) -> int:
+    """Run until a signal, a fatal error or the end of ``while_running``; the exit code."""
+    from worker.app import fatal_of
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running(settings) as (app, ctx):
+            waiters: list[asyncio.Future[Any]] = [
+                asyncio.ensure_future(stop.wait()),
+                asyncio.ensure_future(fatal_of(ctx).event.wait()),
+            ]
+            if while_running is not None:
+                waiters.append(asyncio.ensure_future(while_running(app, ctx)))
+            done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            error = fatal_of(ctx).error
+            log.info("worker stopping", reason="fatal error" if error else "asked to stop")
+            if error is not None:
+                click.echo(f"triage: stopped: {error}", err=True)
+                return 1
+            return 0
+    except StartError as exc:
+        click.echo(f"triage: {exc}", err=True)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@click.command()
+@click.pass_context
+def command(ctx: click.Context) -> None:
+    """Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset)."""
+    from worker.cli import get_settings
+
+    settings = get_settings(ctx)
+    ctx.exit(asyncio.run(serve(settings)))

@@ -1,0 +1,191 @@
+"""The triage agent: comments in, verdicts and review items out, in batches.
+
+For each batch: decode (bad records go to the dead-letter topic), classify the residents'
+comments off the event loop, write every comment with its verdict to ``triage.verdicts``
+and one review item per lane to ``triage.review``, wait until the broker has them all,
+and only then acknowledge the input, so offsets are committed after the outputs exist
+(at least once; the review item ids are deterministic so duplicates can be dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
+from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
+from worker.metrics import metrics_of
+
+if TYPE_CHECKING:
+    import faust
+
+    from classifiers import Classifier
+    from worker.context import WorkerContext
+
+log = structlog.get_logger(__name__)
+
+
+def review_item_id(comment: Comment, lane: Lane) -> str:
+    """The same comment in the same lane always gives the same id (duplicates collapse)."""
+    digest = hashlib.sha256(f"{comment.comment_key}|{lane}".encode()).hexdigest()
+    return f"rv-{digest[:24]}"
+
+
+def lanes_of(verdict: Verdict) -> tuple[Lane, ...]:
+    """Every lane the verdict asks for (``lanes`` when the classifier gives it)."""
+    lanes: tuple[Lane, ...] | None = getattr(verdict, "lanes", None)
+    if lanes:
+        return tuple(dict.fromkeys(lanes))
+    return (verdict.lane,) if verdict.lane is not None else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """What one comment becomes: its row on triage.verdicts and its review items."""
+
+    result: TriageResult
+    items: tuple[ReviewItem, ...]
+
+
+def outputs_for(comment: Comment, verdict: Verdict | None, now: datetime) -> Outputs:
+    result = TriageResult(comment=comment, verdict=verdict, classified_at=now)
+    if verdict is None:
+        return Outputs(result, ())
+    items = tuple(
+        ReviewItem(
+            id=review_item_id(comment, lane),
+            lane=lane,
+            comment=comment,
+            verdict=verdict,
+            created_at=now,
+        )
+        for lane in lanes_of(verdict)
+    )
+    return Outputs(result, items)
+
+
+def classify_batch(classifier: Classifier, comments: Sequence[Comment]) -> list[Verdict | None]:
+    """Verdicts in input order; the council's own posts are not classified (None)."""
+    residents = [c for c in comments if not c.author.is_council]
+    verdicts = iter(classifier.classify(residents) if residents else [])
+    out: list[Verdict | None] = []
+    for comment in comments:
+        out.append(None if comment.author.is_council else next(verdicts))
+    return out
+
+
+class Triage:
+    """Handles one batch of faust events at a time; built once per App."""
+
+    def __init__(self, ctx: WorkerContext, classifier: Classifier) -> None:
+        from worker.app import channels_of
+
+        self.ctx = ctx
+        self.classifier = classifier
+        self.channels = channels_of(ctx)
+        self.topics = ctx.settings.topics
+        self.metrics = metrics_of(ctx)
+        self.dead = DeadLetters(ctx, agent="triage")
+        self.breaker = Breaker.from_settings(ctx.settings)
+
+    async def handle(self, events: Sequence[Any]) -> None:
+        """Produce every output of ``events`` and wait until the broker has them."""
+        pending: list[Any] = []
+        decoded: list[tuple[Any, Comment]] = []
+        for event in events:
+            message = event.message
+            with structlog.contextvars.bound_contextvars(
+                topic=message.topic, partition=message.partition, offset=message.offset
+            ):
+                comment = await decode_or_dead_letter(event, Comment, self.dead, self.breaker)
+            if comment is not None:
+                decoded.append((event, comment))
+        if decoded:
+            comments = [c for _, c in decoded]
+            started = time.perf_counter()
+            verdicts = await asyncio.to_thread(classify_batch, self.classifier, comments)
+            self.metrics.classify_seconds.observe(time.perf_counter() - started)
+            self.metrics.batch_size.observe(len(comments))
+            now = self.ctx.clock.now()
+            for (event, comment), verdict in zip(decoded, verdicts, strict=True):
+                pending.extend(await self._send(event, comment, verdict, now))
+        # FutureMessages resolve once the broker has acknowledged the write.
+        await asyncio.gather(*pending)
+        self._observe_lag(events)
+
+    async def _produce(self, topic: str, key: bytes, value: bytes) -> Any:
+        # faust's producer directly: the Topic.send path costs more than the classifier.
+        return await self.ctx.app.producer.send(topic, key, value, None, None, None)
+
+    def _observe_lag(self, events: Sequence[Any]) -> None:
+        last: dict[Any, int] = {}
+        for event in events:
+            last[event.message.tp] = max(last.get(event.message.tp, -1), event.message.offset)
+        consumer = getattr(self.ctx.app, "consumer", None)
+        for tp, offset in last.items():
+            highwater = consumer.highwater(tp) if consumer is not None else None
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(partition=str(tp.partition)).set(
+                    max(0, highwater - offset - 1)
+                )
+
+    async def _send(
+        self, event: Any, comment: Comment, verdict: Verdict | None, now: datetime
+    ) -> list[Any]:
+        message = event.message
+        with structlog.contextvars.bound_contextvars(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            comment_id=comment.comment_key,
+        ):
+            out = outputs_for(comment, verdict, now)
+            key = comment.conversation_key.encode()
+            futures = [await self._produce(self.topics.verdicts, key, encode(out.result))]
+            for item in out.items:
+                futures.append(
+                    await self._produce(self.topics.review, item.id.encode(), encode(item))
+                )
+                self.metrics.review_items.labels(lane=item.lane).inc()
+            council = comment.author.is_council
+            self.metrics.comments_processed.labels(kind="council" if council else "resident").inc()
+            labels = verdict.labels if verdict is not None else ()
+            for label in labels:
+                self.metrics.flagged.labels(category=label).inc()
+            log.debug(
+                "comment triaged",
+                labels=list(labels),
+                lanes=[i.lane for i in out.items],
+                council=council,
+            )
+        return futures
+
+
+def register(app: faust.App, ctx: WorkerContext, classifier: Classifier) -> None:
+    """Add the triage agent to ``app``."""
+    from worker.app import channels_of, fatal_of
+
+    settings = ctx.settings
+    triage = Triage(ctx, classifier)
+    ctx.views["triage"] = triage
+
+    async def triage_agent(stream: Any) -> None:
+        batches = stream.noack_take(settings.batch_size, within=settings.batch_timeout_ms / 1000)
+        async for events in batches:
+            try:
+                await triage.handle(events)
+            except BreakerTripped as exc:
+                # Leave the batch unacknowledged: it is read again after the fix.
+                fatal_of(ctx).set(exc)
+                return
+            for event in events:
+                await stream.ack(event)
+
+    app.agent(channels_of(ctx).comments, name="triage", concurrency=1)(triage_agent)
