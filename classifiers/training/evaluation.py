@@ -1,0 +1,142 @@
+"""Per-category scores of a model on labelled examples, and thresholds chosen from them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_auc_score
+
+from records import CATEGORIES
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    """Precision, recall, F1, ROC AUC and the confusion counts of one category."""
+
+    category: str
+    threshold: float
+    support: int
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    auc: float | None
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def macro_f1(self) -> float:
+        """Mean of the F1 of "is" and "is not" (the OffensEval measure)."""
+        neg_p = self.tn / (self.tn + self.fn) if self.tn + self.fn else 0.0
+        neg_r = self.tn / (self.tn + self.fp) if self.tn + self.fp else 0.0
+        neg_f1 = 2 * neg_p * neg_r / (neg_p + neg_r) if neg_p + neg_r else 0.0
+        return (self.f1 + neg_f1) / 2
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": round(self.threshold, 4),
+            "support": self.support,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "auc": None if self.auc is None else round(self.auc, 4),
+            "confusion": {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn},
+        }
+
+
+def score(
+    Y: np.ndarray, proba: np.ndarray, thresholds: Mapping[str, float] | None = None
+) -> dict[str, CategoryScore]:
+    """Scores for each category, cutting probabilities at the given thresholds."""
+    thresholds = thresholds or {}
+    out: dict[str, CategoryScore] = {}
+    for j, category in enumerate(CATEGORIES):
+        y, p = Y[:, j].astype(bool), proba[:, j]
+        cut = thresholds.get(category, 0.5)
+        hit = p >= cut
+        auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+        out[category] = CategoryScore(
+            category,
+            cut,
+            int(y.sum()),
+            tp=int((hit & y).sum()),
+            fp=int((hit & ~y).sum()),
+            fn=int((~hit & y).sum()),
+            tn=int((~hit & ~y).sum()),
+            auc=auc,
+        )
+    return out
+
+
+def choose_thresholds(Y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Per category, the cut that maximises F1 on held-out data (0.5 when it has no positives).
+
+    Cuts are kept within [0.05, 0.95]: beyond that a small validation set is overfitted.
+    """
+    out: dict[str, float] = {}
+    for j, category in enumerate(CATEGORIES):
+        y = Y[:, j]
+        if y.sum() == 0 or y.sum() == len(y):
+            out[category] = 0.5
+            continue
+        precision, recall, cuts = precision_recall_curve(y, proba[:, j])
+        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+        best = int(np.argmax(f1[:-1]))
+        out[category] = float(np.clip(cuts[best], 0.05, 0.95))
+    return out
+
+
+def confusions(
+    Y: np.ndarray, proba: np.ndarray, thresholds: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Which categories get mistaken for which: true category against predicted labels."""
+    cut = np.asarray([thresholds.get(c, 0.5) for c in CATEGORIES])
+    predicted = proba >= cut
+    rows = []
+    for i, true_cat in enumerate([*CATEGORIES, "none"]):
+        mask = Y[:, i].astype(bool) if i < len(CATEGORIES) else ~Y.astype(bool).any(axis=1)
+        counts: dict[str, int] = {
+            c: int(predicted[mask, j].sum()) for j, c in enumerate(CATEGORIES)
+        }
+        counts["none"] = int((~predicted[mask].any(axis=1)).sum())
+        rows.append({"true": true_cat, "n": int(mask.sum()), "predicted": counts})
+    return rows
+
+
+def format_report(
+    scores: dict[str, CategoryScore], confusion: Sequence[dict[str, Any]] | None = None
+) -> str:
+    """A plain-text table for the terminal."""
+    lines = [
+        f"{'category':<16}{'thresh':>7}{'n':>7}{'prec':>7}{'recall':>7}{'f1':>7}"
+        f"{'mF1':>7}{'auc':>7}{'tp':>6}{'fp':>6}{'fn':>6}",
+    ]
+    for s in scores.values():
+        auc = "-" if s.auc is None else f"{s.auc:.3f}"
+        lines.append(
+            f"{s.category:<16}{s.threshold:>7.2f}{s.support:>7}{s.precision:>7.3f}"
+            f"{s.recall:>7.3f}{s.f1:>7.3f}{s.macro_f1:>7.3f}{auc:>7}{s.tp:>6}{s.fp:>6}{s.fn:>6}"
+        )
+    if confusion:
+        lines += ["", "confusions (rows: true category, columns: predicted labels)"]
+        head = "".join(f"{c[:12]:>14}" for c in [*CATEGORIES, "none"])
+        lines.append(f"{'true':<16}{'n':>6}{head}")
+        for row in confusion:
+            cells = "".join(f"{row['predicted'][c]:>14}" for c in [*CATEGORIES, "none"])
+            lines.append(f"{row['true']:<16}{row['n']:>6}{cells}")
+    return "\n".join(lines)
