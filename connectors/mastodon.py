@@ -102,8 +102,15 @@ class MastodonConnector(PollingConnector):
             if newest is not None:
                 query["min_id"] = newest
             body = await self.client.get_json(path, query)
-            page = [item for item in body if isinstance(item, dict) and isinstance(
-                item.get("id"), str)] if isinstance(body, list) else []
+            page = (
+                [
+                    item
+                    for item in body
+                    if isinstance(item, dict) and isinstance(item.get("id"), str)
+                ]
+                if isinstance(body, list)
+                else []
+            )
             if not page:
                 break
             found.extend(page)

@@ -93,8 +93,15 @@ def _one(
 ) -> None:
     try:
         item = build(where, raw)
-    except (ValidationError, KeyError, TypeError, ValueError, AttributeError, OverflowError,
-            OSError):
+    except (
+        ValidationError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        OSError,
+    ):
         out.malformed += 1
         return
     if item is None:
@@ -264,7 +271,8 @@ def _message(where: _Where, event: Any) -> Outgoing | None:
                 url=_need((a.get("payload") or {}).get("url")),
             )
             for a in _list(message.get("attachments"))
-            if isinstance(a, dict) and isinstance(a.get("payload"), dict)
+            if isinstance(a, dict)
+            and isinstance(a.get("payload"), dict)
             and (a.get("payload") or {}).get("url")
         ),
     )

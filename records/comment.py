@@ -59,4 +59,3 @@ class Comment(Record):
     @property
     def comment_key(self) -> str:
         return f"{self.platform}:{self.id}"
-

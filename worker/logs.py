@@ -11,8 +11,21 @@ import structlog
 
 # Keys that may carry comment text or personal data: never logged as given.
 REDACTED_KEYS = frozenset(
-    {"text", "message_text", "body", "name", "handle", "email", "phone", "password", "token",
-     "secret", "authorization", "author_name", "author_handle"}
+    {
+        "text",
+        "message_text",
+        "body",
+        "name",
+        "handle",
+        "email",
+        "phone",
+        "password",
+        "token",
+        "secret",
+        "authorization",
+        "author_name",
+        "author_handle",
+    }
 )
 
 
@@ -45,5 +58,8 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     # faust/aiokafka log through the standard library: keep them quiet and on stderr.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -33,8 +33,9 @@ class Scripted:
         if not self.queue:
             return None
         status, headers = self.queue.pop(0)
-        return web.json_response({"title": "scripted", "status": status}, status=status,
-                                 headers=headers)
+        return web.json_response(
+            {"title": "scripted", "status": status}, status=status, headers=headers
+        )
 
 
 def _newer(items: list[dict[str, Any]], since: str | None) -> list[dict[str, Any]]:
@@ -62,8 +63,11 @@ class FakeX:
         return app
 
     def _headers(self) -> dict[str, str]:
-        return {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "449",
-                "x-rate-limit-reset": str(int(self.time.now()) + 900)}
+        return {
+            "x-rate-limit-limit": "450",
+            "x-rate-limit-remaining": "449",
+            "x-rate-limit-reset": str(int(self.time.now()) + 900),
+        }
 
     async def _timeline(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
         self.requests.append((request.path, dict(request.query)))
@@ -75,7 +79,7 @@ class FakeX:
         newer = _newer(items, request.query.get("since_id"))
         size = int(request.query.get("max_results", "10"))
         start = int(request.query.get("pagination_token", "0"))
-        page = newer[start:start + size]
+        page = newer[start : start + size]
         meta: dict[str, Any] = {"result_count": len(page)}
         if page:
             meta.update(newest_id=page[0]["id"], oldest_id=page[-1]["id"])
@@ -85,8 +89,9 @@ class FakeX:
         if page:  # X leaves data and includes out when nothing matched
             body["data"] = page
             authors = {t["author_id"] for t in page}
-            body["includes"] = {"users": [self.users[a] for a in sorted(authors)
-                                          if a in self.users]}
+            body["includes"] = {
+                "users": [self.users[a] for a in sorted(authors) if a in self.users]
+            }
         return web.json_response(body, headers=self._headers())
 
 

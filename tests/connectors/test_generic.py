@@ -30,9 +30,17 @@ def signed(
 
 
 def chat(n: int, thread: str = "chat-1", **extra: Any) -> dict[str, Any]:
-    return {"id": f"msg-{n}", "platform": "webchat", "channel": "website", "kind": "direct_message",
-            "thread_id": thread, "author": {"id": "visitor-9", "name": "Visitor"},
-            "text": f"message {n}", "created_at": "2026-11-24T09:00:00Z", **extra}
+    return {
+        "id": f"msg-{n}",
+        "platform": "webchat",
+        "channel": "website",
+        "kind": "direct_message",
+        "thread_id": thread,
+        "author": {"id": "visitor-9", "name": "Visitor"},
+        "text": f"message {n}",
+        "created_at": "2026-11-24T09:00:00Z",
+        **extra,
+    }
 
 
 async def test_signed_comments_arrive_once_in_order(broker, make_settings):
@@ -47,22 +55,31 @@ async def test_signed_comments_arrive_once_in_order(broker, make_settings):
         body, headers = signed({"id": "form-1", "author": {"id": "f"}, "text": "Missed bin"})
         minimal = await http.post(url, content=body, headers=headers)
         assert [first.json(), repeat.json(), minimal.json()] == [
-            {"accepted": 3}, {"accepted": 0}, {"accepted": 1}]
+            {"accepted": 3},
+            {"accepted": 0},
+            {"accepted": 1},
+        ]
         assert await hook.sink.flush(30)
     records = await read_topic(broker.bootstrap, settings.topics.comments, expected=4)
     chats = [c for key, c, _ in records if key == "webchat:chat-1"]
     assert [c.id for c in chats] == ["msg-1", "msg-2", "msg-3"]
     form = next(c for _, c, _ in records if c.id == "form-1")
-    assert (form.platform, form.channel, form.kind, form.thread_id) == ("web", "web", "comment",
-                                                                         "form-1")
+    assert (form.platform, form.channel, form.kind, form.thread_id) == (
+        "web",
+        "web",
+        "comment",
+        "form-1",
+    )
     assert form.received_at is not None
     assert form.schema_version == 1
 
 
 async def test_forged_stale_and_malformed_requests_are_refused(broker, make_settings):
     """Wrong secret or no signature -> 403; older than the window -> 403; bad body -> 400."""
-    async with running(GenericWebhookConnector(make_settings(broker))) as hook, \
-            httpx.AsyncClient() as http:
+    async with (
+        running(GenericWebhookConnector(make_settings(broker))) as hook,
+        httpx.AsyncClient() as http,
+    ):
         url = f"{hook.url}/webhooks/generic"
         body, forged = signed(chat(1), secret="not-the-secret")
         _, stale = signed(chat(1), at=time.time() - 301)
@@ -71,8 +88,12 @@ async def test_forged_stale_and_malformed_requests_are_refused(broker, make_sett
         assert (await http.post(url, content=body)).status_code == 403
         assert (await http.post(url, content=stale_body, headers=stale)).status_code == 403
         bad: Any
-        for bad in ({"id": "x"}, chat(1, surprise=True), [], {"id": "y", "author": {"id": "a"},
-                                                               "text": "t", "created_at": "noon"}):
+        for bad in (
+            {"id": "x"},
+            chat(1, surprise=True),
+            [],
+            {"id": "y", "author": {"id": "a"}, "text": "t", "created_at": "noon"},
+        ):
             body, headers = signed(bad)
             response = await http.post(url, content=body, headers=headers)
             assert response.status_code == 400

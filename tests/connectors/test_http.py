@@ -15,9 +15,16 @@ from .fakes import FakeTime
 
 
 def client(handler: Any, clock: FakeTime, **kw: Any) -> PlatformClient:
-    return PlatformClient("https://platform.test", SecretStr("tok"), ConnectorMetrics("t"),
-                          transport=httpx.MockTransport(handler), sleep=clock.sleep,
-                          now=clock.now, rng=random.Random(7), **kw)
+    return PlatformClient(
+        "https://platform.test",
+        SecretStr("tok"),
+        ConnectorMetrics("t"),
+        transport=httpx.MockTransport(handler),
+        sleep=clock.sleep,
+        now=clock.now,
+        rng=random.Random(7),
+        **kw,
+    )
 
 
 async def test_timeouts_give_up_after_max_retries():
@@ -38,9 +45,12 @@ async def test_timeouts_give_up_after_max_retries():
 async def test_retry_after_seconds_wins_over_reset_header():
     """A 429's Retry-After (seconds) is the wait, even when a reset header is present too."""
     clock = FakeTime()
-    answers = [httpx.Response(429, headers={"Retry-After": "7",
-                                            "x-rate-limit-reset": str(int(clock.now()) + 900)}),
-               httpx.Response(200, json={"ok": True})]
+    answers = [
+        httpx.Response(
+            429, headers={"Retry-After": "7", "x-rate-limit-reset": str(int(clock.now()) + 900)}
+        ),
+        httpx.Response(200, json={"ok": True}),
+    ]
     c = client(lambda request: answers.pop(0), clock)
     assert await c.get_json("/x") == {"ok": True}
     await c.aclose()
@@ -51,9 +61,12 @@ async def test_exhausted_quota_waits_before_the_next_request():
     """remaining=0 on a success makes the next request wait until the reset time."""
     clock = FakeTime()
     reset = int(clock.now()) + 120
-    answers = [httpx.Response(200, json=[], headers={"x-rate-limit-remaining": "0",
-                                                     "x-rate-limit-reset": str(reset)}),
-               httpx.Response(200, json=[])]
+    answers = [
+        httpx.Response(
+            200, json=[], headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}
+        ),
+        httpx.Response(200, json=[]),
+    ]
     c = client(lambda request: answers.pop(0), clock)
     await c.get("/x")
     assert clock.sleeps == []

@@ -18,31 +18,55 @@ TOKEN = "mastodon-test-token"
 
 
 def account(acct_id: str, acct: str, name: str) -> dict[str, Any]:
-    return {"id": acct_id, "username": acct.split("@", maxsplit=1)[0], "acct": acct,
-            "display_name": name, "url": f"https://example.social/@{acct}", "bot": False}
+    return {
+        "id": acct_id,
+        "username": acct.split("@", maxsplit=1)[0],
+        "acct": acct,
+        "display_name": name,
+        "url": f"https://example.social/@{acct}",
+        "bot": False,
+    }
 
 
 RESIDENT = account("2001", "hitchin@example.social", "Resident A")
 COUNCIL_ACCOUNT = account(COUNCIL, "northherts", "North Herts Council")
 
 
-def status(n: int, who: dict[str, Any], html: str, *, reply_to: int | None = None,
-           visibility: str = "public") -> dict[str, Any]:
+def status(
+    n: int,
+    who: dict[str, Any],
+    html: str,
+    *,
+    reply_to: int | None = None,
+    visibility: str = "public",
+) -> dict[str, Any]:
     return {
         "id": str(111_000_000_000_000_000 + n),
         "created_at": f"2026-11-24T09:{n % 60:02d}:00.000Z",
         "in_reply_to_id": str(111_000_000_000_000_000 + reply_to) if reply_to else None,
         "in_reply_to_account_id": COUNCIL if reply_to and who is RESIDENT else None,
-        "sensitive": False, "spoiler_text": "", "visibility": visibility, "language": "en",
+        "sensitive": False,
+        "spoiler_text": "",
+        "visibility": visibility,
+        "language": "en",
         "uri": f"https://example.social/users/x/statuses/{n}",
         "url": f"https://example.social/@x/{n}",
-        "content": html, "account": who, "media_attachments": [], "mentions": [], "tags": [],
+        "content": html,
+        "account": who,
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [],
     }
 
 
 def mention(n: int, st: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(500 + n), "type": "mention", "created_at": st["created_at"],
-            "account": st["account"], "status": st}
+    return {
+        "id": str(500 + n),
+        "type": "mention",
+        "created_at": st["created_at"],
+        "account": st["account"],
+        "status": st,
+    }
 
 
 @pytest.fixture
@@ -54,8 +78,9 @@ async def fake_mastodon():
 
 
 def connector(make_settings, broker, url, clock):
-    settings = make_settings(broker, mastodon_base_url=url, mastodon_token=TOKEN,
-                             mastodon_account_id=COUNCIL)
+    settings = make_settings(
+        broker, mastodon_base_url=url, mastodon_token=TOKEN, mastodon_account_id=COUNCIL
+    )
     return MastodonConnector(settings, sleep=clock.sleep, now=clock.now), settings
 
 
@@ -67,11 +92,15 @@ async def test_mentions_dms_and_replies_share_threads_and_resume(
     clock = FakeTime()
     question = status(1, RESIDENT, "<p>@northherts when is the <b>tip</b> open?</p>")
     private = status(2, RESIDENT, "<p>my address is private</p>", visibility="direct")
-    fake.notifications = [mention(1, question), mention(2, private),
-                          {"id": "503", "type": "favourite", "account": RESIDENT}]
-    fake.statuses = [status(3, COUNCIL_ACCOUNT, "<p>@hitchin 8am to 4pm<br>daily</p>",
-                            reply_to=1),
-                     status(4, COUNCIL_ACCOUNT, "<p>Council tax reminder</p>")]
+    fake.notifications = [
+        mention(1, question),
+        mention(2, private),
+        {"id": "503", "type": "favourite", "account": RESIDENT},
+    ]
+    fake.statuses = [
+        status(3, COUNCIL_ACCOUNT, "<p>@hitchin 8am to 4pm<br>daily</p>", reply_to=1),
+        status(4, COUNCIL_ACCOUNT, "<p>Council tax reminder</p>"),
+    ]
     first, settings = connector(make_settings, broker, url, clock)
     await first.setup()
     try:
@@ -113,8 +142,16 @@ async def test_rate_limit_reset_header_is_honoured(broker, make_settings, fake_m
     fake, url = fake_mastodon
     clock = FakeTime(start=1_795_000_000.0)
     fake.notifications = [mention(1, status(1, RESIDENT, "<p>hello</p>"))]
-    fake.script.queue = [(429, {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
-                                "X-RateLimit-Reset": "2026-11-18T11:11:40.000Z"})]
+    fake.script.queue = [
+        (
+            429,
+            {
+                "X-RateLimit-Limit": "300",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": "2026-11-18T11:11:40.000Z",
+            },
+        )
+    ]
     m, _ = connector(make_settings, broker, url, clock)
     await m.setup()
     try:

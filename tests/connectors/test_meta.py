@@ -26,13 +26,30 @@ async def test_handshake_echoes_challenge_only_for_the_right_token(broker, make_
     """The verification GET answers hub.challenge for the configured token and 403 otherwise."""
     async with running(MetaConnector(make_settings(broker))) as meta, httpx.AsyncClient() as http:
         url = f"{meta.url}/webhooks/meta"
-        good = await http.get(url, params={"hub.mode": "subscribe",
-                                           "hub.verify_token": VERIFY_TOKEN,
-                                           "hub.challenge": "1158201444"})
-        wrong = await http.get(url, params={
-            "hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1158201444"})
-        bad_mode = await http.get(url, params={
-            "hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"})
+        good = await http.get(
+            url,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY_TOKEN,
+                "hub.challenge": "1158201444",
+            },
+        )
+        wrong = await http.get(
+            url,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": "guess",
+                "hub.challenge": "1158201444",
+            },
+        )
+        bad_mode = await http.get(
+            url,
+            params={
+                "hub.mode": "unsubscribe",
+                "hub.verify_token": VERIFY_TOKEN,
+                "hub.challenge": "1",
+            },
+        )
         assert (good.status_code, good.text) == (200, "1158201444")
         assert wrong.status_code == 403
         assert bad_mode.status_code == 403
@@ -61,10 +78,18 @@ async def test_page_comments_reach_kafka_once_in_order_with_council_reply(
     settings = make_settings(broker)
     post = f"{PAGE_ID}_900"
     first = feed_comment("900_1", post, "4001", "Resident One", "The bins were not collected")
-    reply = feed_comment("900_2", post, PAGE_ID, "North Herts Council",
-                         "Sorry, we will send a crew", parent_id="900_1", created=1_795_000_500)
-    again = feed_comment("900_3", post, "4001", "Resident One", "Thanks!", parent_id="900_1",
-                         created=1_795_000_900)
+    reply = feed_comment(
+        "900_2",
+        post,
+        PAGE_ID,
+        "North Herts Council",
+        "Sorry, we will send a crew",
+        parent_id="900_1",
+        created=1_795_000_500,
+    )
+    again = feed_comment(
+        "900_3", post, "4001", "Resident One", "Thanks!", parent_id="900_1", created=1_795_000_900
+    )
     other = feed_comment("901_1", post, "4002", "Resident Two", "Streetlight out on the High St")
     async with running(MetaConnector(settings)) as meta, httpx.AsyncClient() as http:
         url = f"{meta.url}/webhooks/meta"
@@ -104,26 +129,43 @@ async def test_instagram_comments_and_direct_messages_are_mapped(broker, make_se
                 "id": IG_USER_ID,
                 "time": 1_795_000_000,
                 "changes": [
-                    {"field": "comments", "value": {
-                        "id": "17900000000000001", "text": "When is the leisure centre open?",
-                        "from": {"id": "7001", "username": "resident_a"},
-                        "media": {"id": "17800000000000009", "media_product_type": "FEED"}}},
-                    {"field": "comments", "value": {
-                        "id": "17900000000000002", "text": "9am to 9pm every day",
-                        "from": {"id": IG_USER_ID, "username": "northherts"},
-                        "media": {"id": "17800000000000009", "media_product_type": "FEED"},
-                        "parent_id": "17900000000000001"}},
+                    {
+                        "field": "comments",
+                        "value": {
+                            "id": "17900000000000001",
+                            "text": "When is the leisure centre open?",
+                            "from": {"id": "7001", "username": "resident_a"},
+                            "media": {"id": "17800000000000009", "media_product_type": "FEED"},
+                        },
+                    },
+                    {
+                        "field": "comments",
+                        "value": {
+                            "id": "17900000000000002",
+                            "text": "9am to 9pm every day",
+                            "from": {"id": IG_USER_ID, "username": "northherts"},
+                            "media": {"id": "17800000000000009", "media_product_type": "FEED"},
+                            "parent_id": "17900000000000001",
+                        },
+                    },
                 ],
             },
             {
                 "id": IG_USER_ID,
                 "time": 1_795_000_050,
                 "messaging": [
-                    {"sender": {"id": "8001"}, "recipient": {"id": IG_USER_ID},
-                     "timestamp": 1_795_000_040_000,
-                     "message": {"mid": "aWdfZAG1faXRlbTox", "text": "Private question"}},
-                    {"sender": {"id": "8001"}, "recipient": {"id": IG_USER_ID},
-                     "timestamp": 1_795_000_041_000, "read": {"mid": "aWdfZAG1faXRlbTox"}},
+                    {
+                        "sender": {"id": "8001"},
+                        "recipient": {"id": IG_USER_ID},
+                        "timestamp": 1_795_000_040_000,
+                        "message": {"mid": "aWdfZAG1faXRlbTox", "text": "Private question"},
+                    },
+                    {
+                        "sender": {"id": "8001"},
+                        "recipient": {"id": IG_USER_ID},
+                        "timestamp": 1_795_000_041_000,
+                        "read": {"mid": "aWdfZAG1faXRlbTox"},
+                    },
                 ],
             },
         ],

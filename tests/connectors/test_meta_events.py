@@ -31,14 +31,39 @@ def test_edit_is_a_new_version_and_remove_is_ignored():
 
 def test_messenger_echo_is_the_councils_message_in_the_residents_thread():
     """A message the Page sent (is_echo) is the council's, threaded by the resident's id."""
-    delivery = {"object": "page", "entry": [{"id": PAGE_ID, "time": 1_795_000_000, "messaging": [
-        {"sender": {"id": "PSID1"}, "recipient": {"id": PAGE_ID}, "timestamp": 1_795_000_000_000,
-         "message": {"mid": "m_1", "text": "Can I pay council tax by card?",
-                     "attachments": [{"type": "image",
-                                      "payload": {"url": "https://cdn.example/a.jpg"}}]}},
-        {"sender": {"id": PAGE_ID}, "recipient": {"id": "PSID1"}, "timestamp": 1_795_000_060_000,
-         "message": {"mid": "m_2", "text": "Yes, online or by phone", "is_echo": True}},
-    ]}]}
+    delivery = {
+        "object": "page",
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": 1_795_000_000,
+                "messaging": [
+                    {
+                        "sender": {"id": "PSID1"},
+                        "recipient": {"id": PAGE_ID},
+                        "timestamp": 1_795_000_000_000,
+                        "message": {
+                            "mid": "m_1",
+                            "text": "Can I pay council tax by card?",
+                            "attachments": [
+                                {"type": "image", "payload": {"url": "https://cdn.example/a.jpg"}}
+                            ],
+                        },
+                    },
+                    {
+                        "sender": {"id": PAGE_ID},
+                        "recipient": {"id": "PSID1"},
+                        "timestamp": 1_795_000_060_000,
+                        "message": {
+                            "mid": "m_2",
+                            "text": "Yes, online or by phone",
+                            "is_echo": True,
+                        },
+                    },
+                ],
+            }
+        ],
+    }
     mapped = map_delivery(delivery, ACCOUNTS, RECEIVED)
     first, reply = (item.comment for item in mapped.items)
     assert first.conversation_key == reply.conversation_key == "facebook:dm-PSID1"

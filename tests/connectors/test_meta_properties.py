@@ -24,32 +24,59 @@ ACCOUNTS = Accounts(PAGE_ID, "17841400000000001")
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                 max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 field_names = st.sampled_from(["feed", "comments", "live_comments", "mentions", "messages", "x"])
 values = st.dictionaries(
-    st.sampled_from(["from", "item", "verb", "message", "comment_id", "post_id", "parent_id",
-                     "created_time", "id", "text", "media", "media_id", "photo", "link"]),
+    st.sampled_from(
+        [
+            "from",
+            "item",
+            "verb",
+            "message",
+            "comment_id",
+            "post_id",
+            "parent_id",
+            "created_time",
+            "id",
+            "text",
+            "media",
+            "media_id",
+            "photo",
+            "link",
+        ]
+    ),
     json_values,
     max_size=8,
 )
-shaped = st.fixed_dictionaries({
-    "object": st.sampled_from(["page", "instagram"]),
-    "entry": st.lists(
-        st.fixed_dictionaries({
-            "id": json_values,
-            "time": json_values,
-            "changes": st.lists(st.fixed_dictionaries({"field": field_names, "value": values}),
-                                max_size=3),
-            "messaging": st.lists(
-                st.dictionaries(st.sampled_from(["sender", "recipient", "timestamp", "message"]),
-                                json_values, max_size=4), max_size=2),
-        }),
-        max_size=3,
-    ),
-})
+shaped = st.fixed_dictionaries(
+    {
+        "object": st.sampled_from(["page", "instagram"]),
+        "entry": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "id": json_values,
+                    "time": json_values,
+                    "changes": st.lists(
+                        st.fixed_dictionaries({"field": field_names, "value": values}), max_size=3
+                    ),
+                    "messaging": st.lists(
+                        st.dictionaries(
+                            st.sampled_from(["sender", "recipient", "timestamp", "message"]),
+                            json_values,
+                            max_size=4,
+                        ),
+                        max_size=2,
+                    ),
+                }
+            ),
+            max_size=3,
+        ),
+    }
+)
 
 
 @given(st.one_of(json_values, shaped))
@@ -94,8 +121,9 @@ def live_meta(broker: Any, tmp_path_factory: Any) -> Iterator[MetaConnector]:
         loop.close()
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(payload=st.one_of(json_values, shaped), raw=st.binary(max_size=200), use_raw=st.booleans())
 @pytest.mark.integration
 def test_server_answers_200_or_400_and_stays_up(live_meta, payload, raw, use_raw):
@@ -111,10 +139,19 @@ def test_server_answers_200_or_400_and_stays_up(live_meta, payload, raw, use_raw
 @pytest.mark.integration
 def test_valid_delivery_still_accepted_after_hostile_traffic(live_meta):
     """After the fuzzing above, a normal signed delivery is still taken with 200."""
-    delivery = {"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "changes": [
-        feed_comment("77_1", f"{PAGE_ID}_77", "5", "R", "Pothole on Bancroft")]}]}
+    delivery = {
+        "object": "page",
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": 1,
+                "changes": [feed_comment("77_1", f"{PAGE_ID}_77", "5", "R", "Pothole on Bancroft")],
+            }
+        ],
+    }
     body = json.dumps(delivery).encode()
     with httpx.Client(base_url=live_meta.url, timeout=30) as http:
-        response = http.post("/webhooks/meta", content=body,
-                             headers={"X-Hub-Signature-256": meta_signature(body)})
+        response = http.post(
+            "/webhooks/meta", content=body, headers={"X-Hub-Signature-256": meta_signature(body)}
+        )
     assert response.status_code == 200

@@ -35,8 +35,11 @@ async def test_paused_broker_loses_nothing_accepted(own_broker, make_settings):
     post = f"{PAGE_ID}_5"
 
     def delivery(n: int) -> tuple[bytes, dict[str, str]]:
-        return signed_meta(page_delivery(
-            feed_comment(f"5_{n}", post, f"90{n}", f"Resident {n}", f"Comment number {n}")))
+        return signed_meta(
+            page_delivery(
+                feed_comment(f"5_{n}", post, f"90{n}", f"Resident {n}", f"Comment number {n}")
+            )
+        )
 
     async with running(MetaConnector(settings)) as meta, httpx.AsyncClient(timeout=30) as http:
         url = f"{meta.url}/webhooks/meta"

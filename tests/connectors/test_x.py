@@ -19,8 +19,14 @@ COUNCIL = "1500000000000000001"
 TOKEN = "x-test-bearer"
 
 
-def tweet(n: int, author: str, text: str, *, conversation: int | None = None,
-          replied_to: int | None = None) -> dict[str, Any]:
+def tweet(
+    n: int,
+    author: str,
+    text: str,
+    *,
+    conversation: int | None = None,
+    replied_to: int | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": str(1_860_000_000_000_000_000 + n),
         "text": text,
@@ -32,7 +38,8 @@ def tweet(n: int, author: str, text: str, *, conversation: int | None = None,
     }
     if replied_to is not None:
         body["referenced_tweets"] = [
-            {"type": "replied_to", "id": str(1_860_000_000_000_000_000 + replied_to)}]
+            {"type": "replied_to", "id": str(1_860_000_000_000_000_000 + replied_to)}
+        ]
         body["in_reply_to_user_id"] = COUNCIL
     return body
 
@@ -61,11 +68,20 @@ async def test_mentions_and_council_replies_arrive_in_order_then_resume(
 ):
     """Mentions and the council's replies land in order; a restart resumes from since_id."""
     fake, clock, url = fake_x
-    fake.mentions = [tweet(1, "2001", "@NorthHertsDC the bins on Bancroft were missed"),
-                     tweet(2, "2002", "@NorthHertsDC great work on the park")]
-    fake.tweets = [tweet(3, COUNCIL, "@hitchin_resident sorry, a crew is on its way",
-                         conversation=1, replied_to=1),
-                   tweet(4, COUNCIL, "Our offices close at 5pm today")]
+    fake.mentions = [
+        tweet(1, "2001", "@NorthHertsDC the bins on Bancroft were missed"),
+        tweet(2, "2002", "@NorthHertsDC great work on the park"),
+    ]
+    fake.tweets = [
+        tweet(
+            3,
+            COUNCIL,
+            "@hitchin_resident sorry, a crew is on its way",
+            conversation=1,
+            replied_to=1,
+        ),
+        tweet(4, COUNCIL, "Our offices close at 5pm today"),
+    ]
     first, settings = connector(make_settings, broker, url, clock)
     await first.setup()
     try:
@@ -109,8 +125,16 @@ async def test_rate_limit_is_waited_out_until_the_reset(broker, make_settings, f
     fake, clock, url = fake_x
     fake.mentions = [tweet(1, "2001", "@NorthHertsDC hello")]
     reset = int(clock.now()) + 600
-    fake.script.queue = [(429, {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "0",
-                                "x-rate-limit-reset": str(reset)})]
+    fake.script.queue = [
+        (
+            429,
+            {
+                "x-rate-limit-limit": "450",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(reset),
+            },
+        )
+    ]
     x, _ = connector(make_settings, broker, url, clock)
     await x.setup()
     try:
@@ -156,15 +180,18 @@ async def test_run_loop_polls_until_stopped(broker, make_settings, fake_x):
     """Run as a service, the connector polls on its interval and stops cleanly when asked."""
     fake, clock, url = fake_x
     fake.mentions = [tweet(1, "2001", "@NorthHertsDC is the library open?")]
-    settings = make_settings(broker, x_api_base=url, x_bearer_token=TOKEN, x_user_id=COUNCIL,
-                             connector_poll_interval_s=0.2)
+    settings = make_settings(
+        broker,
+        x_api_base=url,
+        x_bearer_token=TOKEN,
+        x_user_id=COUNCIL,
+        connector_poll_interval_s=0.2,
+    )
     x = XConnector(settings, sleep=clock.sleep, now=clock.now)
     async with running(x):
-        first = await read_topic(broker.bootstrap, settings.topics.comments, expected=1,
-                                 linger=0.1)
+        first = await read_topic(broker.bootstrap, settings.topics.comments, expected=1, linger=0.1)
         fake.mentions.append(tweet(2, "2002", "@NorthHertsDC and on Sundays?"))
-        both = await read_topic(broker.bootstrap, settings.topics.comments, expected=2,
-                                linger=0.5)
+        both = await read_topic(broker.bootstrap, settings.topics.comments, expected=2, linger=0.5)
     assert [c.id[-1] for _, c, _ in first] == ["1"]
     assert sorted(c.id[-1] for _, c, _ in both) == ["1", "2"]
     assert x.state.cursor("mentions") == str(1_860_000_000_000_000_002)
@@ -174,8 +201,14 @@ async def test_health_and_metrics_report_a_failing_platform(broker, make_setting
     """With --port, a poller serves /health (503 once the platform keeps failing) and /metrics."""
     fake, clock, url = fake_x
     fake.script.queue = [(502, {})] * 3
-    settings = make_settings(broker, x_api_base=url, x_bearer_token=TOKEN, x_user_id=COUNCIL,
-                             connector_max_retries=2, connector_poll_interval_s=600)
+    settings = make_settings(
+        broker,
+        x_api_base=url,
+        x_bearer_token=TOKEN,
+        x_user_id=COUNCIL,
+        connector_max_retries=2,
+        connector_poll_interval_s=600,
+    )
     x = XConnector(settings, sleep=clock.sleep, now=clock.now, port=0)
     async with running(x), httpx.AsyncClient(base_url=x.url) as http:
         for _ in range(100):

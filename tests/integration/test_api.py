@@ -30,11 +30,20 @@ def moderation_only(monkeypatch):
 
 
 def abusive(cid: str, author: str = "a1") -> Comment:
-    return Comment.model_validate({
-        "schema": 1, "id": cid, "platform": "facebook", "channel": "nherts", "kind": "comment",
-        "thread_id": f"t-{cid}", "author": {"id": author, "handle": "=HYPERLINK(1)"},
-        "text": "you idiot", "created_at": START, "received_at": START,
-    })
+    return Comment.model_validate(
+        {
+            "schema": 1,
+            "id": cid,
+            "platform": "facebook",
+            "channel": "nherts",
+            "kind": "comment",
+            "thread_id": f"t-{cid}",
+            "author": {"id": author, "handle": "=HYPERLINK(1)"},
+            "text": "you idiot",
+            "created_at": START,
+            "received_at": START,
+        }
+    )
 
 
 @pytest.fixture
@@ -135,8 +144,9 @@ async def test_decisions_roles_ledger_and_exports(api, produce):
     clock.set(START + timedelta(days=365))
     assert await blocks("true") == ["facebook:a1"]
 
-    export = await client.get("/api/audit.csv?from=2026-03-01&to=2026-03-31",
-                              headers=tokens["officer"])
+    export = await client.get(
+        "/api/audit.csv?from=2026-03-01&to=2026-03-31", headers=tokens["officer"]
+    )
     assert export.status == 200
     assert export.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(await export.text())))

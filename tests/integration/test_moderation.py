@@ -55,11 +55,20 @@ class ModerationClassifier(KeywordClassifier):
 
 
 def post(cid: str, text: str, author: str = "a1") -> Comment:
-    return Comment.model_validate({
-        "schema": 1, "id": cid, "platform": "facebook", "channel": "nherts", "kind": "comment",
-        "thread_id": f"t-{cid}", "author": {"id": author, "handle": "@h", "name": "N"},
-        "text": text, "created_at": LEAP_DAY, "received_at": LEAP_DAY,
-    })
+    return Comment.model_validate(
+        {
+            "schema": 1,
+            "id": cid,
+            "platform": "facebook",
+            "channel": "nherts",
+            "kind": "comment",
+            "thread_id": f"t-{cid}",
+            "author": {"id": author, "handle": "@h", "name": "N"},
+            "text": text,
+            "created_at": LEAP_DAY,
+            "received_at": LEAP_DAY,
+        }
+    )
 
 
 async def until(check, what: str, within: float = WAIT_S):
@@ -183,7 +192,8 @@ async def test_misinformation_ban_and_label_corrections(
     fine_item = await moderation_item(worker, fine, enriched=False)
 
     await submit_decision(
-        ctx, OFFICER, DecisionRequest(item_id=hoax_item.id, action="ban_from_channel"))
+        ctx, OFFICER, DecisionRequest(item_id=hoax_item.id, action="ban_from_channel")
+    )
     await submit_decision(ctx, OFFICER, DecisionRequest(item_id=fine_item.id, action="dismiss"))
 
     labels = {x.comment_key: x for x in await read_topic(topics.labels, 2, LabelExample)}
@@ -200,7 +210,8 @@ async def test_misinformation_ban_and_label_corrections(
     out = tmp_path / "labels.jsonl"
     env = {"TRIAGE_BROKER": worker.settings.broker, "TRIAGE_TOPIC_PREFIX": topic_prefix}
     result = await asyncio.to_thread(
-        CliRunner().invoke, cli, ["labels", "export", "--out", str(out)], env=env)
+        CliRunner().invoke, cli, ["labels", "export", "--out", str(out)], env=env
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert {"text": fine.text, "labels": []} in lines

@@ -64,8 +64,11 @@ async def test_query_then_council_reply_closes_with_working_hours(
     clock = ManualClock(at("2026-11-27T16:00"))
     worker = await running_worker(clock=clock)
     send = lambda c: c.conversation_key  # noqa: E731
-    await produce(worker.topics.comments,
-                  [post("q1", "There is a pothole outside number 4", "2026-11-27T16:00")], key=send)
+    await produce(
+        worker.topics.comments,
+        [post("q1", "There is a pothole outside number 4", "2026-11-27T16:00")],
+        key=send,
+    )
 
     [opened] = await read_topic(worker.topics.cases, 1, Case)
     assert opened.status == "open"
@@ -74,25 +77,31 @@ async def test_query_then_council_reply_closes_with_working_hours(
     assert any(i.id == opened.item_id and i.due_at == opened.due_at for i in items)
 
     clock.set(at("2026-11-30T11:30"))
-    await produce(worker.topics.comments,
-                  [post("r1", "Thanks, we've reported it", "2026-11-30T11:30", council=True)],
-                  key=send)
+    await produce(
+        worker.topics.comments,
+        [post("r1", "Thanks, we've reported it", "2026-11-30T11:30", council=True)],
+        key=send,
+    )
     cases = await read_topic(worker.topics.cases, 2, Case)
     closed = cases[-1]
     assert (closed.id, closed.status, closed.closed_by) == (opened.id, "closed", "council_reply")
     assert closed.response_hours == 3.5
     view = worker.ctx.views["sla"]
-    assert (await wait_for(lambda: view.get(opened.id) and view.get(opened.id).status == "closed",
-                           "the view to see the closed case"))
+    assert await wait_for(
+        lambda: view.get(opened.id) and view.get(opened.id).status == "closed",
+        "the view to see the closed case",
+    )
 
 
 async def test_unanswered_query_warns_then_breaches_once(running_worker, produce, read_topic):
     """With no reply, one at-risk alert and then one breach alert are sent, no more."""
     clock = ManualClock(at("2026-11-23T10:00"))
     worker = await running_worker(clock=clock)
-    await produce(worker.topics.comments,
-                  [post("q1", "pothole on Station Road", "2026-11-23T10:00")],
-                  key=lambda c: c.conversation_key)
+    await produce(
+        worker.topics.comments,
+        [post("q1", "pothole on Station Road", "2026-11-23T10:00")],
+        key=lambda c: c.conversation_key,
+    )
     [case] = await read_topic(worker.topics.cases, 1, Case)
     assert case.due_at == at("2026-11-24T10:00")
 
@@ -116,9 +125,11 @@ async def test_restart_between_alerts_sends_no_duplicate(running_worker, produce
     """A worker restarted after the at-risk alert sends only the breach alert."""
     clock = ManualClock(at("2026-11-23T10:00"))
     first = await running_worker(clock=clock)
-    await produce(first.topics.comments,
-                  [post("q1", "pothole near the school", "2026-11-23T10:00")],
-                  key=lambda c: c.conversation_key)
+    await produce(
+        first.topics.comments,
+        [post("q1", "pothole near the school", "2026-11-23T10:00")],
+        key=lambda c: c.conversation_key,
+    )
     [case] = await read_topic(first.topics.cases, 1, Case)
     clock.set(at("2026-11-23T16:30"))
     await read_topic(first.topics.alerts, 1, Alert)

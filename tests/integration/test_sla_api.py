@@ -30,11 +30,20 @@ START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 
 def query(cid: str, when: datetime, thread: str) -> Comment:
-    return Comment.model_validate({
-        "schema": 1, "id": cid, "platform": "facebook", "channel": "nherts", "kind": "comment",
-        "thread_id": thread, "author": {"id": "resident-9"}, "text": "pothole by the bus stop",
-        "created_at": when, "received_at": when,
-    })
+    return Comment.model_validate(
+        {
+            "schema": 1,
+            "id": cid,
+            "platform": "facebook",
+            "channel": "nherts",
+            "kind": "comment",
+            "thread_id": thread,
+            "author": {"id": "resident-9"},
+            "text": "pothole by the bus stop",
+            "created_at": when,
+            "received_at": when,
+        }
+    )
 
 
 async def until(check, what: str):
@@ -75,9 +84,15 @@ async def test_decision_closes_case_and_report_counts_it(api, produce):
 
     clock.set(START + timedelta(hours=2))
     decision = Decision(
-        id="d-1", item_id=review_item_id(comment, "response"), lane="response",
-        action="replied", by="officer", role="officer", decided_at=START + timedelta(hours=2),
-        comment_key=comment.comment_key, conversation_key=comment.conversation_key,
+        id="d-1",
+        item_id=review_item_id(comment, "response"),
+        lane="response",
+        action="replied",
+        by="officer",
+        role="officer",
+        decided_at=START + timedelta(hours=2),
+        comment_key=comment.comment_key,
+        conversation_key=comment.conversation_key,
     )
     await produce(worker.topics.decisions, [decision], key=decision.item_id)
 
@@ -114,18 +129,23 @@ async def _open_cases(view):
 async def test_emergency_switch_by_api_and_cli(api, produce, broker, topic_prefix):
     """A manager switches emergency mode on over the API; the CLI switches it off; both recorded."""
     worker, client, tokens, _clock = api
-    refused = await client.post("/api/emergency", json={"active": True, "reason": "flooding"},
-                                headers=tokens["officer"])
+    refused = await client.post(
+        "/api/emergency", json={"active": True, "reason": "flooding"}, headers=tokens["officer"]
+    )
     assert refused.status == 403
-    response = await client.post("/api/emergency", json={"active": True, "reason": "flooding"},
-                                 headers=tokens["manager"])
+    response = await client.post(
+        "/api/emergency", json={"active": True, "reason": "flooding"}, headers=tokens["manager"]
+    )
     assert response.status == 200
     state = await response.json()
     assert (state["active"], state["by"], state["reason"]) == (True, "manager", "flooding")
 
     view = worker.ctx.views["sla"]
-    await produce(worker.topics.comments, [query("q2", START + timedelta(minutes=5), "thread-b")],
-                  key=lambda c: c.conversation_key)
+    await produce(
+        worker.topics.comments,
+        [query("q2", START + timedelta(minutes=5), "thread-b")],
+        key=lambda c: c.conversation_key,
+    )
     [case] = await until(lambda: _open_cases(view), "the case to open")
     assert case.emergency
     assert case.suggested_reply == view.policy.replies.emergency
@@ -133,8 +153,10 @@ async def test_emergency_switch_by_api_and_cli(api, produce, broker, topic_prefi
 
     env = {"TRIAGE_BROKER": broker.url, "TRIAGE_TOPIC_PREFIX": topic_prefix}
     result = await asyncio.to_thread(
-        CliRunner().invoke, cli,
-        ["emergency", "off", "--by", "duty manager", "--reason", "water gone"], env=env,
+        CliRunner().invoke,
+        cli,
+        ["emergency", "off", "--by", "duty manager", "--reason", "water gone"],
+        env=env,
     )
     assert result.exit_code == 0, result.output
 

@@ -220,5 +220,7 @@ def test_label_examples_from_decisions():
     assert (dismissed.labels, dismissed.source) == ((), "corrected")
     confirmed = label_example(item(), decide("hide")[0])
     assert (confirmed.labels, confirmed.source) == (("abusive",), "confirmed")
-    assert label_example(item(lane="response"), decide(
-        "no_reply_needed", it=item(lane="response"))[0]) is None
+    assert (
+        label_example(item(lane="response"), decide("no_reply_needed", it=item(lane="response"))[0])
+        is None
+    )

@@ -203,8 +203,13 @@ def test_automatic_hide_is_recorded_but_no_strike():
     from worker.moderation.policy import ModerationConfig
 
     sure = item()
-    sure = sure.model_copy(update={"verdict": sure.verdict.model_copy(
-        update={"scores": {**sure.verdict.scores, "abusive": 0.99}})})
+    sure = sure.model_copy(
+        update={
+            "verdict": sure.verdict.model_copy(
+                update={"scores": {**sure.verdict.scores, "abusive": 0.99}}
+            )
+        }
+    )
     off = ModerationConfig()
     assert automatic_record(sure, off, NOW) is None  # none by default
     on = ModerationConfig(moderation=ModerationPolicy(auto_actions=("hide",)))

@@ -34,7 +34,9 @@ def test_environment_variables_are_read_with_the_prefix(monkeypatch: pytest.Monk
     assert settings.topics.comments == "nhdc.social.comments"
 
 
-def test_settings_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_settings_file_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """An optional file supplies settings; an environment variable overrides the file."""
     env_file = tmp_path / "triage.env"
     env_file.write_text("TRIAGE_PARTITIONS=6\nTRIAGE_WEB_PORT=7000\n")

@@ -20,8 +20,15 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=LONDON)
 
 
-def case(n: int, received: str, *, channel: str = "facebook-main", hours: float | None = None,
-         closed_by: str = "council_reply", due: str | None = None) -> Case:
+def case(
+    n: int,
+    received: str,
+    *,
+    channel: str = "facebook-main",
+    hours: float | None = None,
+    closed_by: str = "council_reply",
+    due: str | None = None,
+) -> Case:
     return Case(
         id=f"case-{n}",
         conversation_key=f"facebook:t{n}",
@@ -53,45 +60,76 @@ CASES = [
 
 def test_daily_rows_overall_and_per_channel() -> None:
     """Monday's row counts four received, three answered, two within target."""
-    rows = build_report(CASES, period="day", first=date(2026, 11, 23), last=date(2026, 11, 23),
-                        now=NOW, zone=LONDON)
+    rows = build_report(
+        CASES, period="day", first=date(2026, 11, 23), last=date(2026, 11, 23), now=NOW, zone=LONDON
+    )
     overall, facebook, x = rows
     assert (overall.channel, overall.received, overall.answered, overall.within_target) == (
-        "all", 4, 3, 2)
+        "all",
+        4,
+        3,
+        2,
+    )
     assert overall.within_target_pct == pytest.approx(66.7)
     assert overall.median_hours == 3.0
     assert overall.p90_hours == 9.0
     assert (overall.open, overall.breached) == (0, 1)
     assert (facebook.channel, facebook.received, facebook.within_target_pct) == (
-        "facebook-main", 3, 100.0)
+        "facebook-main",
+        3,
+        100.0,
+    )
     assert (x.channel, x.breached, x.within_target_pct) == ("x-main", 1, 0.0)
 
 
 def test_open_cases_past_due_count_as_breached() -> None:
     """An unanswered case past its deadline is open, breached and counts against the target."""
-    [row, _channel] = build_report(CASES, period="day", first=date(2026, 11, 24),
-                                   last=date(2026, 11, 24), now=NOW, zone=LONDON)
+    [row, _channel] = build_report(
+        CASES, period="day", first=date(2026, 11, 24), last=date(2026, 11, 24), now=NOW, zone=LONDON
+    )
     assert (row.received, row.open, row.breached, row.within_target_pct) == (1, 1, 1, 0.0)
     assert row.median_hours is None
 
 
 def test_weekly_row_gathers_the_whole_week_and_empty_days_appear() -> None:
     """The week from Monday holds all six cases; days with none still get a row."""
-    [week, *_] = build_report(CASES, period="week", first=date(2026, 11, 25),
-                              last=date(2026, 11, 25), now=NOW, zone=LONDON)
+    [week, *_] = build_report(
+        CASES,
+        period="week",
+        first=date(2026, 11, 25),
+        last=date(2026, 11, 25),
+        now=NOW,
+        zone=LONDON,
+    )
     assert (week.start, week.received, week.open, week.breached) == (date(2026, 11, 23), 6, 2, 2)
-    days = build_report(CASES, period="day", first=date(2026, 11, 25), last=date(2026, 11, 26),
-                        now=NOW, zone=LONDON, per_channel=False)
-    assert [(r.start, r.received) for r in days] == [(date(2026, 11, 25), 0),
-                                                     (date(2026, 11, 26), 0)]
+    days = build_report(
+        CASES,
+        period="day",
+        first=date(2026, 11, 25),
+        last=date(2026, 11, 26),
+        now=NOW,
+        zone=LONDON,
+        per_channel=False,
+    )
+    assert [(r.start, r.received) for r in days] == [
+        (date(2026, 11, 25), 0),
+        (date(2026, 11, 26), 0),
+    ]
     assert days[0].within_target_pct is None
 
 
 def test_local_day_boundaries_are_used() -> None:
     """A query at 00:30 London summer time belongs to that London day, not the UTC one."""
     summer = case(9, "2026-07-01T00:30", hours=1.0)
-    [row] = build_report([summer], period="day", first=date(2026, 7, 1), last=date(2026, 7, 1),
-                         now=NOW, zone=LONDON, per_channel=False)
+    [row] = build_report(
+        [summer],
+        period="day",
+        first=date(2026, 7, 1),
+        last=date(2026, 7, 1),
+        now=NOW,
+        zone=LONDON,
+        per_channel=False,
+    )
     assert row.received == 1
 
 
@@ -103,8 +141,9 @@ def test_nearest_rank_percentile() -> None:
 
 def test_csv_has_a_header_and_the_same_rows_as_json() -> None:
     """CSV and JSON carry the same figures; empty values are empty cells."""
-    rows = build_report(CASES, period="day", first=date(2026, 11, 23), last=date(2026, 11, 24),
-                        now=NOW, zone=LONDON)
+    rows = build_report(
+        CASES, period="day", first=date(2026, 11, 23), last=date(2026, 11, 24), now=NOW, zone=LONDON
+    )
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     as_json = to_json(rows)
     assert len(parsed) == len(as_json) == 5
@@ -115,16 +154,28 @@ def test_csv_has_a_header_and_the_same_rows_as_json() -> None:
 
 def test_formula_like_channel_names_are_defused_in_csv() -> None:
     """A channel name starting with '=' is written as text in the CSV."""
-    rows = build_report([case(1, "2026-11-23T10:00", hours=1.0, channel="=cmd")], period="day",
-                        first=date(2026, 11, 23), last=date(2026, 11, 23), now=NOW, zone=LONDON)
+    rows = build_report(
+        [case(1, "2026-11-23T10:00", hours=1.0, channel="=cmd")],
+        period="day",
+        first=date(2026, 11, 23),
+        last=date(2026, 11, 23),
+        now=NOW,
+        zone=LONDON,
+    )
     assert "'=cmd" in to_csv(rows)
 
 
 def test_reversed_range_is_refused() -> None:
     """A report that ends before it starts raises ValueError."""
     with pytest.raises(ValueError, match="end"):
-        build_report([], period="day", first=date(2026, 11, 24), last=date(2026, 11, 23),
-                     now=NOW, zone=LONDON)
+        build_report(
+            [],
+            period="day",
+            first=date(2026, 11, 24),
+            last=date(2026, 11, 23),
+            now=NOW,
+            zone=LONDON,
+        )
 
 
 def test_view_orders_open_cases_by_due_time_and_counts_breaches() -> None:

@@ -94,10 +94,18 @@ def webhook(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 @command.command()
-@click.option("--interval", type=click.FloatRange(min=1), default=None,
-              help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Serve /health and /metrics on this port (0 picks a free one).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /health and /metrics on this port (0 picks a free one).",
+)
 @click.pass_context
 def x(ctx: click.Context, interval: float | None, port: int | None) -> None:
     """Poll X (API v2) for mentions and the account's own replies."""
@@ -108,10 +116,18 @@ def x(ctx: click.Context, interval: float | None, port: int | None) -> None:
 
 
 @command.command()
-@click.option("--interval", type=click.FloatRange(min=1), default=None,
-              help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Serve /health and /metrics on this port (0 picks a free one).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /health and /metrics on this port (0 picks a free one).",
+)
 @click.pass_context
 def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> None:
     """Poll Mastodon for mentions, direct messages and the account's own replies."""

@@ -58,8 +58,8 @@ def local_date(at: datetime) -> date:
 def audit_record(item: ReviewItem, decision: Decision, config: ModerationConfig) -> AuditRecord:
     comment = item.comment
     verdict = item.verdict
-    categories = decision.labels if decision.labels is not None else (
-        verdict.labels if verdict else ()
+    categories = (
+        decision.labels if decision.labels is not None else (verdict.labels if verdict else ())
     )
     return AuditRecord(
         id=decision.id,
@@ -250,8 +250,12 @@ class Moderation:
                 await self.channels.review.send(key=closed.id.encode(), value=encode(closed))
             )
         self._done.add(decision.id)
-        log.info("decision applied", item_id=decision.item_id, action=decision.action,
-                 decision_id=decision.id)
+        log.info(
+            "decision applied",
+            item_id=decision.item_id,
+            action=decision.action,
+            decision_id=decision.id,
+        )
         return futures
 
     async def on_item(self, event: Any) -> list[Any]:
@@ -311,8 +315,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     reader = TopicReader(ctx.settings, state)
     ctx.views["moderation_reader"] = reader
     channels = channels_of(ctx)
-    outputs = (channels.review, channels.decisions, channels.audit, channels.labels,
-               channels.alerts)
+    outputs = (
+        channels.review,
+        channels.decisions,
+        channels.audit,
+        channels.labels,
+        channels.alerts,
+    )
     app.add_dependency(ViewService(reader, outputs))
 
     async def sink(decision: Decision) -> None:

@@ -46,17 +46,14 @@ _MODERATION: frozenset[Action] = frozenset(
         "relabel",
     }
 )
-_RESPONSE: frozenset[Action] = frozenset(
-    {"replied", "no_reply_needed", "moved_private", "relabel"}
-)
+_RESPONSE: frozenset[Action] = frozenset({"replied", "no_reply_needed", "moved_private", "relabel"})
 LANE_ACTIONS: dict[Lane, frozenset[Action]] = {
     "moderation": _MODERATION,
     "response": _RESPONSE,
     "urgent": _MODERATION | _RESPONSE,
 }
 CLOSING_ACTIONS: frozenset[Action] = frozenset(
-    {"dismiss", "hide", "delete", "ban_from_channel", "replied", "no_reply_needed",
-     "moved_private"}
+    {"dismiss", "hide", "delete", "ban_from_channel", "replied", "no_reply_needed", "moved_private"}
 )
 
 
@@ -135,8 +132,8 @@ def build_decision(
     action = _check_action(request.action)
     if not may(role, action):
         raise DecisionRefused(
-            403, f"the {role} role may not {action.replace('_', ' ')}: it needs "
-            f"{REQUIRED_ROLE[action]}"
+            403,
+            f"the {role} role may not {action.replace('_', ' ')}: it needs {REQUIRED_ROLE[action]}",
         )
     if item is None:
         raise DecisionRefused(404, f"no review item {request.item_id!r}")
@@ -161,8 +158,9 @@ def build_decision(
         return decision, True
     if action not in LANE_ACTIONS[item.lane]:
         raise DecisionRefused(
-            422, f"{action} is not a decision for the {item.lane} lane; use one of "
-            f"{sorted(LANE_ACTIONS[item.lane])}"
+            422,
+            f"{action} is not a decision for the {item.lane} lane; use one of "
+            f"{sorted(LANE_ACTIONS[item.lane])}",
         )
     _check_fields(decision, item)
     _check_state(decision, item, ledger, now)

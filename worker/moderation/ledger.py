@@ -114,9 +114,7 @@ def fold(records: Iterable[AuditRecord]) -> dict[str, AuthorLedger]:
     return ledgers
 
 
-def history(
-    ledger: AuthorLedger | None, policy: ModerationPolicy, now: datetime
-) -> AuthorHistory:
+def history(ledger: AuthorLedger | None, policy: ModerationPolicy, now: datetime) -> AuthorHistory:
     if ledger is None:
         return AuthorHistory()
     since = now - timedelta(days=policy.strike_window_days)

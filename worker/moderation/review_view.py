@@ -283,8 +283,11 @@ class TopicReader:
             self._targets.pop(tp, None)
         if not self._targets:
             self._caught_up.set()
-            log.info("moderation view caught up", items=len(self.state.items),
-                     authors=len(self.state.ledgers))
+            log.info(
+                "moderation view caught up",
+                items=len(self.state.items),
+                authors=len(self.state.ledgers),
+            )
 
     async def _run(self) -> None:
         consumer = self._consumer

@@ -122,8 +122,9 @@ class CaseKeeper:
         """Add ``event`` (None: just re-check) to the conversation and publish what changed."""
         await self.store.ready.wait()
         async with self._lock:
-            stored = self.store.get(key) or Stored(partition=partition,
-                                                   conversation=Conversation(key=key))
+            stored = self.store.get(key) or Stored(
+                partition=partition, conversation=Conversation(key=key)
+            )
             conversation = stored.conversation
             if event is not None:
                 conversation = conversation.with_event(event)
@@ -158,8 +159,12 @@ class CaseKeeper:
                     )
                 published[case.id] = digest
                 self.view.apply_case(case)
-            updated = Stored(seq=stored.seq + 1, partition=partition,
-                             conversation=conversation, published=published)
+            updated = Stored(
+                seq=stored.seq + 1,
+                partition=partition,
+                conversation=conversation,
+                published=published,
+            )
             if updated.model_copy(update={"seq": stored.seq}) != stored:
                 self.store.put(key, updated)
                 pending.append(
@@ -209,8 +214,9 @@ class CaseKeeper:
         if event_from_decision(decision) is None:
             return None
         if not decision.conversation_key:
-            log.warning("reply decision without a conversation key ignored",
-                        decision_id=decision.id)
+            log.warning(
+                "reply decision without a conversation key ignored", decision_id=decision.id
+            )
             return None
         message = SlaMessage(kind="decision", decision=decision)
         return await self.events_topic.send(
@@ -295,10 +301,12 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
     while True:
         try:
             await ensure_topic(bootstrap, settings.topics.emergency, 1, replicas)
-            await ensure_topic(bootstrap, settings.topics.cases, settings.partitions, replicas,
-                               compact=True)
-            await ensure_topic(bootstrap, state_topic_name(ctx), settings.partitions, replicas,
-                               compact=True)
+            await ensure_topic(
+                bootstrap, settings.topics.cases, settings.partitions, replicas, compact=True
+            )
+            await ensure_topic(
+                bootstrap, state_topic_name(ctx), settings.partitions, replicas, compact=True
+            )
             async with asyncio.TaskGroup() as group:
                 group.create_task(
                     follow_topic(bootstrap, state_topic_name(ctx), store.on_record, store.ready)

@@ -85,8 +85,12 @@ async def follow_topic(
                     try:
                         on_record(record.key, record.value)
                     except Exception:  # a bad record must not stop the view
-                        log.warning("unreadable record skipped", topic=topic,
-                                    partition=record.partition, offset=record.offset)
+                        log.warning(
+                            "unreadable record skipped",
+                            topic=topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                        )
             if caught_up is not None and not caught_up.is_set():
                 positions = {tp: await consumer.position(tp) for tp in tps}
                 if all(positions[tp] >= ends[tp] for tp in tps):

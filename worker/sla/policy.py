@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = (
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 )
 
 
@@ -41,8 +47,13 @@ def _parse_span(value: Any) -> tuple[time, time] | None:
 def _default_hours() -> dict[Weekday, tuple[time, time] | None]:
     weekday = (time(9), time(17))
     return {
-        "monday": weekday, "tuesday": weekday, "wednesday": weekday, "thursday": weekday,
-        "friday": weekday, "saturday": None, "sunday": None,
+        "monday": weekday,
+        "tuesday": weekday,
+        "wednesday": weekday,
+        "thursday": weekday,
+        "friday": weekday,
+        "saturday": None,
+        "sunday": None,
     }
 
 

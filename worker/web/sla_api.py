@@ -89,7 +89,12 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         if (last - first).days > MAX_DAYS:
             return _bad(f"at most {MAX_DAYS} days in one report")
         rows = build_report(
-            view.cases(), period=period, first=first, last=last, now=now, zone=zone  # type: ignore[arg-type]
+            view.cases(),
+            period="week" if period == "week" else "day",
+            first=first,
+            last=last,
+            now=now,
+            zone=zone,
         )
         if _wants_csv(request):
             name = f"sla-{period}-{first.isoformat()}-{last.isoformat()}.csv"
@@ -114,9 +119,11 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         status = request.query.get("status", "open")
         if status not in ("open", "closed", "all"):
             return _bad("status must be open, closed or all")
-        chosen = view.open_cases() if status == "open" else [
-            c for c in view.cases() if status in ("all", c.status)
-        ]
+        chosen = (
+            view.open_cases()
+            if status == "open"
+            else [c for c in view.cases() if status in ("all", c.status)]
+        )
         return web.json_response({"cases": [c.to_json_dict() for c in chosen]})
 
     async def emergency_get(request: web.Request) -> web.StreamResponse:
