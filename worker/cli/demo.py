@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from records import CATEGORIES
 from records.verdict import LANES
 from worker.context import WorkerContext
 from worker.metrics import Metrics, metrics_of
+from worker.settings import Settings
 
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "demo" / "sample_feed.jsonl"
 
@@ -38,7 +40,21 @@ def progress_line(metrics: Metrics, total: int) -> tuple[int, str]:
     return done, line
 
 
-async def show_progress(ctx: WorkerContext, feed: Path, rate: float | None) -> None:
+def demo_officer(settings: Settings) -> tuple[str, str] | None:
+    """Create a demo manager account when nobody can sign in yet; None when accounts exist."""
+    from worker.users import UserStore, users_path
+
+    store = UserStore(users_path(settings))
+    if store.users():
+        return None
+    password = secrets.token_urlsafe(12)
+    store.add("demo", "manager", password)
+    return "demo", password
+
+
+async def show_progress(
+    ctx: WorkerContext, feed: Path, rate: float | None, login: tuple[str, str] | None = None
+) -> None:
     """Replay ``feed`` once the worker is ready and print counts until all are triaged."""
     from worker.replay import bootstrap_servers, load_feed, replay
 
@@ -71,7 +87,12 @@ async def show_progress(ctx: WorkerContext, feed: Path, rate: float | None) -> N
     click.echo("Demo feed triaged:")
     click.echo(f"  {line}")
     click.echo("Where to look next:")
-    click.echo(f"  officers' app   {url}/   (add an officer first: triage users --help)")
+    click.echo(f"  officers' app   {url}/")
+    if login is not None:
+        # Shown once, on the terminal only (never logged): the demo's own throwaway account.
+        click.echo(f"                  sign in as {login[0]!r} with password {login[1]!r}")
+    else:
+        click.echo("                  sign in with an account from `triage users add`")
     click.echo(f"  health, metrics {url}/ready  {url}/metrics")
     click.echo("The worker keeps running; press Ctrl-C to stop it (and the broker).")
     await asyncio.Event().wait()
@@ -106,8 +127,10 @@ def command(ctx: click.Context, feed: Path, rate: float) -> None:
         click.echo(f"triage: {exc}", err=True)
         ctx.exit(1)
 
+    login = demo_officer(settings)
+
     async def while_running(_app: Any, wctx: WorkerContext) -> None:
-        await show_progress(wctx, feed, rate)
+        await show_progress(wctx, feed, rate, login)
 
     ctx.exit(asyncio.run(serve(settings, while_running=while_running)))
 
