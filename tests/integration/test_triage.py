@@ -52,3 +52,40 @@ async def test_council_replies_pass_through_unclassified(running_worker, produce
     result = TriageResult.model_validate_json(record.value)
     assert result.verdict is None
     assert worker.classifier.calls == []
+
+
+async def test_the_shipped_classifier_sorts_comments_into_lanes(
+    broker, topic_prefix, running_worker, produce, read_topic, read_topic_until
+):
+    """With the real shipped model and policy, obvious comments land in the expected lanes."""
+    import classifiers
+    from tests.integration.conftest import worker_settings
+
+    real = classifiers.load(worker_settings(broker, topic_prefix))
+    worker = await running_worker(classifier=real)
+    comments = [
+        make_comment(
+            11, "Hi, our green bin wasn't collected on Tuesday, can someone come back for it?"
+        ),
+        make_comment(12, "Lovely sunny day at the market in Hitchin today"),
+        make_comment(13, "There's a strong smell of gas outside number 4, please help"),
+        make_comment(14, "you useless c*nts at the council should all be sacked, f*** off"),
+    ]
+    await produce(worker.topics.comments, comments, key=lambda c: c.conversation_key)
+
+    results = await read_topic(worker.topics.verdicts, 4, TriageResult)
+    verdicts = {r.comment.id: r.verdict for r in results}
+    assert "service_request" in verdicts["c11"].labels
+    assert verdicts["c12"].labels == ()
+    assert verdicts["c13"].lane == "urgent"
+    assert "abusive" in verdicts["c14"].labels
+    assert all(v.model for v in verdicts.values())
+
+    wanted = {("c11", "response"), ("c13", "urgent"), ("c14", "moderation")}
+
+    def lanes(records) -> set[tuple[str, str]]:
+        items = [ReviewItem.model_validate_json(r.value) for r in records]
+        return {(i.comment.id, i.lane) for i in items}
+
+    records = await read_topic_until(worker.topics.review, lambda got: wanted <= lanes(got))
+    assert not any(comment_id == "c12" for comment_id, _ in lanes(records))
