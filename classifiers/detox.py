@@ -21,16 +21,6 @@ from typing import Any
 
 __all__ = ["DetoxifyError", "DetoxifyScorer", "load_detoxify"]
 
-# Names detoxify gives its outputs after standardising them, in its usual order.
-SUB_SCORES: tuple[str, ...] = (
-    "toxicity",
-    "severe_toxicity",
-    "obscene",
-    "threat",
-    "insult",
-    "identity_attack",
-    "sexual_explicit",
-)
 _RENAMES = {
     "toxic": "toxicity",
     "identity_hate": "identity_attack",

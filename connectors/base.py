@@ -101,11 +101,13 @@ class Connector(ABC):
         self.state.save()
 
 
-async def serve(connector: Connector) -> None:
-    """setup, run until stopped, then cleanup (always)."""
+async def serve(connector: Connector, on_ready: Callable[[], None] | None = None) -> None:
+    """setup, run until stopped, then cleanup (always); ``on_ready`` is called after setup."""
     try:
         await connector.setup()
         log.info("connector running", connector=connector.name)
+        if on_ready is not None:
+            on_ready()
         await connector.run()
     finally:
         await connector.cleanup()

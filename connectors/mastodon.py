@@ -32,16 +32,7 @@ class MastodonConnector(PollingConnector):
     def make_client(self) -> PlatformClient:
         self.settings.require("mastodon_base_url", "mastodon_token", "mastodon_account_id")
         assert self.settings.mastodon_token is not None
-        return PlatformClient(
-            self.settings.mastodon_base_url,
-            self.settings.mastodon_token,
-            self.metrics,
-            transport=self.transport,
-            timeout_s=self.settings.connector_request_timeout_s,
-            max_retries=self.settings.connector_max_retries,
-            sleep=self.sleep,
-            now=self.now,
-        )
+        return self.platform_client(self.settings.mastodon_base_url, self.settings.mastodon_token)
 
     async def fetch(self) -> Batch:
         account = self.settings.mastodon_account_id

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
 from connectors.base import Connector
 from connectors.http import PlatformClient, PlatformUnavailable, Sleep
@@ -62,6 +63,19 @@ class PollingConnector(Connector):
     @abstractmethod
     def make_client(self) -> PlatformClient:
         """The platform's client, with its base URL and token."""
+
+    def platform_client(self, base_url: str, token: SecretStr) -> PlatformClient:
+        """A client for ``base_url`` with this connector's timeouts, retries and clock."""
+        return PlatformClient(
+            base_url,
+            token,
+            self.metrics,
+            transport=self.transport,
+            timeout_s=self.settings.connector_request_timeout_s,
+            max_retries=self.settings.connector_max_retries,
+            sleep=self.sleep,
+            now=self.now,
+        )
 
     @abstractmethod
     async def fetch(self) -> Batch:

@@ -32,16 +32,7 @@ class XConnector(PollingConnector):
     def make_client(self) -> PlatformClient:
         self.settings.require("x_bearer_token", "x_user_id")
         assert self.settings.x_bearer_token is not None
-        return PlatformClient(
-            self.settings.x_api_base,
-            self.settings.x_bearer_token,
-            self.metrics,
-            transport=self.transport,
-            timeout_s=self.settings.connector_request_timeout_s,
-            max_retries=self.settings.connector_max_retries,
-            sleep=self.sleep,
-            now=self.now,
-        )
+        return self.platform_client(self.settings.x_api_base, self.settings.x_bearer_token)
 
     async def fetch(self) -> Batch:
         user = self.settings.x_user_id

@@ -12,7 +12,7 @@ author's history.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,24 +34,15 @@ Action = Literal[
     "no_reply_needed",
     "moved_private",
 ]
-ACTIONS: tuple[Action, ...] = (
-    "dismiss",
-    "hide",
-    "delete",
-    "warn",
-    "recommend_block",
-    "block",
-    "unblock",
-    "report_police",
-    "ban_from_channel",
-    "relabel",
-    "replied",
-    "no_reply_needed",
-    "moved_private",
-)
+ACTIONS: tuple[Action, ...] = get_args(Action)
 
 Role = Literal["viewer", "officer", "manager", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "officer", "manager", "admin")
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
+def role_at_least(role: Role, needed: Role) -> bool:
+    """Whether ``role`` ranks at or above ``needed`` (ROLES runs from least to most)."""
+    return ROLES.index(role) >= ROLES.index(needed)
 
 
 class Decision(Record):

@@ -57,10 +57,6 @@ class Verdict(Record):
     actions: tuple[str, ...] = ()
     model: dict[str, str] = Field(default_factory=dict)
 
-    @property
-    def needs_review(self) -> bool:
-        return self.lane is not None
-
 
 class TriageResult(Record):
     """A comment with its verdict, on ``triage.verdicts``.

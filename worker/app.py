@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Agents other people write; each module has register(app, ctx). Missing ones are skipped.
+# The other parts' agents; each module has register(app, ctx). Missing ones are skipped.
 PART_MODULES = ("worker.sla.agent", "worker.moderation.agent")
 
 # Topics whose latest record per key is the state that matters.

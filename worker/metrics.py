@@ -17,7 +17,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 @dataclass
 class Metrics:
-    """The worker's metrics; H6 sets ``open_cases`` and ``breached_cases``."""
+    """The worker's metrics; the SLA agent sets ``open_cases`` and ``breached_cases``."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 

@@ -32,12 +32,6 @@ class ReplayError(ValueError):
     """A line of the feed is not a valid Comment; the message names the line."""
 
 
-def bootstrap_servers(broker_url: str) -> str:
-    """``kafka://h1:9092;h2:9092`` -> ``h1:9092,h2:9092`` (the form aiokafka takes)."""
-    hosts = broker_url.split("://", 1)[-1]
-    return ",".join(h.strip() for h in hosts.replace(";", ",").split(",") if h.strip())
-
-
 def load_feed(
     path: Path, *, now: datetime, mapping: Mapping[str, str] | None = None
 ) -> list[Comment]:

@@ -92,8 +92,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         return not self.broker
 
-    def with_broker(self, broker: str) -> Settings:
-        return self.model_copy(update={"broker": broker})
+
+def bootstrap_servers(broker_url: str) -> str:
+    """``kafka://h1:9092;h2:9092`` -> ``h1:9092,h2:9092`` (the form aiokafka takes)."""
+    hosts = broker_url.split("://", 1)[-1]
+    return ",".join(h.strip() for h in hosts.replace(";", ",").split(",") if h.strip())
 
 
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:

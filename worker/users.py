@@ -26,7 +26,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from records.moderation import ROLES, Role
+from records.moderation import ROLES, Role, role_at_least
 from worker.settings import Settings
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -44,7 +44,7 @@ class User:
     role: Role
 
     def at_least(self, role: Role) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return role_at_least(self.role, role)
 
 
 def users_path(settings: Settings) -> Path:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.replay import ReplayError, bootstrap_servers, load_feed
+from worker.replay import ReplayError, load_feed
+from worker.settings import bootstrap_servers
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TEMPLATE = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +37,16 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
 
 
 def _run(ctx: click.Context, connector: Any, announce: bool = False) -> None:
-    from connectors import ConnectorSettingsError, PlatformRefused, StateError
+    from connectors import ConnectorSettingsError, PlatformRefused, StateError, serve
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(connector.stop()))
-        # The lifecycle of connectors.serve, with the address announced once listening.
-        try:
-            await connector.setup()
-            if announce:
-                click.echo(f"listening on {connector.url}")
-            await connector.run()
-        finally:
-            await connector.cleanup()
+        await serve(
+            connector,
+            on_ready=(lambda: click.echo(f"listening on {connector.url}")) if announce else None,
+        )
 
     try:
         asyncio.run(main())
@@ -64,15 +61,48 @@ def _run(ctx: click.Context, connector: Any, announce: bool = False) -> None:
         ctx.exit(1)
 
 
+def _run_poller(
+    ctx: click.Context, connector_type: Any, interval: float | None, port: int | None
+) -> None:
+    overrides = {"connector_poll_interval_s": interval} if interval else {}
+    _run(ctx, connector_type(_settings(ctx, **overrides), port=port), announce=port is not None)
+
+
+def _listen_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--host and --port for the connectors that receive webhooks."""
+    func = click.pass_context(func)
+    func = click.option(
+        "--port", type=click.IntRange(0, 65535), default=None, help="0 picks a free port."
+    )(func)
+    return click.option(
+        "--host", default=None, help="Address to listen on (TRIAGE_CONNECTOR_HOST)."
+    )(func)
+
+
+def _poll_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--interval and --port for the connectors that poll a platform."""
+    func = click.pass_context(func)
+    func = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        help="Serve /health and /metrics on this port (0 picks a free one).",
+    )(func)
+    return click.option(
+        "--interval",
+        type=click.FloatRange(min=1),
+        default=None,
+        help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).",
+    )(func)
+
+
 @click.group()
 def command() -> None:
     """Run one connector: platform events in, Comments out on social.comments."""
 
 
 @command.command()
-@click.option("--host", default=None, help="Address to listen on (TRIAGE_CONNECTOR_HOST).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="0 picks a free port.")
-@click.pass_context
+@_listen_options
 def meta(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Facebook Page and Instagram webhooks on /webhooks/meta."""
     from connectors import MetaConnector
@@ -82,9 +112,7 @@ def meta(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 @command.command()
-@click.option("--host", default=None, help="Address to listen on (TRIAGE_CONNECTOR_HOST).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="0 picks a free port.")
-@click.pass_context
+@_listen_options
 def webhook(ctx: click.Context, host: str | None, port: int | None) -> None:
     """The signed generic webhook on /webhooks/generic (web chat, forms, integrations)."""
     from connectors import GenericWebhookConnector
@@ -94,44 +122,18 @@ def webhook(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 @command.command()
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=1),
-    default=None,
-    help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve /health and /metrics on this port (0 picks a free one).",
-)
-@click.pass_context
+@_poll_options
 def x(ctx: click.Context, interval: float | None, port: int | None) -> None:
     """Poll X (API v2) for mentions and the account's own replies."""
     from connectors import XConnector
 
-    overrides = {"connector_poll_interval_s": interval} if interval else {}
-    _run(ctx, XConnector(_settings(ctx, **overrides), port=port), announce=port is not None)
+    _run_poller(ctx, XConnector, interval, port)
 
 
 @command.command()
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=1),
-    default=None,
-    help="Seconds between polls (TRIAGE_CONNECTOR_POLL_INTERVAL_S).",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve /health and /metrics on this port (0 picks a free one).",
-)
-@click.pass_context
+@_poll_options
 def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> None:
     """Poll Mastodon for mentions, direct messages and the account's own replies."""
     from connectors import MastodonConnector
 
-    overrides = {"connector_poll_interval_s": interval} if interval else {}
-    _run(ctx, MastodonConnector(_settings(ctx, **overrides), port=port), announce=port is not None)
+    _run_poller(ctx, MastodonConnector, interval, port)

@@ -56,7 +56,8 @@ async def show_progress(
     ctx: WorkerContext, feed: Path, rate: float | None, login: tuple[str, str] | None = None
 ) -> None:
     """Replay ``feed`` once the worker is ready and print counts until all are triaged."""
-    from worker.replay import bootstrap_servers, load_feed, replay
+    from worker.replay import load_feed, replay
+    from worker.settings import bootstrap_servers
 
     comments = load_feed(feed, now=ctx.clock.now())
     while not ctx.ready:  # noqa: ASYNC110 - ctx.ready is a plain flag set by the App

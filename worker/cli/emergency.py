@@ -11,7 +11,7 @@ import click
 
 from records import encode
 from records.sla import EmergencyChange
-from worker.settings import Settings
+from worker.settings import Settings, bootstrap_servers
 
 
 @click.group()
@@ -36,7 +36,7 @@ def _settings(ctx: click.Context) -> Settings:
 async def _publish(settings: Settings, change: EmergencyChange) -> None:
     from aiokafka import AIOKafkaProducer
 
-    from worker.sla.feeds import bootstrap_servers, ensure_topic
+    from worker.sla.feeds import ensure_topic
 
     bootstrap = bootstrap_servers(settings.broker)
     topic = settings.topics.emergency
@@ -51,7 +51,7 @@ async def _publish(settings: Settings, change: EmergencyChange) -> None:
 
 async def _history(settings: Settings) -> list[EmergencyChange]:
     from worker.sla.emergency import EmergencyState
-    from worker.sla.feeds import bootstrap_servers, ensure_topic, follow_topic
+    from worker.sla.feeds import ensure_topic, follow_topic
 
     bootstrap = bootstrap_servers(settings.broker)
     topic = settings.topics.emergency

@@ -32,7 +32,8 @@ def command(ctx: click.Context, feed: Path, rate: float | None, mapping: tuple[s
     """
     from worker.cli import get_settings
     from worker.clock import SystemClock
-    from worker.replay import ReplayError, bootstrap_servers, load_feed, replay
+    from worker.replay import ReplayError, load_feed, replay
+    from worker.settings import bootstrap_servers
 
     settings = get_settings(ctx)
     if settings.embedded:

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from records.moderation import ROLES
 from worker.users import UserError, UserStore, users_path
 
 
@@ -35,7 +36,7 @@ def command() -> None:
 @click.argument("name")
 @click.option(
     "--role",
-    type=click.Choice(["viewer", "officer", "manager", "admin"]),
+    type=click.Choice(ROLES),
     required=True,
     help="What the user may do.",
 )

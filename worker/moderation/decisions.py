@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from records.moderation import ACTIONS, ROLES, Action, AuthorLedger, Decision, Role
+from records.moderation import ACTIONS, Action, AuthorLedger, Decision, Role, role_at_least
 from records.verdict import CATEGORIES, Category, Lane, ReviewItem
 
 # The least role that may take each action (roles are ordered viewer < ... < admin).
@@ -32,37 +32,21 @@ REQUIRED_ROLE: dict[Action, Role] = {
     "moved_private": "officer",
 }
 
-_MODERATION: frozenset[Action] = frozenset(
-    {
-        "dismiss",
-        "hide",
-        "delete",
-        "warn",
-        "recommend_block",
-        "block",
-        "unblock",
-        "report_police",
-        "ban_from_channel",
-        "relabel",
-    }
-)
-_RESPONSE: frozenset[Action] = frozenset({"replied", "no_reply_needed", "moved_private", "relabel"})
+# Replying is the response lane's business; everything else is moderation. Both may relabel.
+_REPLIES: frozenset[Action] = frozenset({"replied", "no_reply_needed", "moved_private"})
+_MODERATION: frozenset[Action] = frozenset(ACTIONS) - _REPLIES
+_RESPONSE: frozenset[Action] = _REPLIES | {"relabel"}
 LANE_ACTIONS: dict[Lane, frozenset[Action]] = {
     "moderation": _MODERATION,
     "response": _RESPONSE,
     "urgent": _MODERATION | _RESPONSE,
 }
-CLOSING_ACTIONS: frozenset[Action] = frozenset(
-    {"dismiss", "hide", "delete", "ban_from_channel", "replied", "no_reply_needed", "moved_private"}
-)
-
-
-def role_rank(role: Role) -> int:
-    return ROLES.index(role)
+_CLOSES_POST: frozenset[Action] = frozenset({"dismiss", "hide", "delete", "ban_from_channel"})
+CLOSING_ACTIONS: frozenset[Action] = _CLOSES_POST | _REPLIES
 
 
 def may(role: Role, action: Action) -> bool:
-    return role_rank(role) >= role_rank(REQUIRED_ROLE[action])
+    return role_at_least(role, REQUIRED_ROLE[action])
 
 
 class DecisionRefused(Exception):

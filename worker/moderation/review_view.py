@@ -38,14 +38,9 @@ from worker.clock import Clock
 from worker.moderation.decisions import CLOSING_ACTIONS
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
-from worker.settings import Settings
+from worker.settings import Settings, bootstrap_servers
 
 log = structlog.get_logger(__name__)
-
-
-def _bootstrap(settings: Settings) -> list[str]:
-    url = settings.broker.split("://", 1)[-1]
-    return [host for host in url.split(";") if host]
 
 
 @dataclass
@@ -229,7 +224,7 @@ class TopicReader:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=_bootstrap(self.settings),
+            bootstrap_servers=bootstrap_servers(self.settings.broker),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"{self.settings.app_id}-moderation-view",

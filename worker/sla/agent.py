@@ -34,6 +34,7 @@ from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
+from worker.settings import bootstrap_servers
 from worker.sla.cases import (
     CaseEvent,
     Conversation,
@@ -42,7 +43,7 @@ from worker.sla.cases import (
     event_from_result,
     next_alert_at,
 )
-from worker.sla.feeds import bootstrap_servers, ensure_topic, follow_topic
+from worker.sla.feeds import ensure_topic, follow_topic
 from worker.sla.policy import SlaPolicy, load_sla_policy
 from worker.sla.store import StateStore, Stored
 from worker.sla.view import SlaView

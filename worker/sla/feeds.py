@@ -21,12 +21,6 @@ log = structlog.get_logger(__name__)
 OnRecord = Callable[[bytes | None, bytes | None], None]
 
 
-def bootstrap_servers(broker_url: str) -> str:
-    """``kafka://a:9092;b:9092`` as aiokafka's ``a:9092,b:9092``."""
-    hosts = broker_url.split("://", 1)[-1]
-    return ",".join(h.strip() for h in hosts.split(";") if h.strip())
-
-
 async def ensure_topic(
     bootstrap: str, topic: str, partitions: int, replicas: int = 1, *, compact: bool = False
 ) -> None:

@@ -135,9 +135,9 @@ def to_csv(rows: Iterable[ReportRow]) -> str:
 
 
 def _cell(value: object) -> object:
-    # A spreadsheet would run a text cell starting with = + - @ as a formula.
+    # A spreadsheet would run a text cell starting with = + - @ (or a tab or CR) as a formula.
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

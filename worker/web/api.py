@@ -28,6 +28,7 @@ from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
 from worker.moderation.service import submit_decision
 from worker.web.app import CTX_KEY
+from worker.web.page_models import csv_cell
 from worker.web.security import error_response, require_permission
 
 MAX_BODY_BYTES = 16 * 1024
@@ -198,14 +199,6 @@ CSV_COLUMNS = (
 )
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell that starts like a formula: posts are untrusted.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def _row(record: AuditRecord) -> list[str]:
     values: list[object] = [
         record.decided_at.isoformat(),
@@ -230,7 +223,7 @@ def _row(record: AuditRecord) -> list[str]:
         record.item_id,
         record.decision_id,
     ]
-    return [_cell(v) for v in values]
+    return [csv_cell(v) for v in values]
 
 
 def _date(request: web.Request, name: str) -> date | None:

@@ -344,7 +344,8 @@ def daily_volumes(items: Iterable[ReviewItem], start: date, end: date) -> list[d
 
 
 def csv_cell(value: object) -> str:
-    """A value safe to open in a spreadsheet (no formula injection)."""
+    """A value safe to open in a spreadsheet: posts are untrusted, and a spreadsheet would
+    run a cell that starts like a formula."""
     text = "" if value is None else str(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text

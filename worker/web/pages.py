@@ -42,6 +42,7 @@ from worker.web.page_models import (
     lane_counts,
     queue_order,
 )
+from worker.web.security import USER_KEY
 from worker.web.session import (
     SESSIONS_KEY,
     USERS_KEY,
@@ -101,7 +102,7 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 
 
 def current_user(request: web.Request) -> User | None:
-    user = request.get("user")
+    user = request.get(USER_KEY)
     if isinstance(user, User):
         return user
     return user_from_session(request)
@@ -287,15 +288,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     limiter = manager.limiter
     if limiter.blocked(username, address):
         log.warning("sign-in refused: too many attempts", address=address)
-        return render(
+        return _login_refused(
             request,
-            "login.html",
-            {
-                "next": next_url,
-                "username": username,
-                "error_count": 1,
-                "error": "Too many failed attempts. Wait 15 minutes and try again.",
-            },
+            next_url,
+            username,
+            "Too many failed attempts. Wait 15 minutes and try again.",
             status=429,
         )
     store = request.app[USERS_KEY]
@@ -303,16 +300,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     if user is None:
         limiter.failed(username, address)
         log.info("sign-in failed", address=address)
-        return render(
-            request,
-            "login.html",
-            {
-                "next": next_url,
-                "username": username,
-                "error_count": 1,
-                "error": "Enter a correct user name and password.",
-            },
-            status=401,
+        return _login_refused(
+            request, next_url, username, "Enter a correct user name and password.", status=401
         )
     limiter.succeeded(username, address)
     manager.sign_in(request, user.name)
@@ -320,6 +309,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(next_url)
     manager.set_cookie(request, response)
     raise response
+
+
+def _login_refused(
+    request: web.Request, next_url: str, username: str, error: str, *, status: int
+) -> web.StreamResponse:
+    """The sign-in form again, with the name kept and the error shown."""
+    return render(
+        request,
+        "login.html",
+        {"next": next_url, "username": username, "error_count": 1, "error": error},
+        status=status,
+    )
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

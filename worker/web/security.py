@@ -16,16 +16,16 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from records.moderation import ROLES, Role
+from records.moderation import Role
 from worker.context import WorkerContext
 from worker.moderation.decisions import REQUIRED_ROLE
 from worker.users import User, UserError, UserStore, users_path
 
-# Health and metrics have their own rules (H4's ops.py); /login must be reachable.
+# Health and metrics have their own rules (worker/web/ops.py); /login must be reachable.
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/login"})
 PUBLIC_PREFIXES = ("/static/",)
 
-USER_KEY = "user"
+USER_KEY = web.RequestKey("user", User)
 STORE_KEY = web.AppKey("user_store", UserStore)
 
 # The least role for each permission: the decision actions, plus these.
@@ -49,7 +49,7 @@ def can(user: User | None, permission: str) -> bool:
     """Whether the user's role allows ``permission`` (an action name or one above)."""
     if user is None or permission not in PERMISSIONS:
         return False
-    return ROLES.index(user.role) >= ROLES.index(PERMISSIONS[permission])
+    return user.at_least(PERMISSIONS[permission])
 
 
 def error_response(status: int, message: str, **headers: str) -> web.Response:
@@ -69,14 +69,6 @@ def current_user(request: web.Request) -> User:
     user = request.get(USER_KEY)
     if not isinstance(user, User):
         raise _http_error(401, "sign in or send an API token")
-    return user
-
-
-def require_role(request: web.Request, role: Role) -> User:
-    """The request's user when their role is at least ``role``; else 403."""
-    user = current_user(request)
-    if not user.at_least(role):
-        raise _http_error(403, f"this needs the {role} role (you are {user.role})")
     return user
 
 
