@@ -64,12 +64,20 @@ def build_features(table: WordTable | None = None) -> FeatureUnion:
 # Inverse regularisation per category, from held-out checks on the shared data: the
 # misinformation sets need a freer fit (AUC on CONSTRAINT 0.972 at C=4, 0.976 at 16);
 # the offensive-tweet sets a tighter one (OLID AUC 0.808 at 4, 0.794 at 16).
-C_BY_CATEGORY = {"service_request": 4.0, "abusive": 4.0, "misinformation": 16.0, "spam": 4.0}
+# Abuse also gets NB-SVM scaling of its n-grams (see MultiLabelTextClassifier) with a
+# tighter fit: held-out OLID macro-F1 0.711 -> 0.735, Jigsaw 0.866 -> 0.888, and AUC on
+# each abuse set when it is left out of training unchanged or higher. Scaling the
+# misinformation n-grams the same way helped CONSTRAINT a little but lost council claims.
+C_BY_CATEGORY = {"service_request": 4.0, "abusive": 0.5, "misinformation": 16.0, "spam": 4.0}
+NB_SMOOTHING = {"abusive": 1.0}
 
 
 def build_model(seed: int = 0, table: WordTable | None = None) -> MultiLabelTextClassifier:
     return MultiLabelTextClassifier(
-        features=build_features(table), C=C_BY_CATEGORY, random_state=seed
+        features=build_features(table),
+        C=C_BY_CATEGORY,
+        nb_smoothing=NB_SMOOTHING,
+        random_state=seed,
     )
 
 

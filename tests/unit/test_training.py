@@ -12,7 +12,12 @@ from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_estimator
 
 from classifiers.features import HandFeatures, Normaliser, WordVectors
-from classifiers.trained import ModelError, MultiLabelTextClassifier, TrainedModel
+from classifiers.trained import (
+    ModelError,
+    MultiLabelTextClassifier,
+    TrainedModel,
+    leading_tfidf_columns,
+)
 from classifiers.training import (
     ColumnMapping,
     DatasetError,
@@ -25,6 +30,7 @@ from classifiers.training import (
     train,
 )
 from classifiers.training.dataset import label_matrix
+from classifiers.training.pipeline import build_features
 from records import CATEGORIES
 from worker.cli import cli
 
@@ -205,6 +211,31 @@ def test_model_learns_the_tiny_data_set(tiny_model: MultiLabelTextClassifier) ->
     assert ((proba >= 0) & (proba <= 1)).all()
     for j in range(len(CATEGORIES)):
         assert proba[Y[:, j] == 1, j].mean() > proba[Y[:, j] == 0, j].mean() + 0.2
+
+
+def test_nb_scaling_changes_only_its_category_and_still_learns() -> None:
+    """NB-SVM scaling of one category alters that category's weights alone and keeps it learnt."""
+    examples = tiny_examples()
+    texts, Y = [e.text for e in examples], label_matrix(examples)
+    plain = MultiLabelTextClassifier(build_features(), C=4.0).fit(texts, Y)
+    scaled = MultiLabelTextClassifier(build_features(), C=4.0, nb_smoothing={"abusive": 1.0}).fit(
+        texts, Y
+    )
+    j = CATEGORIES.index("abusive")
+    for k in range(len(CATEGORIES)):
+        same = np.array_equal(plain.estimators_[k].coef_, scaled.estimators_[k].coef_)
+        assert same == (k != j)
+    proba = scaled.predict_proba(texts)[:, j]
+    assert proba[Y[:, j] == 1].mean() > proba[Y[:, j] == 0].mean() + 0.2
+
+
+def test_leading_tfidf_columns_counts_the_ngram_vocabularies(
+    tiny_model: MultiLabelTextClassifier,
+) -> None:
+    """The n-gram columns counted are the two vocabularies, and hand features follow them."""
+    parts = tiny_model.features_.transformer_list[0][1].steps[-1][1]
+    sizes = [len(v.vocabulary_) for name, v in parts.transformer_list if name != "vectors"]
+    assert leading_tfidf_columns(tiny_model.features_) == (sum(sizes), False)
 
 
 def test_same_seed_gives_same_probabilities(tiny_model: MultiLabelTextClassifier) -> None:
