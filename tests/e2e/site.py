@@ -21,7 +21,8 @@ from records.moderation import AuditRecord, Decision
 from records.sla import Case, EmergencyChange
 from worker.clock import ManualClock
 from worker.context import WorkerContext
-from worker.moderation.ledger import appeal_date
+from worker.moderation.agent import audit_record
+from worker.moderation.ledger import BREACH_ACTIONS, appeal_date
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState, fill, install_views
 from worker.settings import Settings
@@ -225,8 +226,8 @@ def sample_cases() -> list[Case]:
 @dataclass
 class AppliedDecisions:
     """The decision sink: keeps what was sent and, for a breach, writes the audit record
-    as the moderation agent would (the moderation part's submit_decision has already
-    checked the decision and laid it over the item)."""
+    with the moderation agent's own function (submit_decision has already checked the
+    decision and laid it over the item)."""
 
     state: ModerationState
     sent: list[Decision] = field(default_factory=list)
@@ -234,37 +235,9 @@ class AppliedDecisions:
     async def __call__(self, decision: Decision) -> None:
         self.sent.append(decision)
         item = self.state.items.get(decision.item_id)
-        if item is None or decision.action not in (
-            "hide",
-            "delete",
-            "warn",
-            "block",
-            "ban_from_channel",
-        ):
+        if item is None or decision.action not in BREACH_ACTIONS:
             return
-        c = item.comment
-        self.state.add_audit(
-            AuditRecord(
-                id=decision.id,
-                decision_id=decision.id,
-                item_id=item.id,
-                author_key=c.author_key,
-                platform=c.platform,
-                author_id=c.author.id,
-                account_name=c.author.name,
-                account_handle=c.author.handle,
-                channel=c.channel,
-                comment_key=c.comment_key,
-                posted_at=c.created_at,
-                text=c.text,
-                url=c.url,
-                categories=item.verdict.labels if item.verdict else (),
-                reasons=item.verdict.reasons if item.verdict else (),
-                action=decision.action,
-                decided_by=decision.by,
-                decided_at=decision.decided_at,
-            )
-        )
+        self.state.add_audit(audit_record(item, decision, self.state.config))
 
 
 @dataclass
