@@ -21,8 +21,9 @@ from worker.context import WorkerContext
 from worker.moderation.decisions import REQUIRED_ROLE
 from worker.users import User, UserError, UserStore, users_path
 
-# Health and metrics have their own rules (worker/web/ops.py); /login must be reachable.
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/login"})
+# Probes must answer without an account (/ready carries no data); /login must be reachable.
+# /metrics is public only when TRIAGE_METRICS_TOKEN is set: ops.py then checks that token.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/login"})
 PUBLIC_PREFIXES = ("/static/",)
 
 USER_KEY = web.RequestKey("user", User)
@@ -41,7 +42,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionLookup = Callable[[web.Request], "User | None"]
 
 
-def is_public(path: str) -> bool:
+def is_public(path: str, metrics_token_set: bool = False) -> bool:
+    if path == "/metrics":
+        return metrics_token_set
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
@@ -104,10 +107,12 @@ def _refuse(request: web.Request, message: str) -> web.StreamResponse:
     raise web.HTTPSeeOther(location="/login?next=" + quote(target, safe=""))
 
 
-def _middleware(store: UserStore, session_lookup: SessionLookup | None) -> Any:
+def _middleware(
+    store: UserStore, session_lookup: SessionLookup | None, metrics_token_set: bool
+) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if is_public(request.path):
+        if is_public(request.path, metrics_token_set):
             return await handler(request)
         token = _bearer(request)
         user: User | None = None
@@ -141,4 +146,5 @@ def user_store(ctx: WorkerContext) -> UserStore:
 def setup(web_app: web.Application, ctx: WorkerContext) -> None:
     store = user_store(ctx)
     web_app[STORE_KEY] = store
-    web_app.middlewares.append(_middleware(store, _session_lookup()))
+    metrics_token_set = ctx.settings.metrics_token is not None
+    web_app.middlewares.append(_middleware(store, _session_lookup(), metrics_token_set))
