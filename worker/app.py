@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,8 +153,7 @@ def create_app(
 
     triage.register(app, ctx, classifier if classifier is not None else _load_classifier(settings))
     for module_name in PART_MODULES:
-        if importlib.util.find_spec(module_name) is not None:
-            importlib.import_module(module_name).register(app, ctx)
+        importlib.import_module(module_name).register(app, ctx)
     if web_app:
         app.add_dependency(WebService(ctx))
     return app

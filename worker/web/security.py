@@ -8,8 +8,6 @@ Without a user, /api/* answers 401 in JSON and pages redirect to the sign-in pag
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +18,7 @@ from records.moderation import Role
 from worker.context import WorkerContext
 from worker.moderation.decisions import REQUIRED_ROLE
 from worker.users import User, UserError, UserStore, users_path
+from worker.web.session import user_from_session
 
 # Probes must answer without an account (/ready carries no data); /login must be reachable.
 # /metrics is public only when TRIAGE_METRICS_TOKEN is set: ops.py then checks that token.
@@ -83,15 +82,6 @@ def require_permission(request: web.Request, permission: str) -> User:
     return user
 
 
-def _session_lookup() -> SessionLookup | None:
-    if importlib.util.find_spec("worker.web.session") is None:
-        return None
-    lookup: SessionLookup | None = getattr(
-        importlib.import_module("worker.web.session"), "user_from_session", None
-    )
-    return lookup
-
-
 def _bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
@@ -147,4 +137,4 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
     store = user_store(ctx)
     web_app[STORE_KEY] = store
     metrics_token_set = ctx.settings.metrics_token is not None
-    web_app.middlewares.append(_middleware(store, _session_lookup(), metrics_token_set))
+    web_app.middlewares.append(_middleware(store, user_from_session, metrics_token_set))

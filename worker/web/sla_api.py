@@ -11,7 +11,6 @@ check the role a request needs with its helper when that module is present.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import secrets
 from datetime import date, timedelta
@@ -23,16 +22,13 @@ from records.sla import EmergencyChange
 from worker.context import WorkerContext
 from worker.sla.report import build_report, to_csv, to_json
 from worker.sla.view import SlaView
+from worker.web.security import require_permission
 
 MAX_DAYS = 366 * 2
 
 
-def _require(request: web.Request, permission: str) -> str | None:
-    """The user's name when the security module is installed (403/401 raised by it)."""
-    if importlib.util.find_spec("worker.web.security") is None:
-        return None
-    from worker.web.security import require_permission
-
+def _require(request: web.Request, permission: str) -> str:
+    """The signed-in user's name; 401/403 are raised by the security module."""
     return require_permission(request, permission).name
 
 
