@@ -236,17 +236,36 @@ def read_topic_until(broker: EmbeddedBroker) -> Callable[..., Awaitable[list[Any
 
 @pytest.fixture
 def topic_size(broker: EmbeddedBroker) -> Callable[[str], Awaitable[int]]:
-    """``await topic_size(topic)``: records written to the topic so far (sum of end offsets)."""
+    """``await topic_size(topic)``: records in the topic now, counted by reading it from the
+    start until two seconds pass with nothing new (for a topic nobody is writing to).
+
+    Counting beats summing end offsets: the embedded broker's end offsets have been seen to
+    trail what a reader already received."""
 
     async def size(topic: str) -> int:
-        partitions = await _wait_for_topic(broker.bootstrap, topic, time.monotonic() + 30)
-        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+        deadline = time.monotonic() + 60
+        partitions = await _wait_for_topic(broker.bootstrap, topic, deadline)
+        if not partitions:
+            return 0
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=broker.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
+        count, quiet_since = 0, time.monotonic()
         try:
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while time.monotonic() - quiet_since < 2 and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                got = sum(len(records) for records in batch.values())
+                if got:
+                    count, quiet_since = count + got, time.monotonic()
         finally:
             await consumer.stop()
-        return sum(ends.values())
+        return count
 
     return size
 
