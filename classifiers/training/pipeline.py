@@ -99,14 +99,15 @@ def split(
     """Train / validation / test, each holding ``holdout`` of every source and label set."""
     if holdout <= 0:
         return list(examples), [], []
-    rng = random.Random(seed)  # noqa: S311 - sampling, not security
     groups: dict[tuple[str, frozenset[str]], list[Example]] = {}
     for example in examples:
         groups.setdefault((example.source, example.labels), []).append(example)
     train, val, test = [], [], []
     for key in sorted(groups, key=lambda k: (k[0], sorted(k[1]))):
         items = list(groups[key])
-        rng.shuffle(items)
+        # A generator per group: adding texts to one source leaves every other split as it was.
+        group_seed = f"{seed}:{key[0]}:{','.join(sorted(key[1]))}"
+        random.Random(group_seed).shuffle(items)  # noqa: S311 - sampling, not security
         n_out = round(len(items) * holdout) if len(items) >= 10 else 0
         val.extend(items[:n_out])
         test.extend(items[n_out : 2 * n_out])

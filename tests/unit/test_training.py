@@ -191,6 +191,16 @@ def test_split_is_stratified_and_seeded() -> None:
     assert not {e.text for e in train_a} & {e.text for e in test_a}
 
 
+def test_split_of_one_source_ignores_texts_added_to_another() -> None:
+    """More council texts must not reshuffle the public sets' held-out parts."""
+    examples = tiny_examples()
+    added = [Example(f"another council line {i}", frozenset(), "council") for i in range(7)]
+    before = split(examples, seed=3, holdout=0.25)
+    after = split([*examples, *added], seed=3, holdout=0.25)
+    for part_before, part_after in zip(before, after, strict=True):
+        assert [e for e in part_after if e.source != "council"] == part_before
+
+
 def test_choose_thresholds_maximises_f1() -> None:
     """The threshold chosen is the cut that separates positives from negatives best."""
     Y = np.zeros((6, len(CATEGORIES)), dtype=int)
