@@ -1,4 +1,4 @@
-"""One HTTP client for polling platforms: retries, backoff with jitter, rate limits.
+"""One HTTP client for the platforms: retries, backoff with jitter, rate limits.
 
 Failure classes, routed differently:
 
@@ -49,9 +49,11 @@ class PlatformUnavailable(PlatformError):
 class PlatformRefused(PlatformError):
     """A 4xx other than 429: a bad token, id or setting."""
 
-    def __init__(self, status: int, url: str) -> None:
+    def __init__(self, status: int, url: str, body: Any = None) -> None:
         super().__init__(f"the platform refused the request with HTTP {status} ({url})")
         self.status = status
+        # The decoded JSON error body, when there was one (Graph error codes live there).
+        self.body = body
 
 
 class PlatformClient:
@@ -101,6 +103,17 @@ class PlatformClient:
             raise PlatformUnavailable(f"the platform answered {path} with non-JSON") from None
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+        return await self.request("GET", path, params=params)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """Any method, with the retry policy above (callers make writes idempotent)."""
         failures = 0
         while True:
             wait = self._not_before - self.now()
@@ -108,7 +121,7 @@ class PlatformClient:
                 log.info("waiting for the platform's rate limit to reset", seconds=round(wait, 1))
                 await self.sleep(min(wait, MAX_WAIT_S))
             try:
-                response = await self._client.get(path, params=params)
+                response = await self._client.request(method, path, params=params, json=json)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 failures += 1
                 self.metrics.http_retry("timeout")
@@ -126,7 +139,7 @@ class PlatformClient:
                 await self._retry_or_raise(failures, f"HTTP {response.status_code} on {path}")
                 continue
             if response.status_code >= 400:
-                raise PlatformRefused(response.status_code, path)
+                raise PlatformRefused(response.status_code, path, _json_or_none(response))
             self._note_remaining(response.headers)
             self.metrics.success(self.now())
             return response
@@ -162,6 +175,13 @@ class PlatformClient:
         if value is None:
             return None
         return _parse_instant(value)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _first(headers: httpx.Headers, names: tuple[str, ...]) -> str | None:

@@ -12,6 +12,8 @@ RejectReason = Literal[
 ]
 # What became of an event the platform sent or returned.
 EventOutcome = Literal["accepted", "duplicate", "ignored"]
+# What became of a hide or delete the actions process was asked to carry out.
+ActionOutcome = Literal["done", "failed", "unsupported"]
 
 
 class ConnectorMetrics:
@@ -50,6 +52,12 @@ class ConnectorMetrics:
             ["connector", "cause"],
             registry=self.registry,
         )
+        self._actions = Counter(
+            "connector_actions_total",
+            "Hides and deletes carried out on a platform, by platform and outcome",
+            ["connector", "platform", "outcome"],
+            registry=self.registry,
+        )
         self._buffered = Gauge(
             "connector_buffered",
             "Comments accepted and not yet confirmed by Kafka",
@@ -77,6 +85,9 @@ class ConnectorMetrics:
 
     def http_retry(self, cause: Literal["timeout", "server_error", "rate_limited"]) -> None:
         self._http_retries.labels(self.connector, cause).inc()
+
+    def action(self, platform: str, outcome: ActionOutcome) -> None:
+        self._actions.labels(self.connector, platform, outcome).inc()
 
     def buffered(self, size: int) -> None:
         self._buffered.labels(self.connector).set(size)

@@ -14,6 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from records import Topics
 
 X_API_BASE = "https://api.x.com"
+META_GRAPH_BASE = "https://graph.facebook.com/v25.0"
+# The worker's default policy file (TRIAGE_POLICY is shared with it).
+DEFAULT_POLICY = (
+    Path(__file__).resolve().parent.parent / "classifiers" / "policy" / "north-herts.yaml"
+)
 
 
 class ConnectorSettingsError(Exception):
@@ -61,6 +66,15 @@ class ConnectorSettings(BaseSettings):
     mastodon_token: SecretStr | None = None
     mastodon_account_id: str = ""
 
+    # Actions on the platforms (``triage connect actions``): the policy file says whether
+    # they are allowed; the tokens are user-context ones that may moderate.
+    policy: Path = DEFAULT_POLICY
+    meta_graph_base: str = META_GRAPH_BASE
+    meta_page_access_token: SecretStr | None = None
+    x_user_access_token: SecretStr | None = None
+    actions_retry_interval_s: float = Field(default=60.0, gt=0, le=3_600)
+    actions_session_timeout_s: float = Field(default=10.0, ge=6, le=300)
+
     # Generic signed webhook.
     webhook_secret: SecretStr | None = None
     webhook_max_age_s: int = Field(default=300, ge=1, le=86_400)
@@ -73,7 +87,7 @@ class ConnectorSettings(BaseSettings):
             raise ValueError("must look like kafka://host:port")
         return value
 
-    @field_validator("x_api_base", "mastodon_base_url")
+    @field_validator("x_api_base", "mastodon_base_url", "meta_graph_base")
     @classmethod
     def _base_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")

@@ -273,20 +273,34 @@ class KafkaSink:
         return producer
 
     async def _ensure_topic(self) -> None:
-        """Create the topic with the configured partitions (auto-creation would not)."""
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap,
-            request_timeout_ms=int(self.request_timeout_s * 1000),
+        await ensure_topic(
+            self.bootstrap,
+            self.topic,
+            self.partitions,
+            self.replication_factor,
+            self.request_timeout_s,
         )
-        await admin.start()
-        try:
-            existing = await admin.list_topics()
-            if self.topic in existing:
-                return
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(self.topic, self.partitions, self.replication_factor)]
-                )
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
+
+
+async def ensure_topic(
+    bootstrap: list[str],
+    topic: str,
+    partitions: int,
+    replication_factor: int,
+    request_timeout_s: float = 30.0,
+) -> None:
+    """Create ``topic`` with the configured partitions (auto-creation would not)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(request_timeout_s * 1000),
+    )
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        if topic in existing:
+            return
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(topic, partitions, replication_factor)])
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()

@@ -1,4 +1,4 @@
-"""``triage connect meta|x|mastodon|webhook``: run one connector until Ctrl-C.
+"""``triage connect meta|x|mastodon|webhook|actions``: run one connector until Ctrl-C.
 
 Connectors need a broker that outlives them (TRIAGE_BROKER): an embedded broker started
 here would keep the comments in this process's memory only, so none is started.
@@ -137,3 +137,28 @@ def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> No
     from connectors import MastodonConnector
 
     _run_poller(ctx, MastodonConnector, interval, port)
+
+
+@command.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /health and /metrics on this port (0 picks a free one).",
+)
+@click.pass_context
+def actions(ctx: click.Context, port: int | None) -> None:
+    """Hide and delete posts on the platforms as officers decided (the policy must allow it)."""
+    from connectors.actions import ActionsRunner, actions_enabled, disabled_message
+    from connectors.settings import ConnectorSettingsError
+
+    settings = _settings(ctx)
+    try:
+        enabled = actions_enabled(settings.policy)
+    except ConnectorSettingsError as exc:
+        click.echo(f"triage: {exc}", err=True)
+        ctx.exit(2)
+    if not enabled:
+        click.echo(f"triage: {disabled_message(settings.policy)}", err=True)
+        ctx.exit(2)
+    _run(ctx, ActionsRunner(settings, port=port), announce=port is not None)
