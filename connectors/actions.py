@@ -36,9 +36,14 @@ import structlog
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from pydantic import SecretStr
 
-from connectors.http import PlatformClient, PlatformRefused, PlatformUnavailable, Sleep
+from connectors.http import (
+    MakesPlatformClients,
+    PlatformClient,
+    PlatformRefused,
+    PlatformUnavailable,
+    Sleep,
+)
 from connectors.metrics import ConnectorMetrics
 from connectors.ops import OpsServer
 from connectors.settings import ConnectorSettings, ConnectorSettingsError
@@ -97,7 +102,7 @@ class Outcome:
     reason: str = ""
 
 
-class ActionsRunner:
+class ActionsRunner(MakesPlatformClients):
     """Consumes the audit topic and carries out hides and deletes; same lifecycle as a
     :class:`~connectors.base.Connector` (setup, run, stop, cleanup)."""
 
@@ -137,10 +142,11 @@ class ActionsRunner:
                 "(at least one platform to act on)"
             )
         if settings.meta_page_access_token is not None:
-            meta = self._client(settings.meta_graph_base, settings.meta_page_access_token)
+            meta = self.platform_client(settings.meta_graph_base, settings.meta_page_access_token)
             self._clients["facebook"] = self._clients["instagram"] = meta
         if settings.x_user_access_token is not None:
-            self._clients["x"] = self._client(settings.x_api_base, settings.x_user_access_token)
+            x_token = settings.x_user_access_token
+            self._clients["x"] = self.platform_client(settings.x_api_base, x_token)
         topics = settings.topics
         for topic in (topics.audit, topics.deadletter):
             await ensure_topic(
@@ -175,18 +181,6 @@ class ActionsRunner:
             self._server = OpsServer(settings.connector_host, self.port, self.metrics, self.health)
             await self._server.start()
             self.port = self._server.port
-
-    def _client(self, base_url: str, token: SecretStr) -> PlatformClient:
-        return PlatformClient(
-            base_url,
-            token,
-            self.metrics,
-            transport=self.transport,
-            timeout_s=self.settings.connector_request_timeout_s,
-            max_retries=self.settings.connector_max_retries,
-            sleep=self.sleep,
-            now=self.now,
-        )
 
     async def run(self) -> None:
         consumer = self._consumer

@@ -20,13 +20,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
 from pydantic import SecretStr
 
 from connectors.metrics import ConnectorMetrics
+
+if TYPE_CHECKING:
+    from connectors.settings import ConnectorSettings
 
 log = structlog.get_logger(__name__)
 
@@ -175,6 +178,29 @@ class PlatformClient:
         if value is None:
             return None
         return _parse_instant(value)
+
+
+class MakesPlatformClients:
+    """Builds platform clients with the holder's timeouts, retries, transport and clock."""
+
+    settings: ConnectorSettings
+    metrics: ConnectorMetrics
+    transport: httpx.AsyncBaseTransport | None
+    sleep: Sleep
+    now: Callable[[], float]
+
+    def platform_client(self, base_url: str, token: SecretStr) -> PlatformClient:
+        """A client for ``base_url`` with this holder's settings."""
+        return PlatformClient(
+            base_url,
+            token,
+            self.metrics,
+            transport=self.transport,
+            timeout_s=self.settings.connector_request_timeout_s,
+            max_retries=self.settings.connector_max_retries,
+            sleep=self.sleep,
+            now=self.now,
+        )
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -16,10 +16,9 @@ from typing import Any
 
 import httpx
 import structlog
-from pydantic import SecretStr
 
 from connectors.base import Connector
-from connectors.http import PlatformClient, PlatformUnavailable, Sleep
+from connectors.http import MakesPlatformClients, PlatformClient, PlatformUnavailable, Sleep
 from connectors.ops import OpsServer
 from connectors.settings import ConnectorSettings
 from connectors.sink import Outgoing
@@ -36,7 +35,7 @@ class Batch:
     threads: dict[str, str] = field(default_factory=dict)
 
 
-class PollingConnector(Connector):
+class PollingConnector(MakesPlatformClients, Connector):
     def __init__(
         self,
         settings: ConnectorSettings,
@@ -63,19 +62,6 @@ class PollingConnector(Connector):
     @abstractmethod
     def make_client(self) -> PlatformClient:
         """The platform's client, with its base URL and token."""
-
-    def platform_client(self, base_url: str, token: SecretStr) -> PlatformClient:
-        """A client for ``base_url`` with this connector's timeouts, retries and clock."""
-        return PlatformClient(
-            base_url,
-            token,
-            self.metrics,
-            transport=self.transport,
-            timeout_s=self.settings.connector_request_timeout_s,
-            max_retries=self.settings.connector_max_retries,
-            sleep=self.sleep,
-            now=self.now,
-        )
 
     @abstractmethod
     async def fetch(self) -> Batch:
