@@ -34,6 +34,7 @@ from records import Comment, encode
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 500
+STOP_WAIT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +154,12 @@ class KafkaSink:
             log.error("stopping with comments not yet written to Kafka", unsent=self.size)
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a cancellation that lands inside the Kafka client's own start-up can
+            # be swallowed there, and the sender then ends at its next loop (closing).
+            self._wakeup.set()
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_WAIT_S)
+            if not done:
+                log.error("the Kafka sender did not stop in time", seconds=STOP_WAIT_S)
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), 10)
@@ -162,7 +167,7 @@ class KafkaSink:
 
     async def _run(self) -> None:
         attempt = 0
-        while True:
+        while not self._closing or self._pending:
             if self._producer is None:
                 try:
                     await self._connect()

@@ -57,6 +57,8 @@ log = structlog.get_logger(__name__)
 
 SCAN_INTERVAL_S = 1.0
 """How often the timer looks for due alerts (cheap: it reads the state in memory)."""
+SYNC_TIMEOUT_S = 30.0
+"""The longest a rebalanced worker waits for the state reader before acting anyway."""
 
 FEED_RETRY_S = 5.0
 """Pause before the state readers start again after a broker error."""
@@ -117,11 +119,39 @@ class CaseKeeper:
         self._lock = asyncio.Lock()
         self._ticked: dict[str, tuple[float, int]] = {}
         self._next: dict[str, tuple[int, int, list[datetime | None] | None]] = {}
+        self._synced: asyncio.Event | None = None
+        self._resync: asyncio.Task[None] | None = None
         self.scans = 0
+
+    @property
+    def synced(self) -> asyncio.Event:
+        """Clear from a rebalance until the state reader has caught up with the topic."""
+        if self._synced is None:
+            self._synced = asyncio.Event()
+            self._synced.set()
+        return self._synced
+
+    def on_rebalanced(self) -> None:
+        """Partitions moved: act again only once the previous owner's last states are read.
+
+        Without this barrier, a conversation taken over within the reader's poll interval
+        of its last update could be handled from the older copy and repeat an alert.
+        """
+        self.synced.clear()
+        if self._resync is not None:
+            self._resync.cancel()
+        self._resync = asyncio.ensure_future(self._sync())
+
+    async def _sync(self) -> None:
+        await self.store.ready.wait()
+        if not await self.store.sync(SYNC_TIMEOUT_S):
+            log.warning("sla state reader behind after a rebalance; going on", s=SYNC_TIMEOUT_S)
+        self.synced.set()
 
     async def handle(self, key: str, event: CaseEvent | None, partition: int) -> None:
         """Add ``event`` (None: just re-check) to the conversation and publish what changed."""
         await self.store.ready.wait()
+        await self.synced.wait()
         async with self._lock:
             stored = self.store.get(key) or Stored(
                 partition=partition, conversation=Conversation(key=key)
@@ -254,7 +284,7 @@ class CaseKeeper:
         now = self.ctx.clock.now()
         self.update_metrics()
         partitions = self._active_partitions()
-        if not partitions or not self.store.ready.is_set():
+        if not partitions or not self.store.ready.is_set() or not self.synced.is_set():
             return
         version = self.view.rules_version
         monotonic = time.monotonic()
@@ -310,7 +340,13 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(
-                    follow_topic(bootstrap, state_topic_name(ctx), store.on_record, store.ready)
+                    follow_topic(
+                        bootstrap,
+                        state_topic_name(ctx),
+                        store.on_record,
+                        store.ready,
+                        syncs=store.syncs,
+                    )
                 )
                 group.create_task(
                     follow_topic(bootstrap, settings.topics.emergency, view.on_emergency_record)
@@ -375,6 +411,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     async def sla_events(stream: Any) -> None:
         await guarded(keeper.on_sla_event, stream)
+
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def _rebalanced(sender: Any, **_: Any) -> None:
+        keeper.on_rebalanced()
 
     app.agent(channels.verdicts, name="sla-verdicts", concurrency=1)(sla_verdicts)
     app.agent(channels.decisions, name="sla-decisions", concurrency=1)(sla_decisions)

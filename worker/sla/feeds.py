@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -46,48 +47,71 @@ async def ensure_topic(
         await admin.close()
 
 
+Barrier = tuple[dict[TopicPartition, int], asyncio.Event]
+
+
 async def follow_topic(
     bootstrap: str,
     topic: str,
     on_record: OnRecord,
     caught_up: asyncio.Event | None = None,
+    *,
     poll_ms: int = 500,
+    syncs: asyncio.Queue[asyncio.Event] | None = None,
 ) -> None:
     """Call ``on_record(key, value)`` for every record of ``topic``, from the start, for ever.
 
     ``caught_up`` is set once everything that was on the topic at start has been read.
+    Each event put on ``syncs`` is set once everything on the topic when it was taken off
+    the queue has been read (a later barrier, e.g. after a rebalance).
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        while not (partitions := consumer.partitions_for_topic(topic)):
-            await consumer.topics()  # refreshes the metadata
-            if consumer.partitions_for_topic(topic):
-                break
-            await asyncio.sleep(poll_ms / 1000)
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        tps = await _assign_all(consumer, topic, poll_ms)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        barriers: list[Barrier] = []
+        if caught_up is not None and not caught_up.is_set():
+            barriers.append((await consumer.end_offsets(tps), caught_up))
         while True:
+            while syncs is not None and not syncs.empty():
+                barriers.append((await consumer.end_offsets(tps), syncs.get_nowait()))
             batch = await consumer.getmany(timeout_ms=poll_ms)
             for records in batch.values():
                 for record in records:
-                    try:
-                        on_record(record.key, record.value)
-                    except Exception:  # a bad record must not stop the view
-                        log.warning(
-                            "unreadable record skipped",
-                            topic=topic,
-                            partition=record.partition,
-                            offset=record.offset,
-                        )
-            if caught_up is not None and not caught_up.is_set():
+                    _deliver(on_record, record)
+            if barriers:
                 positions = {tp: await consumer.position(tp) for tp in tps}
-                if all(positions[tp] >= ends[tp] for tp in tps):
-                    caught_up.set()
+                for target, reached in barriers:
+                    if all(positions[tp] >= target[tp] for tp in tps):
+                        reached.set()
+                barriers = [b for b in barriers if not b[1].is_set()]
     finally:
         await consumer.stop()
+
+
+async def _assign_all(consumer: AIOKafkaConsumer, topic: str, poll_ms: int) -> list[TopicPartition]:
+    """Assign every partition of ``topic``, waiting for it to exist."""
+    while not consumer.partitions_for_topic(topic):
+        await consumer.topics()  # refreshes the metadata
+        if consumer.partitions_for_topic(topic):
+            break
+        await asyncio.sleep(poll_ms / 1000)
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    return tps
+
+
+def _deliver(on_record: OnRecord, record: Any) -> None:
+    try:
+        on_record(record.key, record.value)
+    except Exception:  # a bad record must not stop the view
+        log.warning(
+            "unreadable record skipped",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )

@@ -35,12 +35,34 @@ class StateStore:
     def __init__(self) -> None:
         self._data: dict[str, Stored] = {}
         self._ready: asyncio.Event | None = None
+        self._syncs: asyncio.Queue[asyncio.Event] | None = None
 
     @property
     def ready(self) -> asyncio.Event:
         if self._ready is None:
             self._ready = asyncio.Event()
         return self._ready
+
+    @property
+    def syncs(self) -> asyncio.Queue[asyncio.Event]:
+        """Barriers for the reader (``follow_topic``): each is set once it has caught up."""
+        if self._syncs is None:
+            self._syncs = asyncio.Queue()
+        return self._syncs
+
+    async def sync(self, within_s: float) -> bool:
+        """Until the reader has read all that is on the state topic now; False on timeout.
+
+        A worker given new partitions calls this first, so that it acts on the state the
+        previous owner wrote last, not on a copy a moment older.
+        """
+        reached = asyncio.Event()
+        self.syncs.put_nowait(reached)
+        try:
+            await asyncio.wait_for(reached.wait(), within_s)
+        except TimeoutError:
+            return False
+        return True
 
     def get(self, key: str) -> Stored | None:
         return self._data.get(key)
