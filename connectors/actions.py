@@ -168,9 +168,10 @@ class ActionsRunner(MakesPlatformClients):
             bootstrap_servers=settings.bootstrap_servers,
             group_id=self.group_id,
             enable_auto_commit=False,
-            # A new group starts at the beginning: decisions recorded before actions were
-            # enabled are carried out too (hiding twice and deleting what is gone are no-ops).
-            auto_offset_reset="earliest",
+            # A new group starts at the end, so enabling actions does not replay months of
+            # decisions (some since undone by hand); TRIAGE_ACTIONS_BACKFILL=true opts in.
+            # Once the group has committed, it always reads on from its commits.
+            auto_offset_reset="earliest" if settings.actions_backfill else "latest",
             session_timeout_ms=int(settings.actions_session_timeout_s * 1000),
             heartbeat_interval_ms=int(settings.actions_session_timeout_s * 1000 / 5),
             metadata_max_age_ms=30_000,

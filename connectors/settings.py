@@ -74,6 +74,9 @@ class ConnectorSettings(BaseSettings):
     x_user_access_token: SecretStr | None = None
     actions_retry_interval_s: float = Field(default=60.0, gt=0, le=3_600)
     actions_session_timeout_s: float = Field(default=10.0, ge=6, le=300)
+    # A first start acts only on decisions recorded from then on; true also carries out
+    # every hide and delete still on triage.audit (a backfill).
+    actions_backfill: bool = False
 
     # Generic signed webhook.
     webhook_secret: SecretStr | None = None

@@ -269,6 +269,7 @@ async def test_actions_are_carried_out_once_and_survive_a_restart(
         connector_max_retries=1,  # the 2nd 503 exhausts the client: the runner retries
         actions_retry_interval_s=0.2,
         actions_session_timeout_s=6,  # the restart waits out the old member's session
+        actions_backfill=True,  # the records below are on the topic before the first start
     )
     topics = settings.topics
     await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
@@ -345,3 +346,37 @@ async def test_actions_are_carried_out_once_and_survive_a_restart(
     assert len(x.requests) == 4
     assert actions(restarted, "facebook", "done") == 1
     assert len(await dead_letters(broker.bootstrap, topics.deadletter, expected=2)) == 2
+
+
+@pytest.mark.integration
+async def test_first_start_without_backfill_acts_only_on_new_decisions(
+    broker, make_settings, tmp_path, fakes
+):
+    """Enabling actions does not replay what was decided before; what follows is carried out."""
+    graph, _x, graph_base, _x_base = fakes
+    settings = make_settings(
+        broker,
+        policy=write_policy(tmp_path, True),
+        meta_graph_base=graph_base,
+        meta_page_access_token=PAGE_TOKEN,
+        actions_session_timeout_s=6,
+    )
+    topics = settings.topics
+    await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
+    # One key, so one partition: read from the start, the old record would come first.
+    old = audit(1, "facebook", "42_1")
+    await produce(broker.bootstrap, topics.audit, [("facebook:same", encode(old))])
+
+    runner = ActionsRunner(settings, sleep=no_sleep)
+    async with running(runner):
+        consumer = runner._consumer
+        assert consumer is not None
+        await until(lambda: bool(consumer.assignment()))
+        for tp in consumer.assignment():
+            await consumer.position(tp)  # the start position is fixed from here on
+        new = audit(2, "facebook", "42_2")
+        await produce(broker.bootstrap, topics.audit, [("facebook:same", encode(new))])
+        await until(lambda: actions(runner, "facebook", "done") == 1)
+    assert [r[:3] for r in graph.requests] == [
+        ("POST", f"{GRAPH_VERSION}/42_2", {"is_hidden": "true"})
+    ]
