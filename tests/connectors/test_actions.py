@@ -21,6 +21,7 @@ from connectors.http import PlatformRefused
 from connectors.sink import ensure_topic
 from records import DeadLetter, decode, encode
 from records.moderation import AuditRecord
+from tests.polling import until
 from worker.cli import cli
 
 from .fakes import serve_fake
@@ -159,13 +160,6 @@ async def running(runner: ActionsRunner) -> AsyncIterator[ActionsRunner]:
 
 def actions(runner: ActionsRunner, platform: str, outcome: str) -> float:
     return runner.metrics.value("connector_actions_total", platform=platform, outcome=outcome)
-
-
-async def until(check: Any, within_s: float = 30.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
 
 
 async def all_committed(bootstrap: str, group: str, topic: str) -> None:

@@ -23,6 +23,7 @@ from playwright.async_api import async_playwright, expect
 from records import Comment, Reason, Verdict
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.e2e.site import PASSWORD, make_users
+from tests.polling import until
 from worker.demo import SAMPLE_FEED, SAMPLE_FEED_LABELS
 from worker.web.app import create_web_app
 
@@ -87,14 +88,6 @@ class DemoLabels:
             lanes=tuple(lanes),
             model={"demo-labels": "1"},
         )
-
-
-async def until(condition: Any, what: str, within: float = WAIT_S) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def test_an_officer_works_the_demo_queue_of_a_running_worker(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from records import Comment, Reason, Verdict
 from records.moderation import AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from tests.integration.conftest import KeywordClassifier
+from tests.polling import until
 from worker.cli import cli
 from worker.clock import ManualClock
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
@@ -69,17 +69,6 @@ def post(cid: str, text: str, author: str = "a1") -> Comment:
             "received_at": LEAP_DAY,
         }
     )
-
-
-async def until(check, what: str, within: float = WAIT_S):
-    """Poll ``check()`` until it returns something truthy."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def start(running_worker):

@@ -9,7 +9,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from records import decode
 from records.sla import Alert, Case
-from tests.integration.test_sla import at, post, scans_pass, wait_for
+from tests.integration.test_sla import at, post, scans_pass
+from tests.polling import until
 from worker.clock import ManualClock
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -85,8 +86,8 @@ async def test_alerts_exactly_once_across_a_rebalance_between_two_workers(
     # 2. B joins the group: the partitions are split between the two live workers.
     second = await running_worker(clock=clock, partitions=PARTITIONS)
     owners = Owners(a=first, b=second)
-    await wait_for(owners.split, "the partitions to be split between A and B")
-    await wait_for(second.ctx.views["sla_keeper"].store.ready.is_set, "B to read the state")
+    await until(owners.split, "the partitions to be split between A and B")
+    await until(second.ctx.views["sla_keeper"].store.ready.is_set, "B to read the state")
 
     # 3. Every case breaches while both workers own some of them.
     clock.set(at("2026-11-24T10:00"))
@@ -97,7 +98,7 @@ async def test_alerts_exactly_once_across_a_rebalance_between_two_workers(
 
     # 4. A leaves: B takes every partition and scans them all.
     await first.app.stop()
-    await wait_for(lambda: owners.now("b") == ALL, "B to own every partition")
+    await until(lambda: owners.now("b") == ALL, "B to own every partition")
     await scans_pass(second, 4)
 
     # 5. Exactly one record of each alert per case, on the alerts topic.

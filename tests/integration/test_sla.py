@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,12 +9,12 @@ import pytest
 
 from records import Comment, ReviewItem
 from records.sla import Alert, Case
+from tests.polling import until
 from worker.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
 LONDON = ZoneInfo("Europe/London")
-WAIT_S = 90.0
 
 
 def at(text: str) -> datetime:
@@ -40,21 +38,11 @@ def post(cid: str, text: str, when: str, *, council: bool = False, thread: str =
     )
 
 
-async def wait_for(condition, what: str, within: float = WAIT_S):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def scans_pass(worker, n: int = 3) -> None:
     """Wait until the SLA timer has run ``n`` more times."""
     keeper = worker.ctx.views["sla_keeper"]
     target = keeper.scans + n
-    await wait_for(lambda: keeper.scans >= target, f"{n} timer scans")
+    await until(lambda: keeper.scans >= target, f"{n} timer scans")
 
 
 async def test_query_then_council_reply_closes_with_working_hours(
@@ -87,7 +75,7 @@ async def test_query_then_council_reply_closes_with_working_hours(
     assert (closed.id, closed.status, closed.closed_by) == (opened.id, "closed", "council_reply")
     assert closed.response_hours == 3.5
     view = worker.ctx.views["sla"]
-    assert await wait_for(
+    assert await until(
         lambda: view.get(opened.id) and view.get(opened.id).status == "closed",
         "the view to see the closed case",
     )

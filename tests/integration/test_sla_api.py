@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from records import Comment
 from records.moderation import Decision
 from records.sla import Case
+from tests.polling import until
 from worker.cli import cli
 from worker.clock import ManualClock
 from worker.triage import review_item_id
@@ -24,7 +24,6 @@ from worker.web.app import create_web_app
 
 pytestmark = pytest.mark.integration
 
-WAIT_S = 90.0
 # A Monday 10:00 London (GMT), in the past, so the CLI's real "now" comes after it.
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -44,16 +43,6 @@ def query(cid: str, when: datetime, thread: str) -> Comment:
             "received_at": when,
         }
     )
-
-
-async def until(check, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
