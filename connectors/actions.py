@@ -387,7 +387,7 @@ def _checked(
 ) -> Outcome:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if ok(body):
         return Outcome("done")

@@ -102,7 +102,7 @@ class PlatformClient:
         response = await self.get(path, params)
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PlatformUnavailable(f"the platform answered {path} with non-JSON") from None
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
@@ -206,7 +206,7 @@ class MakesPlatformClients:
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -9,7 +9,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 with a positive offset is before year 1 in UTC
+        raise ValueError("timestamp out of range in UTC") from None
 
 
 # Naive timestamps are ambiguous across the clock change, so they are refused;
@@ -25,6 +28,8 @@ class Record(BaseModel):
         extra="ignore",
         populate_by_name=True,
         ser_json_timedelta="iso8601",
+        # NaN and Infinity are not JSON; an overflowing 1e400 would come back as null.
+        allow_inf_nan=False,
     )
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -1,8 +1,85 @@
-"""Topic names, in one place, with the configurable prefix."""
+"""Topic names, in one place, with the configurable prefix, and each topic's settings.
+
+:data:`TABLE` is the one list of every topic the product uses: its cleanup policy and
+which retention period of the policy file (records/retention.py) it keeps its data for.
+The worker and the connectors create topics with :meth:`TopicSpec.configs`; the worker
+checks existing topics against the same table at start (worker/retention.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from records.retention import RetentionPolicy
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+Cleanup = Literal["delete", "compact", "compact,delete"]
+Period = Literal["comments", "review_items", "decisions", "audit", "labels"]
+
+# Where each period is set in the policy file (for messages to operators).
+PERIOD_KEYS: dict[Period, str] = {
+    "comments": "retention.comments_days",
+    "review_items": "retention.review_items_days",
+    "decisions": "retention.decisions_days",
+    "audit": "moderation.audit_retention_days",
+    "labels": "retention.labels_days",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One topic: its name, cleanup, period (None: kept until replaced), and whether a
+    deletion sooner than that would lose what the council keeps (``records``)."""
+
+    base: str
+    cleanup: Cleanup
+    period: Period | None
+    records: bool
+    single_partition: bool = False
+
+
+TABLE: tuple[Row, ...] = (
+    Row("social.comments", "delete", "comments", records=False),
+    Row("triage.verdicts", "delete", "comments", records=False),
+    Row("triage.review", "compact,delete", "review_items", records=True),
+    Row("triage.decisions", "delete", "decisions", records=True),
+    Row("triage.cases", "compact", None, records=True),
+    Row("triage.alerts", "delete", "comments", records=False),
+    Row("triage.audit", "delete", "audit", records=True),
+    Row("triage.labels", "delete", "labels", records=True),
+    Row("triage.deadletter", "delete", "comments", records=False),
+    Row("triage.sla-events", "delete", "comments", records=False),
+    Row("triage.sla-state", "compact", None, records=True),
+    # Every switch has its own key, so compaction keeps the whole history.
+    Row("triage.emergency", "compact", None, records=True, single_partition=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic's full name and settings, with its period taken from the policy."""
+
+    name: str
+    cleanup: Cleanup
+    retention_days: int | None
+    period_key: str | None
+    records: bool
+    single_partition: bool
+
+    @property
+    def retention_ms(self) -> int:
+        """Kafka's ``retention.ms``: -1 keeps data until compaction replaces it."""
+        return -1 if self.retention_days is None else self.retention_days * DAY_MS
+
+    @property
+    def compacted(self) -> bool:
+        return "compact" in self.cleanup
+
+    def configs(self) -> dict[str, str]:
+        """The settings to create the topic with (CreateTopics takes strings)."""
+        return {"cleanup.policy": self.cleanup, "retention.ms": str(self.retention_ms)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +126,41 @@ class Topics:
         return self._name("triage.deadletter")
 
     @property
+    def sla_events(self) -> str:
+        # Reply decisions re-keyed by conversation, and the SLA timer's ticks.
+        return self._name("triage.sla-events")
+
+    @property
+    def sla_state(self) -> str:
+        return self._name("triage.sla-state")
+
+    @property
     def emergency(self) -> str:
-        # Emergency-mode switches: read whole by every worker, so not in ``all()``'s
-        # per-partition set of agent topics.
+        # Emergency-mode switches: one partition, read whole by every worker.
         return self._name("triage.emergency")
 
     def all(self) -> tuple[str, ...]:
-        return (
-            self.comments,
-            self.verdicts,
-            self.review,
-            self.decisions,
-            self.cases,
-            self.alerts,
-            self.audit,
-            self.labels,
-            self.deadletter,
-        )
+        """Every topic of :data:`TABLE`, with the prefix."""
+        return tuple(self._name(row.base) for row in TABLE)
+
+    def specs(self, retention: RetentionPolicy) -> dict[str, TopicSpec]:
+        """Every topic of :data:`TABLE` by full name, with the policy's periods."""
+        days: dict[Period, int] = {
+            "comments": retention.comments_days,
+            "review_items": retention.review_items_days,
+            "decisions": retention.decisions_days,
+            "audit": retention.audit_days,
+            "labels": retention.labels_days,
+        }
+        out = {}
+        for row in TABLE:
+            name = self._name(row.base)
+            out[name] = TopicSpec(
+                name=name,
+                cleanup=row.cleanup,
+                retention_days=None if row.period is None else days[row.period],
+                period_key=None if row.period is None else PERIOD_KEYS[row.period],
+                records=row.records,
+                single_partition=row.single_partition,
+            )
+        return out

@@ -31,7 +31,7 @@ class Reason(BaseModel):
 class Signals(BaseModel):
     """Evidence beyond the four scores. Personal data is named by kind, never quoted."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     toxicity: dict[str, float] = Field(default_factory=dict)
     personal_data: tuple[str, ...] = ()

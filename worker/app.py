@@ -8,20 +8,26 @@ when their modules exist, the SLA and moderation agents (``register(app, ctx)``)
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import tempfile
+import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import faust
 import mode
 import structlog
 from aiohttp import web
 
+from records import InvalidRecord
+from records.topics import TopicSpec
 from worker.clock import Clock
 from worker.context import WorkerContext
 from worker.metrics import metrics_of
+from worker.retention import topic_specs
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,9 +37,6 @@ log = structlog.get_logger(__name__)
 
 # The other parts' agents; each module has register(app, ctx). Missing ones are skipped.
 PART_MODULES = ("worker.sla.agent", "worker.moderation.agent")
-
-# Topics whose latest record per key is the state that matters.
-COMPACTED = frozenset({"review", "cases"})
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,13 @@ class Channels:
 
 
 class Fatal:
-    """Set by a part that must stop the whole worker (the dead-letter breaker)."""
+    """Set by a part that must stop the whole worker: the dead-letter breaker, or an
+    agent, reader or background task that failed. ``/ready`` then answers 503 and
+    ``triage run`` exits non-zero, so that a supervisor starts it again."""
 
     def __init__(self) -> None:
         self.error: BaseException | None = None
+        self.part: str | None = None
         self._event: asyncio.Event | None = None
 
     @property
@@ -64,11 +70,60 @@ class Fatal:
             self._event = asyncio.Event()
         return self._event
 
-    def set(self, error: BaseException) -> None:
+    def set(self, error: BaseException, part: str | None = None) -> None:
         if self.error is None:
             self.error = error
-            log.error("worker stopping", error=str(error))
+            self.part = part
+            log.error("worker stopping", part=part, error=describe(error), where=_where(error))
         self.event.set()
+
+    @property
+    def reason(self) -> str:
+        """What stopped the worker, fit for a log or a terminal (no record contents)."""
+        if self.error is None:
+            return ""
+        prefix = f"{self.part} failed: " if self.part else ""
+        return prefix + describe(self.error)
+
+
+# Errors whose messages are written to be shown: they name fields and counts, not values.
+_SAFE_MESSAGES: tuple[type[BaseException], ...] = (InvalidRecord,)
+
+
+def describe(error: BaseException) -> str:
+    """An error in words that hold no record contents (a bug's message might quote one)."""
+    if isinstance(error, _SAFE_MESSAGES) or getattr(error, "safe_message", False):
+        return str(error)
+    return type(error).__name__
+
+
+def _where(error: BaseException) -> list[str]:
+    # Code locations only (file:line in function), never the message or local values.
+    frames = traceback.extract_tb(error.__traceback__)[-5:]
+    return [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames]
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def stops_worker(ctx: WorkerContext, part: str) -> Callable[[F], F]:
+    """Wrap an agent, timer or task body so that any error it ends with sets the fatal
+    flag instead of ending it quietly (faust would restart an agent on the same record)."""
+
+    def wrap(body: F) -> F:
+        @functools.wraps(body)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await body(*args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                fatal_of(ctx).set(exc, part)
+                return None
+
+        return guarded  # type: ignore[return-value]
+
+    return wrap
 
 
 def channels_of(ctx: WorkerContext) -> Channels:
@@ -80,6 +135,29 @@ def channels_of(ctx: WorkerContext) -> Channels:
 def fatal_of(ctx: WorkerContext) -> Fatal:
     fatal: Fatal = ctx.views["fatal"]
     return fatal
+
+
+def specs_of(ctx: WorkerContext) -> dict[str, TopicSpec]:
+    """Every topic's settings (records/topics.py) with the policy's retention periods."""
+    specs: dict[str, TopicSpec] = ctx.views["topic_specs"]
+    return specs
+
+
+def topic_options(ctx: WorkerContext, name: str) -> dict[str, Any]:
+    """faust ``app.topic`` arguments that create ``name`` as the table says."""
+    settings = ctx.settings
+    spec = specs_of(ctx)[name]
+    return {
+        # internal=True makes faust create the topic with these settings at start-up.
+        "internal": True,
+        "partitions": 1 if spec.single_partition else settings.partitions,
+        "replicas": settings.replication_factor,
+        "config": spec.configs(),
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
 
 
 def create_app(
@@ -124,7 +202,8 @@ def create_app(
         loghandlers=[],
     )
     ctx.app = app
-    ctx.views["channels"] = _declare_topics(app, settings)
+    ctx.views.setdefault("topic_specs", topic_specs(settings))
+    ctx.views["channels"] = _declare_topics(app, ctx)
     ctx.views["fatal"] = Fatal()
     metrics_of(ctx)
 
@@ -175,22 +254,12 @@ def _load_classifier(settings: Settings) -> Classifier:
     return classifiers.load(settings)
 
 
-def _declare_topics(app: faust.App, settings: Settings) -> Channels:
-    names = settings.topics
+def _declare_topics(app: faust.App, ctx: WorkerContext) -> Channels:
+    names = ctx.settings.topics
     topics = {}
     for field in Channels.__dataclass_fields__:
-        # internal=True makes faust create the topic with our partition count at start-up.
-        topics[field] = app.topic(
-            getattr(names, field),
-            internal=True,
-            partitions=settings.partitions,
-            replicas=settings.replication_factor,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            compacting=field in COMPACTED,
-        )
+        name = getattr(names, field)
+        topics[field] = app.topic(name, **topic_options(ctx, name))
     return Channels(**topics)
 
 

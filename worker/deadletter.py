@@ -20,9 +20,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+from pydantic import BaseModel
 
 from records import DeadLetter, InvalidRecord, decode, encode
-from records.base import Record
 from worker.metrics import metrics_of
 
 if TYPE_CHECKING:
@@ -31,11 +31,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=BaseModel)
 
 
 class BreakerTripped(RuntimeError):
     """Too many invalid records in a row of recent ones: the worker must stop."""
+
+    # Its message holds counts only, so the fatal flag may show it (worker/app.py).
+    safe_message = True
 
 
 class Breaker:
@@ -145,6 +148,36 @@ class DeadLetters:
         log.warning("record dead-lettered", agent=self.agent, reason=letter.error)
         metrics_of(self.ctx).dead_letters.labels(agent=self.agent).inc()
         return await self._dead_letter_topic().send(key=key, value=encode(letter))
+
+
+class ReaderDeadLetters:
+    """For a reader that reads a whole topic from the start: dead-letters each record it
+    cannot read once per process (a reader reads the topic again after a broker error).
+
+    Every worker reads such a topic, and reads it again at each start, so one bad record
+    may be dead-lettered once per worker and start; the copies share topic, partition and
+    offset. That is the price of not losing sight of it where no agent reads the topic.
+    """
+
+    def __init__(self, dead: DeadLetters) -> None:
+        self.dead = dead
+        self._sent: set[tuple[str, int, int]] = set()
+
+    async def __call__(self, record: Any, reason: str) -> None:
+        where = (record.topic, record.partition, record.offset)
+        if where in self._sent:
+            return
+        self._sent.add(where)
+        await (
+            await self.dead.send_raw(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=_as_bytes(record.key),
+                value=_as_bytes(record.value),
+                error=reason,
+            )
+        )
 
 
 async def decode_or_dead_letter(

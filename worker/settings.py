@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     app_id: str = Field(default="council-triage", pattern=r"^[A-Za-z0-9._-]+$")
     session_timeout_s: float = Field(default=10.0, gt=0)
     data_dir: Path = Field(default=Path("triage-data"))
+    # Start even when an existing topic deletes records sooner than the policy's period.
+    allow_short_retention: bool = False
 
     # Web (officers' app, health, metrics)
     web_host: str = "127.0.0.1"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
-from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
+from worker.deadletter import Breaker, DeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
 
 if TYPE_CHECKING:
@@ -170,21 +170,19 @@ class Triage:
 
 def register(app: faust.App, ctx: WorkerContext, classifier: Classifier) -> None:
     """Add the triage agent to ``app``."""
-    from worker.app import channels_of, fatal_of
+    from worker.app import channels_of, stops_worker
 
     settings = ctx.settings
     triage = Triage(ctx, classifier)
     ctx.views["triage"] = triage
 
+    @stops_worker(ctx, "triage agent")
     async def triage_agent(stream: Any) -> None:
+        # Any error (the breaker, or a bug) leaves the batch unacknowledged and stops the
+        # worker: the batch is read again after the restart or the fix.
         batches = stream.noack_take(settings.batch_size, within=settings.batch_timeout_ms / 1000)
         async for events in batches:
-            try:
-                await triage.handle(events)
-            except BreakerTripped as exc:
-                # Leave the batch unacknowledged: it is read again after the fix.
-                fatal_of(ctx).set(exc)
-                return
+            await triage.handle(events)
             for event in events:
                 await stream.ack(event)
 

@@ -8,6 +8,8 @@ import contextlib
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from records import Topics
+from records.retention import RetentionPolicy
 from worker.sla.feeds import ensure_topic, follow_topic
 from worker.sla.store import StateStore
 
@@ -29,8 +31,9 @@ async def _write(bootstrap: str, topic: str, start: int, count: int) -> None:
 
 async def test_a_sync_barrier_waits_for_everything_written_before_it(broker, topic_prefix):
     """Once a barrier is set, every record written before it was asked for has been read."""
-    topic = f"{topic_prefix}feed"
-    await ensure_topic(broker.bootstrap, topic, 2)
+    topics = Topics(topic_prefix)
+    topic = topics.sla_state
+    await ensure_topic(broker.bootstrap, topics.specs(RetentionPolicy())[topic], 2)
     await _write(broker.bootstrap, topic, 0, 5)
     seen: list[bytes] = []
     caught_up = asyncio.Event()

@@ -36,11 +36,12 @@ def _settings(ctx: click.Context) -> Settings:
 async def _publish(settings: Settings, change: EmergencyChange) -> None:
     from aiokafka import AIOKafkaProducer
 
+    from worker.retention import topic_specs
     from worker.sla.feeds import ensure_topic
 
     bootstrap = bootstrap_servers(settings.broker)
     topic = settings.topics.emergency
-    await ensure_topic(bootstrap, topic, 1, settings.replication_factor)
+    await ensure_topic(bootstrap, topic_specs(settings)[topic], 1, settings.replication_factor)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -50,12 +51,13 @@ async def _publish(settings: Settings, change: EmergencyChange) -> None:
 
 
 async def _history(settings: Settings) -> list[EmergencyChange]:
+    from worker.retention import topic_specs
     from worker.sla.emergency import EmergencyState
     from worker.sla.feeds import ensure_topic, follow_topic
 
     bootstrap = bootstrap_servers(settings.broker)
     topic = settings.topics.emergency
-    await ensure_topic(bootstrap, topic, 1, settings.replication_factor)
+    await ensure_topic(bootstrap, topic_specs(settings)[topic], 1, settings.replication_factor)
     state = [EmergencyState()]
     done = asyncio.Event()
 

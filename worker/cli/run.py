@@ -50,6 +50,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
     try:
         ctx = WorkerContext(settings=settings)
         app = await asyncio.to_thread(_build, settings, ctx)
+        await _check_retention(settings, ctx)
         try:
             await app.start()
         except OSError as exc:
@@ -66,12 +67,32 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
 
 def _build(settings: Settings, ctx: WorkerContext) -> Any:
     from classifiers import ClassifierError
+    from records.retention import RetentionError
     from worker.app import create_app
+    from worker.moderation.policy import PolicyError as ModerationPolicyError
+    from worker.sla.policy import PolicyError as SlaPolicyError
 
     try:
         return create_app(settings, ctx=ctx, web_app=True)
     except ClassifierError as exc:
         raise StartError(f"the classifier could not be loaded: {exc}") from exc
+    except (RetentionError, ModerationPolicyError, SlaPolicyError) as exc:
+        raise StartError(str(exc)) from exc
+
+
+async def _check_retention(settings: Settings, ctx: WorkerContext) -> None:
+    """Refuse to start while an existing topic would delete records too soon."""
+    from aiokafka.errors import KafkaError
+
+    from worker.app import specs_of
+    from worker.retention import TopicRetentionError, check_retention
+
+    try:
+        await check_retention(settings, specs_of(ctx))
+    except TopicRetentionError as exc:
+        raise StartError(f"topic retention shorter than the policy: {exc}") from exc
+    except (KafkaError, OSError) as exc:
+        raise StartError(f"could not check the topics' retention: {exc}") from exc
 
 
 async def serve(
@@ -100,10 +121,10 @@ async def serve(
             for task in done:
                 if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-            error = fatal_of(ctx).error
-            log.info("worker stopping", reason="fatal error" if error else "asked to stop")
-            if error is not None:
-                click.echo(f"triage: stopped: {error}", err=True)
+            fatal = fatal_of(ctx)
+            log.info("worker stopping", reason="fatal error" if fatal.error else "asked to stop")
+            if fatal.error is not None:
+                click.echo(f"triage: stopped: {fatal.reason}", err=True)
                 return 1
             return 0
     except StartError as exc:

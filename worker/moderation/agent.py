@@ -23,7 +23,7 @@ from records import ReviewItem, encode
 from records.moderation import AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from records.verdict import Category
-from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
+from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
 from worker.moderation.decisions import CLOSING_ACTIONS, may, same_content
 from worker.moderation.ledger import (
     BREACH_ACTIONS,
@@ -311,14 +311,19 @@ class ViewService(mode.Service):  # type: ignore[misc]  # mode is untyped
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the moderation agents and views to ``app``."""
-    from worker.app import channels_of, fatal_of
+    from worker.app import channels_of, fatal_of, stops_worker
 
     config = load_moderation_config(ctx.settings.policy)
     check_templates(config.messages)
     state = ModerationState(config=config, clock=ctx.clock)
     install_views(ctx.views, state)
     ctx.views["moderation_config"] = config
-    reader = TopicReader(ctx.settings, state)
+    reader = TopicReader(
+        ctx.settings,
+        state,
+        on_invalid=ReaderDeadLetters(DeadLetters(ctx, agent="moderation-view")),
+        on_crash=lambda error: fatal_of(ctx).set(error, "moderation view reader"),
+    )
     ctx.views["moderation_reader"] = reader
     channels = channels_of(ctx)
     outputs = (
@@ -340,25 +345,23 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     moderation = Moderation(ctx, state, reader, config)
     ctx.views["moderation"] = moderation
 
-    def agent_of(handle: Any) -> Any:
+    def agent_of(handle: Any, part: str) -> Any:
+        @stops_worker(ctx, part)
         async def run(stream: Any) -> None:
+            # An error (the breaker, or a bug) leaves the batch unacknowledged.
             async for events in stream.noack_take(50, within=0.2):
-                try:
-                    pending = await _each(handle, events)
-                    await asyncio.gather(*pending)
-                except BreakerTripped as exc:
-                    fatal_of(ctx).set(exc)
-                    return
+                pending = await _each(handle, events)
+                await asyncio.gather(*pending)
                 for event in events:
                     await stream.ack(event)
 
         return run
 
     app.agent(channels.decisions, name="moderation-decisions", concurrency=1)(
-        agent_of(moderation.on_decision)
+        agent_of(moderation.on_decision, "moderation decisions agent")
     )
     app.agent(channels.review, name="moderation-review", concurrency=1)(
-        agent_of(moderation.on_item)
+        agent_of(moderation.on_item, "moderation review agent")
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -41,6 +41,10 @@ from worker.moderation.policy import ModerationConfig
 from worker.settings import Settings, bootstrap_servers
 
 log = structlog.get_logger(__name__)
+
+OnInvalid = Callable[[Any, str], Awaitable[None]]
+"""Called with a record the reader could not read and why (to dead-letter it)."""
+OnCrash = Callable[[BaseException], None]
 
 
 @dataclass
@@ -207,9 +211,23 @@ def _before(at: datetime, end: date | datetime) -> bool:
 
 
 class TopicReader:
-    """Reads the three topics from the start, for ever, into a :class:`ModerationState`."""
+    """Reads the three topics from the start, for ever, into a :class:`ModerationState`.
 
-    def __init__(self, settings: Settings, state: ModerationState) -> None:
+    A record it cannot read is skipped; those of ``triage.audit``, which no agent
+    reads, go to ``on_invalid`` (the dead-letter topic), while the moderation agents
+    dead-letter those of the other two. Any other failure ends the reader and is
+    passed to ``on_crash`` (the worker's fatal flag): a view that stopped reading would
+    go on answering officers with stale data.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: ModerationState,
+        *,
+        on_invalid: OnInvalid | None = None,
+        on_crash: OnCrash | None = None,
+    ) -> None:
         self.settings = settings
         self.state = state
         topics = settings.topics
@@ -218,6 +236,9 @@ class TopicReader:
             topics.decisions: self._on_decision,
             topics.audit: self._on_audit,
         }
+        self._dead_lettered = {topics.audit}
+        self._on_invalid = on_invalid
+        self._on_crash = on_crash
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
@@ -233,6 +254,14 @@ class TopicReader:
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="moderation-view")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and self._on_crash is not None:
+            self._on_crash(error)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -257,7 +286,12 @@ class TopicReader:
         assert consumer is not None
         while True:
             # topics() refreshes metadata: the worker may still be creating them.
-            existing = await consumer.topics()
+            try:
+                existing = await consumer.topics()
+            except KafkaError as exc:
+                log.warning("moderation view cannot list topics; retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
             if all(t in existing for t in self._handlers):
                 parts = [
                     TopicPartition(topic, p)
@@ -301,17 +335,24 @@ class TopicReader:
             for tp, messages in batch.items():
                 handler = self._handlers[tp.topic]
                 for message in messages:
-                    self._apply(handler, message.value)
+                    await self._apply(handler, message)
                 if messages:
                     self._check_caught_up(tp, messages[-1].offset)
 
-    def _apply(self, handler: Any, value: bytes | None) -> None:
+    async def _apply(self, handler: Any, message: Any) -> None:
         try:
-            handler(value)
+            handler(message.value)
         except InvalidRecord as exc:
-            # The agents dead-letter what they cannot read; the view only skips it.
             self.skipped += 1
-            log.warning("moderation view skipped a record", reason=exc.reason)
+            log.warning(
+                "moderation view skipped a record",
+                reason=exc.reason,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+            if message.topic in self._dead_lettered and self._on_invalid is not None:
+                await self._on_invalid(message, exc.reason)
 
     def _on_review(self, value: bytes | None) -> None:
         self.state.add_item(decode(value, ReviewItem))

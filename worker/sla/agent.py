@@ -27,12 +27,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict
 
 from records import InvalidRecord, ReviewItem, TriageResult, decode, encode
 from records.moderation import Decision
 from records.sla import Case
-from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
+from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
 from worker.settings import bootstrap_servers
 from worker.sla.cases import (
@@ -77,11 +78,11 @@ class SlaMessage(BaseModel):
 
 
 def events_topic_name(ctx: WorkerContext) -> str:
-    return f"{ctx.settings.topics.prefix}triage.sla-events"
+    return ctx.settings.topics.sla_events
 
 
 def state_topic_name(ctx: WorkerContext) -> str:
-    return f"{ctx.settings.topics.prefix}triage.sla-state"
+    return ctx.settings.topics.sla_state
 
 
 def load_policy(ctx: WorkerContext) -> SlaPolicy:
@@ -256,11 +257,15 @@ class CaseKeeper:
 
     async def on_sla_event(self, event: Any) -> None:
         key = event.message.key
-        key_text = key.decode() if isinstance(key, bytes) else str(key)
         try:
-            message = SlaMessage.model_validate_json(event.message.value)
-        except ValueError:
-            await (await self.dead.send(event, "invalid sla event"))
+            key_text = key.decode("utf-8") if isinstance(key, bytes) else str(key or "")
+        except UnicodeDecodeError:
+            key_text = ""
+        if not key_text:
+            await (await self.dead.send(event, "sla event without a conversation key"))
+            return
+        message = await decode_or_dead_letter(event, SlaMessage, self.dead, self.breaker)
+        if message is None:
             return
         case_event = None
         if message.kind == "decision" and message.decision is not None:
@@ -325,63 +330,68 @@ class CaseKeeper:
 
 
 async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> None:
-    """Create the SLA topics if need be, then follow the state, emergency and cases topics."""
+    """Create the SLA topics if need be, then follow the state, emergency and cases topics.
+
+    A broker error starts them again after a pause (each reads its topic from the start);
+    any other error is a bug and ends them, which stops the worker (``stops_worker``).
+    """
+    from worker.app import specs_of
+
     settings = ctx.settings
     bootstrap = bootstrap_servers(settings.broker)
     replicas = settings.replication_factor
+    specs = specs_of(ctx)
+    topics = settings.topics
+    dead = ReaderDeadLetters(DeadLetters(ctx, agent="sla-readers"))
     while True:
         try:
-            await ensure_topic(bootstrap, settings.topics.emergency, 1, replicas)
-            await ensure_topic(
-                bootstrap, settings.topics.cases, settings.partitions, replicas, compact=True
-            )
-            await ensure_topic(
-                bootstrap, state_topic_name(ctx), settings.partitions, replicas, compact=True
-            )
+            for name in (topics.emergency, topics.cases, topics.sla_state):
+                await ensure_topic(bootstrap, specs[name], settings.partitions, replicas)
             async with asyncio.TaskGroup() as group:
                 group.create_task(
                     follow_topic(
                         bootstrap,
-                        state_topic_name(ctx),
+                        topics.sla_state,
                         store.on_record,
                         store.ready,
                         syncs=store.syncs,
+                        on_invalid=dead,
                     )
                 )
                 group.create_task(
-                    follow_topic(bootstrap, settings.topics.emergency, view.on_emergency_record)
+                    follow_topic(
+                        bootstrap, topics.emergency, view.on_emergency_record, on_invalid=dead
+                    )
                 )
                 group.create_task(
-                    follow_topic(bootstrap, settings.topics.cases, view.on_case_record)
+                    follow_topic(bootstrap, topics.cases, view.on_case_record, on_invalid=dead)
                 )
-        except Exception as exc:  # broker away: read everything again once it is back
-            log.warning("sla state readers stopped; retrying", error=str(exc))
+        except Exception as exc:
+            if not _broker_trouble(exc):
+                raise
+            # The broker is away: read everything again once it is back.
+            log.warning("sla state readers stopped; retrying", error=type(exc).__name__)
             await asyncio.sleep(FEED_RETRY_S)
+
+
+def _broker_trouble(exc: BaseException) -> bool:
+    """Whether ``exc`` (or every error of a group) is the broker's, not a bug."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_broker_trouble(inner) for inner in exc.exceptions)
+    return isinstance(exc, KafkaError | OSError | TimeoutError)
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the SLA agents, state, timer and view to ``app``."""
-    from worker.app import channels_of, fatal_of
+    from worker.app import channels_of, stops_worker, topic_options
 
-    settings = ctx.settings
+    topics = ctx.settings.topics
     view = SlaView(load_policy(ctx))
     ctx.views["sla"] = view
     channels = channels_of(ctx)
-    topic_options: dict[str, Any] = {
-        "internal": True,
-        "replicas": settings.replication_factor,
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
-    events_topic = app.topic(
-        events_topic_name(ctx), partitions=settings.partitions, **topic_options
-    )
-    emergency_topic = app.topic(settings.topics.emergency, partitions=1, **topic_options)
-    state_topic = app.topic(
-        state_topic_name(ctx), partitions=settings.partitions, compacting=True, **topic_options
-    )
+    events_topic = app.topic(topics.sla_events, **topic_options(ctx, topics.sla_events))
+    emergency_topic = app.topic(topics.emergency, **topic_options(ctx, topics.emergency))
+    state_topic = app.topic(topics.sla_state, **topic_options(ctx, topics.sla_state))
     store = StateStore()
     keeper = CaseKeeper(ctx, store, (events_topic, state_topic), view)
     ctx.views["sla_keeper"] = keeper
@@ -392,25 +402,25 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     view.publish_emergency = publish_emergency
 
-    async def guarded(body: Any, stream: Any) -> None:
+    async def each(body: Any, stream: Any) -> None:
+        # An error (the breaker, or a bug) ends the agent and stops the worker.
         async for event in stream.events():
-            try:
-                await body(event)
-            except BreakerTripped as exc:
-                fatal_of(ctx).set(exc)
-                return
+            await body(event)
 
+    @stops_worker(ctx, "sla verdicts agent")
     async def sla_verdicts(stream: Any) -> None:
-        await guarded(keeper.on_verdict, stream)
+        await each(keeper.on_verdict, stream)
 
+    @stops_worker(ctx, "sla decisions agent")
     async def sla_decisions(stream: Any) -> None:
         async for event in stream.events():
             pending = await keeper.on_decision(event)
             if pending is not None:
                 await pending
 
+    @stops_worker(ctx, "sla events agent")
     async def sla_events(stream: Any) -> None:
-        await guarded(keeper.on_sla_event, stream)
+        await each(keeper.on_sla_event, stream)
 
     @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
     async def _rebalanced(sender: Any, **_: Any) -> None:
@@ -420,11 +430,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     app.agent(channels.decisions, name="sla-decisions", concurrency=1)(sla_decisions)
     app.agent(events_topic, name="sla-events", concurrency=1)(sla_events)
 
+    @stops_worker(ctx, "sla timer")
     async def sla_timer() -> None:
         await keeper.scan()
 
     app.timer(SCAN_INTERVAL_S, name="sla-timer")(sla_timer)
 
+    @stops_worker(ctx, "sla state readers")
     async def sla_feeds() -> None:
         await run_readers(ctx, store, view)
 

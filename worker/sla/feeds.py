@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -17,29 +17,31 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from records import InvalidRecord
+from records.topics import TopicSpec
+
 log = structlog.get_logger(__name__)
 
 OnRecord = Callable[[bytes | None, bytes | None], None]
+OnInvalid = Callable[[Any, str], Awaitable[None]]
 
 
-async def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, replicas: int = 1, *, compact: bool = False
-) -> None:
-    """Create ``topic`` unless it exists already (compacted: latest value per key kept)."""
+async def ensure_topic(bootstrap: str, spec: TopicSpec, partitions: int, replicas: int = 1) -> None:
+    """Create the topic of ``spec`` with its settings, unless it exists already."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = await admin.list_topics()
-        if topic in existing:
+        if spec.name in existing:
             return
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
                 [
                     NewTopic(
-                        topic,
-                        num_partitions=partitions,
+                        spec.name,
+                        num_partitions=1 if spec.single_partition else partitions,
                         replication_factor=replicas,
-                        topic_configs={"cleanup.policy": "compact"} if compact else {},
+                        topic_configs=spec.configs(),
                     )
                 ]
             )
@@ -58,12 +60,15 @@ async def follow_topic(
     *,
     poll_ms: int = 500,
     syncs: asyncio.Queue[asyncio.Event] | None = None,
+    on_invalid: OnInvalid | None = None,
 ) -> None:
     """Call ``on_record(key, value)`` for every record of ``topic``, from the start, for ever.
 
     ``caught_up`` is set once everything that was on the topic at start has been read.
     Each event put on ``syncs`` is set once everything on the topic when it was taken off
-    the queue has been read (a later barrier, e.g. after a rebalance).
+    the queue has been read (a later barrier, e.g. after a rebalance). A record that
+    ``on_record`` refuses with InvalidRecord is skipped and passed to ``on_invalid``
+    (to dead-letter it); any other error is a bug and ends the reader.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
@@ -81,7 +86,7 @@ async def follow_topic(
             batch = await consumer.getmany(timeout_ms=poll_ms)
             for records in batch.values():
                 for record in records:
-                    _deliver(on_record, record)
+                    await _deliver(on_record, record, on_invalid)
             if barriers:
                 positions = {tp: await consumer.position(tp) for tp in tps}
                 for target, reached in barriers:
@@ -105,13 +110,16 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: str, poll_ms: int) -> l
     return tps
 
 
-def _deliver(on_record: OnRecord, record: Any) -> None:
+async def _deliver(on_record: OnRecord, record: Any, on_invalid: OnInvalid | None) -> None:
     try:
         on_record(record.key, record.value)
-    except Exception:  # a bad record must not stop the view
+    except InvalidRecord as exc:  # a bad record must not stop the view
         log.warning(
             "unreadable record skipped",
+            reason=exc.reason,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
         )
+        if on_invalid is not None:
+            await on_invalid(record, exc.reason)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from records import InvalidRecord, decode
 from worker.sla.cases import Conversation
 
 
@@ -76,9 +77,16 @@ class StateStore:
         return True
 
     def on_record(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None or value is None:
-            return
-        self.put(key.decode("utf-8"), Stored.model_validate_json(value))
+        """Keep one record of the state topic; InvalidRecord when it is unreadable."""
+        if value is None:
+            return  # a tombstone: compaction's way of forgetting a conversation
+        if key is None:
+            raise InvalidRecord("no key (the conversation key)")
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRecord("key is not UTF-8") from None
+        self.put(text, decode(value, Stored))
 
     def items(self) -> Iterator[tuple[str, Stored]]:
         return iter(list(self._data.items()))
