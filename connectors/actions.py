@@ -155,6 +155,7 @@ class ActionsRunner(MakesPlatformClients):
                 settings.partitions,
                 settings.replication_factor,
                 settings.connector_request_timeout_s,
+                configs=settings.topic_configs(topic),
             )
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,

@@ -60,6 +60,7 @@ class Connector(ABC):
 
     async def setup(self) -> None:
         self.state = ConnectorState.load(self.state_path, self.settings.connector_seen_keys)
+        self.sink.topic_configs = self.settings.topic_configs(self.sink.topic)
         await self.sink.start()
 
     @abstractmethod

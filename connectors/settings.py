@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from records import Topics
+from records.retention import RetentionError, load_retention
 
 X_API_BASE = "https://api.x.com"
 META_GRAPH_BASE = "https://graph.facebook.com/v25.0"
@@ -107,6 +108,14 @@ class ConnectorSettings(BaseSettings):
         """host:port entries of TRIAGE_BROKER (kafka://a:1;b:2 or a comma list)."""
         rest = self.broker.split("://", 1)[-1]
         return [part.strip() for part in rest.replace(";", ",").split(",") if part.strip()]
+
+    def topic_configs(self, topic: str) -> dict[str, str]:
+        """The settings to create ``topic`` with (records/topics.py; periods from the policy)."""
+        try:
+            retention = load_retention(self.policy)
+        except RetentionError as exc:
+            raise ConnectorSettingsError(f"{exc} (TRIAGE_POLICY)") from None
+        return self.topics.specs(retention)[topic].configs()
 
     def require(self, *names: str) -> None:
         """Fail with one clear message naming every missing setting."""

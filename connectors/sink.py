@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -82,6 +82,8 @@ class KafkaSink:
         self.request_timeout_s = request_timeout_s
         self.on_delivered = on_delivered
         self.max_backoff_s = max_backoff_s
+        # What the topic is created with, if it does not exist (records/topics.py).
+        self.topic_configs: Mapping[str, str] = {}
         self._pending: deque[Outgoing] = deque()
         self._pending_keys: set[str] = set()
         self._wakeup = asyncio.Event()
@@ -284,6 +286,7 @@ class KafkaSink:
             self.partitions,
             self.replication_factor,
             self.request_timeout_s,
+            configs=self.topic_configs,
         )
 
 
@@ -293,8 +296,11 @@ async def ensure_topic(
     partitions: int,
     replication_factor: int,
     request_timeout_s: float = 30.0,
+    *,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
-    """Create ``topic`` with the configured partitions (auto-creation would not)."""
+    """Create ``topic`` with the configured partitions and ``configs`` (its cleanup and
+    retention), which auto-creation would not give it."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap,
         request_timeout_ms=int(request_timeout_s * 1000),
@@ -305,7 +311,8 @@ async def ensure_topic(
         if topic in existing:
             return
         with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics([NewTopic(topic, partitions, replication_factor)])
+            new = NewTopic(topic, partitions, replication_factor, topic_configs=dict(configs or {}))
+            await admin.create_topics([new])
     finally:
         with contextlib.suppress(Exception):
             await admin.close()

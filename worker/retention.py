@@ -104,8 +104,10 @@ def _wanted(spec: TopicSpec) -> str:
 
 
 def _days(ms: int) -> str:
-    days = ms / DAY_MS
-    return f"{days:g} days" if days >= 1 else f"{ms / 3_600_000:g} hours"
+    days, hours = ms / DAY_MS, ms / 3_600_000
+    if days >= 1:
+        return f"{days:g} day" + ("" if days == 1 else "s")
+    return f"{hours:g} hour" + ("" if hours == 1 else "s")
 
 
 async def check_retention(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:

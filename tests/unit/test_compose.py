@@ -27,6 +27,15 @@ def test_compose_runs_kafka_in_kraft_mode_on_a_volume():
     assert mount == kafka["environment"]["KAFKA_LOG_DIRS"]
 
 
+def test_compose_kafka_deletes_nothing_by_default():
+    """The broker's defaults keep data for ever: only the topics' own retention deletes."""
+    env = load()["services"]["kafka"]["environment"]
+    assert env["KAFKA_LOG_RETENTION_MS"] == "-1"
+    assert env["KAFKA_LOG_RETENTION_BYTES"] == "-1"
+    assert not any(key.startswith("KAFKA_LOG_RETENTION_HOURS") for key in env)
+    assert not any(key.startswith("KAFKA_LOG_RETENTION_MINUTES") for key in env)
+
+
 def test_compose_worker_and_connector_use_the_image_and_kafka():
     """The worker runs `triage run` and the connector `triage connect webhook`, both on Kafka."""
     services = load()["services"]

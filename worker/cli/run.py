@@ -49,8 +49,9 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
     app = None
     try:
         ctx = WorkerContext(settings=settings)
-        app = await asyncio.to_thread(_build, settings, ctx)
+        # Before anything is built or created: an existing topic may delete records early.
         await _check_retention(settings, ctx)
+        app = await asyncio.to_thread(_build, settings, ctx)
         try:
             await app.start()
         except OSError as exc:
@@ -67,7 +68,6 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
 
 def _build(settings: Settings, ctx: WorkerContext) -> Any:
     from classifiers import ClassifierError
-    from records.retention import RetentionError
     from worker.app import create_app
     from worker.moderation.policy import PolicyError as ModerationPolicyError
     from worker.sla.policy import PolicyError as SlaPolicyError
@@ -76,7 +76,7 @@ def _build(settings: Settings, ctx: WorkerContext) -> Any:
         return create_app(settings, ctx=ctx, web_app=True)
     except ClassifierError as exc:
         raise StartError(f"the classifier could not be loaded: {exc}") from exc
-    except (RetentionError, ModerationPolicyError, SlaPolicyError) as exc:
+    except (ModerationPolicyError, SlaPolicyError) as exc:
         raise StartError(str(exc)) from exc
 
 
@@ -84,11 +84,15 @@ async def _check_retention(settings: Settings, ctx: WorkerContext) -> None:
     """Refuse to start while an existing topic would delete records too soon."""
     from aiokafka.errors import KafkaError
 
-    from worker.app import specs_of
-    from worker.retention import TopicRetentionError, check_retention
+    from records.retention import RetentionError
+    from worker.retention import TopicRetentionError, check_retention, topic_specs
 
     try:
-        await check_retention(settings, specs_of(ctx))
+        specs = ctx.views["topic_specs"] = topic_specs(settings)
+    except RetentionError as exc:
+        raise StartError(str(exc)) from exc
+    try:
+        await check_retention(settings, specs)
     except TopicRetentionError as exc:
         raise StartError(f"topic retention shorter than the policy: {exc}") from exc
     except (KafkaError, OSError) as exc:
