@@ -368,10 +368,19 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
                 )
         except Exception as exc:
             if not _broker_trouble(exc):
-                raise
+                raise _first_bug(exc) from None
             # The broker is away: read everything again once it is back.
             log.warning("sla state readers stopped; retrying", error=type(exc).__name__)
             await asyncio.sleep(FEED_RETRY_S)
+
+
+def _first_bug(exc: Exception) -> Exception:
+    """The error inside a task group's that is not the broker's (the group itself is noise)."""
+    if isinstance(exc, ExceptionGroup):
+        for inner in exc.exceptions:
+            if not _broker_trouble(inner):
+                return _first_bug(inner)
+    return exc
 
 
 def _broker_trouble(exc: BaseException) -> bool:
