@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from records import Topics
 from records.retention import RetentionError, RetentionPolicy, load_retention, parse_retention
 from records.topics import DAY_MS, TABLE
+from worker.cli import cli
 from worker.moderation.policy import load_moderation_config
 from worker.retention import BROKER_DEFAULT_RETENTION_MS, Kept, excess, shortfall
 from worker.settings import DEFAULT_POLICY, load_settings
@@ -186,3 +188,17 @@ def test_the_override_is_a_setting(monkeypatch):
     assert load_settings().allow_short_retention is False
     monkeypatch.setenv("TRIAGE_ALLOW_SHORT_RETENTION", "true")
     assert load_settings().allow_short_retention is True
+
+
+def test_triage_run_names_the_bad_period_and_stops(tmp_path):
+    """`triage run` with a policy whose decisions period is too short exits 1 naming it,
+    before it contacts any broker."""
+    policy = tmp_path / "policy.yaml"
+    document = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    document["retention"]["decisions_days"] = 30
+    policy.write_text(yaml.safe_dump(document), encoding="utf-8")
+    env = {"TRIAGE_POLICY": str(policy), "TRIAGE_BROKER": "kafka://127.0.0.1:1"}
+    result = CliRunner().invoke(cli, ["run"], env=env)
+    assert result.exit_code == 1
+    assert "retention.decisions_days (30) is shorter than" in result.output
+    assert "moderation.audit_retention_days (2190)" in result.output
