@@ -82,7 +82,8 @@ class Connector(ABC):
         return True
 
     def fresh(self, items: list[Outgoing]) -> list[Outgoing]:
-        """Drop what was delivered before (state) or is on its way (sink), and repeats."""
+        """Drop what was delivered before (state) or is on its way (sink), and repeats;
+        stamp the rest with this connector's name (Comment.connector)."""
         out: list[Outgoing] = []
         keys: set[str] = set()
         for item in items:
@@ -90,7 +91,8 @@ class Connector(ABC):
             if key in keys or self.state.seen(key) or self.sink.is_pending(key):
                 continue
             keys.add(key)
-            out.append(item)
+            stamped = item.comment.model_copy(update={"connector": self.name})
+            out.append(Outgoing(stamped, key))
         duplicates = len(items) - len(out)
         if duplicates:
             self.metrics.event("duplicate", duplicates)

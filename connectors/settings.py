@@ -81,6 +81,10 @@ class ConnectorSettings(BaseSettings):
     # Generic signed webhook.
     webhook_secret: SecretStr | None = None
     webhook_max_age_s: int = Field(default=300, ge=1, le=86_400)
+    # Records get platform "webhook", or "webhook.<name>" to tell several senders apart.
+    webhook_name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,30})?$")
+    # The oldest created_at taken; a sender replaying a queue after an outage needs room.
+    webhook_max_created_age_s: int = Field(default=7 * 86_400, ge=60, le=366 * 86_400)
 
     @field_validator("broker")
     @classmethod
