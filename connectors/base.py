@@ -18,6 +18,7 @@ import structlog
 from connectors.metrics import ConnectorMetrics
 from connectors.settings import ConnectorSettings
 from connectors.sink import KafkaSink, Outgoing
+from connectors.spool import Spool
 from connectors.state import ConnectorState
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,8 @@ class Connector(ABC):
     """A source of Comments. Subclasses set ``name`` and implement ``run``."""
 
     name: str = "connector"
+    # Webhooks spool what they accept to disk before answering; pollers can fetch again.
+    spooled: bool = False
 
     def __init__(
         self,
@@ -47,12 +50,17 @@ class Connector(ABC):
             capacity=settings.connector_buffer,
             request_timeout_s=settings.connector_request_timeout_s,
             on_delivered=self._delivered,
+            spool=Spool(self.spool_path) if self.spooled else None,
         )
         self._stopping = asyncio.Event()
 
     @property
     def state_path(self) -> Path:
-        return self.settings.connector_state_dir / f"{self.name}.json"
+        return self.settings.state_dir / f"{self.name}.json"
+
+    @property
+    def spool_path(self) -> Path:
+        return self.settings.spool_dir / self.name
 
     @property
     def stopping(self) -> bool:
@@ -60,7 +68,7 @@ class Connector(ABC):
 
     async def setup(self) -> None:
         self.state = ConnectorState.load(self.state_path, self.settings.connector_seen_keys)
-        await self.sink.start()
+        await self.sink.start(delivered=self.state.seen)
 
     @abstractmethod
     async def run(self) -> None:

@@ -95,7 +95,7 @@ class GenericWebhookConnector(WebhookConnector):
             items = [Outgoing(c, c.comment_key) for c in self._comments(body, received)]
         except Refused as refused:
             return self.refuse(refused)
-        return self.accept(items)
+        return await self.accept(items)
 
     def _check_signature(self, request: web.Request, body: bytes) -> None:
         secret = self.settings.webhook_secret

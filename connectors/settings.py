@@ -39,8 +39,12 @@ class ConnectorSettings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
 
-    # Shared machinery.
-    connector_state_dir: Path = Path("triage-data/connectors")
+    # Shared machinery. Unset folders go under TRIAGE_DATA_DIR (shared with the worker).
+    data_dir: Path = Path("triage-data")
+    connector_state_dir: Path | None = None  # <data_dir>/connectors
+    # Where webhook connectors keep what they accepted until Kafka confirms it (fsync'd),
+    # one folder per connector: <state dir>/spool when unset.
+    connector_spool_dir: Path | None = None
     connector_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     connector_seen_keys: int = Field(default=50_000, ge=100, le=10_000_000)
     connector_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
@@ -105,6 +109,14 @@ class ConnectorSettings(BaseSettings):
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_prefix)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.connector_state_dir or self.data_dir / "connectors"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.connector_spool_dir or self.state_dir / "spool"
 
     @property
     def bootstrap_servers(self) -> list[str]:

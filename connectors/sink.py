@@ -6,6 +6,10 @@ confirmed (acks=all); while Kafka is unreachable the buffer holds what was accep
 sender retries with backoff. The producer is idempotent where the broker supports it (the
 embedded broker does not: then it runs without, and a batch that timed out and is resent
 may be written twice; consumers dedupe by comment key).
+
+With a spool (webhook connectors) what the buffer takes is first written to local disk and
+fsynced, so that it outlives the process; pollers need none, their cursor moves only once
+Kafka has confirmed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -30,6 +35,9 @@ from aiokafka.errors import (
 
 from connectors.metrics import ConnectorMetrics
 from records import Comment, encode
+
+if TYPE_CHECKING:
+    from connectors.spool import Spool
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +80,7 @@ class KafkaSink:
         request_timeout_s: float = 30.0,
         on_delivered: Callable[[list[Outgoing]], None] | None = None,
         max_backoff_s: float = 10.0,
+        spool: Spool | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -82,6 +91,8 @@ class KafkaSink:
         self.request_timeout_s = request_timeout_s
         self.on_delivered = on_delivered
         self.max_backoff_s = max_backoff_s
+        self.spool = spool
+        self._offering = asyncio.Lock()  # spool order == buffer order
         self._pending: deque[Outgoing] = deque()
         self._pending_keys: set[str] = set()
         self._wakeup = asyncio.Event()
@@ -103,20 +114,26 @@ class KafkaSink:
     def is_pending(self, dedup_key: str) -> bool:
         return dedup_key in self._pending_keys
 
-    def offer(self, items: Iterable[Outgoing]) -> bool:
-        """Take all of ``items`` or none (False: over capacity, ask the sender to retry)."""
+    async def offer(self, items: Iterable[Outgoing]) -> bool:
+        """Take all of ``items`` or none (False: over capacity, ask the sender to retry).
+
+        With a spool it returns once they are fsynced; OSError when the disk refused them.
+        """
         if self._closing:
             raise SinkClosed("the sink is stopping")
-        batch = [item for item in items if item.dedup_key not in self._pending_keys]
-        if len(self._pending) + len(batch) > self.capacity:
-            return False
-        self._append(batch)
+        async with self._offering:
+            batch = [item for item in items if item.dedup_key not in self._pending_keys]
+            if len(self._pending) + len(batch) > self.capacity:
+                return False
+            if self.spool is not None and batch:
+                await asyncio.to_thread(self.spool.append, batch)
+            self._append(batch)
         return True
 
     async def put(self, items: Iterable[Outgoing]) -> None:
         """Take ``items`` in order, waiting for room as needed (pollers)."""
         for item in items:
-            while not self.offer([item]):
+            while not await self.offer([item]):
                 self._space.clear()
                 await self._space.wait()
 
@@ -139,7 +156,10 @@ class KafkaSink:
         self.metrics.buffered(len(self._pending))
 
     # Lifecycle.
-    async def start(self) -> None:
+    async def start(self, delivered: Callable[[str], bool] = lambda _key: False) -> None:
+        """Replay the spool (less what was ``delivered``), then start the sender."""
+        if self.spool is not None:
+            self._append(await asyncio.to_thread(self.spool.recover, delivered))
         self._task = asyncio.create_task(self._run(), name=f"sink:{self.topic}")
 
     def check(self) -> None:
@@ -151,7 +171,10 @@ class KafkaSink:
     async def stop(self, flush_timeout: float = 10.0) -> None:
         self._closing = True
         if not await self.flush(flush_timeout):
-            log.error("stopping with comments not yet written to Kafka", unsent=self.size)
+            if self.spool is not None:
+                log.warning("stopping with comments spooled for the next start", unsent=self.size)
+            else:
+                log.error("stopping with comments not yet written to Kafka", unsent=self.size)
         if self._task is not None:
             self._task.cancel()
             # Bounded: a cancellation that lands inside the Kafka client's own start-up can
@@ -181,7 +204,10 @@ class KafkaSink:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if await self._send_head():
+            sent = await self._send_head()
+            if self.spool is not None:
+                await asyncio.to_thread(self.spool.release)
+            if sent:
                 attempt = 0
             else:
                 attempt += 1
@@ -226,11 +252,13 @@ class KafkaSink:
         for item in done:
             self._pending.popleft()
             self._pending_keys.discard(item.dedup_key)
+        if self.on_delivered is not None:
+            self.on_delivered(done)  # the state file first: a spooled line then reads as sent
+        if self.spool is not None:
+            self.spool.confirmed(len(done))
         self.metrics.produced(len(done))
         self.metrics.buffered(len(self._pending))
         self._space.set()
-        if self.on_delivered is not None:
-            self.on_delivered(done)
         if not self._pending:
             self._drained.set()
 

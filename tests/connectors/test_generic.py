@@ -148,3 +148,24 @@ async def test_created_at_far_from_now_is_refused(broker, make_settings):
     assert answers["old"].json() == {"error": "comment 0: created_at: more than 3600 s in the past"}
     assert [answers[n].json() for n in ("recent", "soon")] == [{"accepted": 1}] * 2
     assert hook.metrics.value("connector_rejected_total", reason="malformed") == 2
+
+
+async def test_a_spool_that_cannot_be_written_answers_503(broker, make_settings, monkeypatch):
+    """When the disk refuses the spool write, nothing is answered 200 and nothing is buffered."""
+    async with (
+        running(GenericWebhookConnector(make_settings(broker))) as hook,
+        httpx.AsyncClient() as http,
+    ):
+        spool = hook.sink.spool
+        assert spool is not None
+
+        def full_disk(_items: Any) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(spool, "append", full_disk)
+        body, headers = signed(chat(1))
+        answer = await http.post(f"{hook.url}/webhooks/generic", content=body, headers=headers)
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "30"
+        assert hook.sink.size == 0
+        assert hook.metrics.value("connector_rejected_total", reason="spool_error") == 1
