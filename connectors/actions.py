@@ -155,16 +155,17 @@ class ActionsRunner(MakesPlatformClients):
             x_token = settings.x_user_access_token
             self._clients["x"] = self.platform_client(settings.x_api_base, x_token)
         topics = settings.topics
+        kafka = settings.kafka
         for topic in (topics.audit, topics.deadletter):
             await ensure_topic(
-                settings.bootstrap_servers,
+                kafka,
                 topic,
                 settings.partitions,
                 settings.replication_factor,
                 settings.connector_request_timeout_s,
             )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **kafka.options(),
             acks="all",
             request_timeout_ms=int(settings.connector_request_timeout_s * 1000),
             client_id="triage-connector-actions",
@@ -172,7 +173,7 @@ class ActionsRunner(MakesPlatformClients):
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             topics.audit,
-            bootstrap_servers=settings.bootstrap_servers,
+            **kafka.options(),
             group_id=self.group_id,
             enable_auto_commit=False,
             # A new group starts at the end, so enabling actions does not replay months of

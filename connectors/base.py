@@ -42,7 +42,7 @@ class Connector(ABC):
         self.metrics = ConnectorMetrics(self.name)
         self.state = ConnectorState(self.state_path, settings.connector_seen_keys)
         self.sink = KafkaSink(
-            settings.bootstrap_servers,
+            settings.kafka,
             settings.topics.comments,
             self.metrics,
             partitions=settings.partitions,

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from records import Topics
+from records.kafka import KafkaSettings
 
 X_API_BASE = "https://api.x.com"
 META_GRAPH_BASE = "https://graph.facebook.com/v25.0"
@@ -25,7 +26,9 @@ class ConnectorSettingsError(Exception):
     """Settings could not be read, or a connector lacks one it needs; the message names it."""
 
 
-class ConnectorSettings(BaseSettings):
+class ConnectorSettings(KafkaSettings):
+    """TRIAGE_BROKER and TRIAGE_KAFKA_* come from KafkaSettings, shared with the worker."""
+
     model_config = SettingsConfigDict(
         env_prefix="TRIAGE_",
         frozen=True,
@@ -34,7 +37,6 @@ class ConnectorSettings(BaseSettings):
     )
 
     # Kafka, shared with the worker.
-    broker: str = ""
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
@@ -90,14 +92,6 @@ class ConnectorSettings(BaseSettings):
     # The oldest created_at taken; a sender replaying a queue after an outage needs room.
     webhook_max_created_age_s: int = Field(default=7 * 86_400, ge=60, le=366 * 86_400)
 
-    @field_validator("broker")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith(("kafka://", "aiokafka://")):
-            raise ValueError("must look like kafka://host:port")
-        return value
-
     @field_validator("x_api_base", "mastodon_base_url", "meta_graph_base")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -118,12 +112,6 @@ class ConnectorSettings(BaseSettings):
     def spool_dir(self) -> Path:
         return self.connector_spool_dir or self.state_dir / "spool"
 
-    @property
-    def bootstrap_servers(self) -> list[str]:
-        """host:port entries of TRIAGE_BROKER (kafka://a:1;b:2 or a comma list)."""
-        rest = self.broker.split("://", 1)[-1]
-        return [part.strip() for part in rest.replace(";", ",").split(",") if part.strip()]
-
     def require(self, *names: str) -> None:
         """Fail with one clear message naming every missing setting."""
         missing = [f"TRIAGE_{name.upper()}" for name in names if not getattr(self, name)]
@@ -138,6 +126,9 @@ def load_connector_settings(env_file: Path | None = None, **overrides: Any) -> C
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
+            if not error["loc"]:  # a check across settings: its message names them
+                lines.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
             name = "TRIAGE_" + "_".join(str(p) for p in error["loc"]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise ConnectorSettingsError("invalid settings: " + "; ".join(lines)) from None

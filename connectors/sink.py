@@ -35,6 +35,7 @@ from aiokafka.errors import (
 
 from connectors.metrics import ConnectorMetrics
 from records import Comment, encode
+from records.kafka import KafkaConnection
 
 if TYPE_CHECKING:
     from connectors.spool import Spool
@@ -70,7 +71,7 @@ class SinkClosed(RuntimeError):
 class KafkaSink:
     def __init__(
         self,
-        bootstrap: list[str],
+        kafka: KafkaConnection,
         topic: str,
         metrics: ConnectorMetrics,
         *,
@@ -82,7 +83,7 @@ class KafkaSink:
         max_backoff_s: float = 10.0,
         spool: Spool | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.metrics = metrics
         self.partitions = partitions
@@ -275,7 +276,7 @@ class KafkaSink:
 
     async def _start_producer(self, idempotent: bool) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.options(),
             acks="all",
             enable_idempotence=idempotent,
             request_timeout_ms=int(self.request_timeout_s * 1000),
@@ -307,7 +308,7 @@ class KafkaSink:
 
     async def _ensure_topic(self) -> None:
         await ensure_topic(
-            self.bootstrap,
+            self.kafka,
             self.topic,
             self.partitions,
             self.replication_factor,
@@ -316,7 +317,7 @@ class KafkaSink:
 
 
 async def ensure_topic(
-    bootstrap: list[str],
+    kafka: KafkaConnection,
     topic: str,
     partitions: int,
     replication_factor: int,
@@ -324,7 +325,7 @@ async def ensure_topic(
 ) -> None:
     """Create ``topic`` with the configured partitions (auto-creation would not)."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         request_timeout_ms=int(request_timeout_s * 1000),
     )
     await admin.start()

@@ -26,6 +26,7 @@ from connectors.actions import (
 from connectors.http import PlatformRefused
 from connectors.sink import ensure_topic
 from records import DeadLetter, decode, encode
+from records.kafka import KafkaConnection
 from records.moderation import AuditRecord
 from tests.polling import until
 from worker.cli import cli
@@ -280,7 +281,7 @@ async def test_actions_are_carried_out_once_and_survive_a_restart(
         actions_backfill=True,  # the records below are on the topic before the first start
     )
     topics = settings.topics
-    await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
+    await ensure_topic(KafkaConnection((broker.bootstrap,)), topics.audit, 2, 1)
     fb_delete = audit(2, "facebook", "42_2", "delete")
     records = [
         audit(1, "facebook", "42_1"),
@@ -370,7 +371,7 @@ async def test_first_start_without_backfill_acts_only_on_new_decisions(
         actions_session_timeout_s=6,
     )
     topics = settings.topics
-    await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
+    await ensure_topic(KafkaConnection((broker.bootstrap,)), topics.audit, 2, 1)
     # One key, so one partition: read from the start, the old record would come first.
     old = audit(1, "facebook", "42_1")
     await produce(broker.bootstrap, topics.audit, [("facebook:same", encode(old))])
@@ -424,7 +425,7 @@ async def test_records_without_a_trusted_connector_are_dead_lettered(
         actions_session_timeout_s=6,
     )
     topics = settings.topics
-    await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
+    await ensure_topic(KafkaConnection((broker.bootstrap,)), topics.audit, 2, 1)
     records = [
         audit(1, "facebook", "42_1", "delete", connector=None),
         audit(2, "facebook", "42_2", "delete", connector="webhook"),

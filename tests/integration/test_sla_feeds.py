@@ -8,6 +8,7 @@ import contextlib
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from records.kafka import KafkaConnection
 from worker.sla.feeds import ensure_topic, follow_topic
 from worker.sla.store import StateStore
 
@@ -30,14 +31,15 @@ async def _write(bootstrap: str, topic: str, start: int, count: int) -> None:
 async def test_a_sync_barrier_waits_for_everything_written_before_it(broker, topic_prefix):
     """Once a barrier is set, every record written before it was asked for has been read."""
     topic = f"{topic_prefix}feed"
-    await ensure_topic(broker.bootstrap, topic, 2)
+    kafka = KafkaConnection((broker.bootstrap,))
+    await ensure_topic(kafka, topic, 2)
     await _write(broker.bootstrap, topic, 0, 5)
     seen: list[bytes] = []
     caught_up = asyncio.Event()
     syncs: asyncio.Queue[asyncio.Event] = asyncio.Queue()
     reader = asyncio.ensure_future(
         follow_topic(
-            broker.bootstrap,
+            kafka,
             topic,
             lambda _key, value: seen.append(value or b""),
             caught_up,

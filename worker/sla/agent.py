@@ -34,7 +34,6 @@ from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
-from worker.settings import bootstrap_servers
 from worker.sla.cases import (
     CaseEvent,
     Conversation,
@@ -327,21 +326,21 @@ class CaseKeeper:
 async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> None:
     """Create the SLA topics if need be, then follow the state, emergency and cases topics."""
     settings = ctx.settings
-    bootstrap = bootstrap_servers(settings.broker)
+    kafka = settings.kafka
     replicas = settings.replication_factor
     while True:
         try:
-            await ensure_topic(bootstrap, settings.topics.emergency, 1, replicas)
+            await ensure_topic(kafka, settings.topics.emergency, 1, replicas)
             await ensure_topic(
-                bootstrap, settings.topics.cases, settings.partitions, replicas, compact=True
+                kafka, settings.topics.cases, settings.partitions, replicas, compact=True
             )
             await ensure_topic(
-                bootstrap, state_topic_name(ctx), settings.partitions, replicas, compact=True
+                kafka, state_topic_name(ctx), settings.partitions, replicas, compact=True
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(
                     follow_topic(
-                        bootstrap,
+                        kafka,
                         state_topic_name(ctx),
                         store.on_record,
                         store.ready,
@@ -349,11 +348,9 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
                     )
                 )
                 group.create_task(
-                    follow_topic(bootstrap, settings.topics.emergency, view.on_emergency_record)
+                    follow_topic(kafka, settings.topics.emergency, view.on_emergency_record)
                 )
-                group.create_task(
-                    follow_topic(bootstrap, settings.topics.cases, view.on_case_record)
-                )
+                group.create_task(follow_topic(kafka, settings.topics.cases, view.on_case_record))
         except Exception as exc:  # broker away: read everything again once it is back
             log.warning("sla state readers stopped; retrying", error=str(exc))
             await asyncio.sleep(FEED_RETRY_S)

@@ -17,16 +17,23 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from records.kafka import KafkaConnection
+
 log = structlog.get_logger(__name__)
 
 OnRecord = Callable[[bytes | None, bytes | None], None]
 
 
 async def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, replicas: int = 1, *, compact: bool = False
+    kafka: KafkaConnection,
+    topic: str,
+    partitions: int,
+    replicas: int = 1,
+    *,
+    compact: bool = False,
 ) -> None:
     """Create ``topic`` unless it exists already (compacted: latest value per key kept)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         existing = await admin.list_topics()
@@ -51,7 +58,7 @@ Barrier = tuple[dict[TopicPartition, int], asyncio.Event]
 
 
 async def follow_topic(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     on_record: OnRecord,
     caught_up: asyncio.Event | None = None,
@@ -66,7 +73,7 @@ async def follow_topic(
     the queue has been read (a later barrier, e.g. after a rebalance).
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        **kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
