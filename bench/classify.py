@@ -123,6 +123,7 @@ def _settings(detoxify: bool, quantize: bool = False, threads: int = 2) -> Any:
         detoxify_config_dir=BERT_CONFIG if detoxify else None,
         require_detoxify=detoxify,
         detoxify_quantize=quantize,
+        detoxify_sha256=None,
         torch_threads=threads,
     )
 

@@ -54,6 +54,8 @@ class ClassifierSettings(Protocol):
     @property
     def detoxify_quantize(self) -> bool: ...
     @property
+    def detoxify_sha256(self) -> str | None: ...
+    @property
     def torch_threads(self) -> int: ...
 
 
@@ -252,6 +254,7 @@ def _load_detoxify(settings: ClassifierSettings) -> DetoxifyScorer | None:
             Path(config_dir),
             quantize=settings.detoxify_quantize,
             threads=settings.torch_threads,
+            sha256=settings.detoxify_sha256,
         )
     except DetoxifyError as exc:
         if settings.require_detoxify:

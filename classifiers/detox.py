@@ -6,12 +6,19 @@ before it looks at the local directory). So this module reads the checkpoint its
 calls detoxify's ``get_model_and_tokenizer`` with the local config directory in place of
 the hub name: detoxify's loading code, no network. Scores are batched, torch's threads
 are bounded, and a lock makes one scorer safe to share between threads.
+
+A ``.ckpt`` is a pickle, and unpickling can run code. It is read with torch's
+weights-only loader; a file that needs more is unpickled only when the operator has given
+its full SHA-256 (``TRIAGE_DETOXIFY_SHA256``) and the file matches. :func:`convert`
+turns a checkpoint into safetensors (tensors plus the config as JSON metadata), which
+then loads with no pickle at all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import threading
 import warnings
@@ -19,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DetoxifyError", "DetoxifyScorer", "load_detoxify"]
+__all__ = ["DetoxifyError", "DetoxifyScorer", "convert", "load_detoxify"]
 
 _RENAMES = {
     "toxic": "toxicity",
@@ -28,6 +35,8 @@ _RENAMES = {
 }
 MAX_TOKENS = 256
 """Longer texts are cut; social media comments rarely reach it and speed falls with length."""
+SAFETENSORS_SUFFIX = ".safetensors"
+CONFIG_METADATA = "detoxify_config"  # the safetensors metadata key holding the config
 
 
 class DetoxifyError(RuntimeError):
@@ -74,9 +83,19 @@ class DetoxifyScorer:
 
 
 def load_detoxify(
-    checkpoint: Path, config_dir: Path, *, quantize: bool = False, threads: int = 2
+    checkpoint: Path,
+    config_dir: Path,
+    *,
+    quantize: bool = False,
+    threads: int = 2,
+    sha256: str | None = None,
 ) -> DetoxifyScorer:
-    """Load a detoxify checkpoint with the Hugging Face config and vocabulary in ``config_dir``."""
+    """Load a detoxify checkpoint with the Hugging Face config and vocabulary in ``config_dir``.
+
+    ``checkpoint`` is a detoxify ``.ckpt`` or a ``.safetensors`` file from :func:`convert`.
+    ``sha256``, when given, must be the file's full SHA-256; only then may a ``.ckpt`` that
+    needs more than tensors be unpickled.
+    """
     if not checkpoint.is_file():
         raise DetoxifyError(f"detoxify checkpoint not found: {checkpoint}")
     if not (config_dir / "config.json").is_file():
@@ -96,16 +115,8 @@ def load_detoxify(
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
-    digest = _sha256(checkpoint)
-    loaded = _read_checkpoint(checkpoint, digest)
-    try:
-        arch = dict(loaded["config"]["arch"]["args"])
-        classes = [_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
-        state_dict = loaded["state_dict"]
-    except (KeyError, TypeError) as exc:
-        raise DetoxifyError(
-            f"{checkpoint}: not a detoxify checkpoint (no {exc} in its config)"
-        ) from None
+    digest = _checked_digest(checkpoint, sha256)
+    arch, classes, state_dict = _parts(checkpoint, _read_checkpoint(checkpoint, digest, sha256))
     arch["model_type"] = str(config_dir)  # local config in place of the hub name
     try:
         model, tokenizer = get_model_and_tokenizer(**arch, state_dict=state_dict)
@@ -113,7 +124,7 @@ def load_detoxify(
         raise DetoxifyError(
             f"detoxify could not build its model from {config_dir}: {exc}"
         ) from None
-    del loaded, state_dict  # the model holds its own copy; free the file's before quantising
+    del state_dict  # the model holds its own copy; free the file's before quantising
     model.eval()
     if quantize:
         model = _quantize(model)
@@ -123,7 +134,62 @@ def load_detoxify(
     return DetoxifyScorer(model, tokenizer, classes, version)
 
 
-def _read_checkpoint(checkpoint: Path, digest: str) -> Any:
+def convert(checkpoint: Path, out: Path, *, sha256: str | None = None) -> str:
+    """Write ``checkpoint`` as safetensors at ``out``; returns the new file's SHA-256.
+
+    The same rules as :func:`load_detoxify` decide whether the checkpoint may be
+    unpickled to read it; the file written holds tensors and JSON only.
+    """
+    from safetensors.torch import save_file
+
+    if not checkpoint.is_file():
+        raise DetoxifyError(f"detoxify checkpoint not found: {checkpoint}")
+    if out.suffix != SAFETENSORS_SUFFIX:
+        raise DetoxifyError(f"{out}: the converted file's name must end {SAFETENSORS_SUFFIX}")
+    digest = _checked_digest(checkpoint, sha256)
+    arch, classes, state_dict = _parts(checkpoint, _read_checkpoint(checkpoint, digest, sha256))
+    config = {"arch": {"args": arch}, "dataset": {"args": {"classes": classes}}}
+    try:
+        metadata = {CONFIG_METADATA: json.dumps(config)}
+        # Copies: safetensors refuses tensors that share memory or are not contiguous.
+        tensors = {name: t.detach().clone().contiguous() for name, t in state_dict.items()}
+    except (TypeError, AttributeError) as exc:
+        raise DetoxifyError(f"{checkpoint}: cannot be written as safetensors ({exc})") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out), metadata=metadata)
+    return _sha256(out)
+
+
+def _checked_digest(path: Path, expected: str | None) -> str:
+    digest = _sha256(path)
+    if expected is not None and digest != expected.lower():
+        raise DetoxifyError(
+            f"{path}: its sha256 is {digest}, not the {expected.lower()} that "
+            "TRIAGE_DETOXIFY_SHA256 gives; refusing it"
+        )
+    return digest
+
+
+def _parts(checkpoint: Path, loaded: Any) -> tuple[dict[str, Any], list[str], Any]:
+    try:
+        arch = dict(loaded["config"]["arch"]["args"])
+        classes = [_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+        state_dict = loaded["state_dict"]
+    except (KeyError, TypeError) as exc:
+        raise DetoxifyError(
+            f"{checkpoint}: not a detoxify checkpoint (no {exc} in its config)"
+        ) from None
+    return arch, classes, state_dict
+
+
+def _read_checkpoint(checkpoint: Path, digest: str, sha256: str | None) -> Any:
+    """The checkpoint's contents (``config`` and ``state_dict``), unpickled only if allowed.
+
+    ``digest`` is the file's SHA-256 and ``sha256`` the operator's; a full load needs both
+    and that they agree.
+    """
+    if checkpoint.suffix == SAFETENSORS_SUFFIX:
+        return _read_safetensors(checkpoint)
     import pickle
 
     import torch
@@ -132,25 +198,34 @@ def _read_checkpoint(checkpoint: Path, digest: str) -> Any:
         return torch.load(checkpoint, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         # Plain tensors and dicts load safely; anything else runs code when unpickled, so
-        # only the published files (whose hash starts with the tag in their name) may.
-        if not _is_published(checkpoint.name, digest):
+        # only a file whose whole hash the operator vouched for may.
+        if sha256 is None or digest != sha256.lower():
             raise DetoxifyError(
-                f"{checkpoint}: holds more than tensors and is not a published detoxify "
-                "checkpoint (its sha256 does not match the tag in its file name); refusing it"
+                f"{checkpoint}: holds more than tensors, so loading it could run code; "
+                f"refusing it. If you trust it, check its sha256 ({digest}) against a "
+                "trusted copy and set TRIAGE_DETOXIFY_SHA256, or convert it once with "
+                "`triage detoxify convert`"
             ) from None
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, EOFError) as exc:
         raise DetoxifyError(f"{checkpoint}: cannot read ({exc})") from None
     return torch.load(checkpoint, map_location="cpu", weights_only=False)
 
 
-def _is_published(name: str, digest: str) -> bool:
-    from detoxify.detoxify import MODEL_URLS
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import SafetensorError, safe_open
 
-    published = {url.rsplit("/", 1)[-1] for url in MODEL_URLS.values()}
-    if name not in published:
-        return False
-    tag = name.rsplit("-", 1)[-1].split(".", maxsplit=1)[0]
-    return digest.startswith(tag)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            state_dict = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        config = json.loads(metadata[CONFIG_METADATA])
+    except (SafetensorError, OSError) as exc:
+        raise DetoxifyError(f"{path}: cannot read ({exc})") from None
+    except (KeyError, ValueError):
+        raise DetoxifyError(
+            f"{path}: not a converted detoxify checkpoint (no {CONFIG_METADATA} metadata)"
+        ) from None
+    return {"config": config, "state_dict": state_dict}
 
 
 def _quantize(model: Any) -> Any:

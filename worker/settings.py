@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from records import Topics
 from records.kafka import KafkaSettings
@@ -14,6 +15,8 @@ from records.kafka import KafkaSettings
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY = PACKAGE_DIR.parent / "classifiers" / "policy" / "north-herts.yaml"
 DEFAULT_MODEL_DIR = PACKAGE_DIR.parent / "classifiers" / "model"
+
+Network = IPv4Network | IPv6Network
 
 
 class SettingsError(Exception):
@@ -46,12 +49,21 @@ class Settings(KafkaSettings):
     session_secret: SecretStr | None = None
     # Officers' accounts and API tokens (worker/users.py); default <data_dir>/users.json.
     users_file: Path | None = None
+    # A signed-in session ends after this long without a request, and this long after sign-in.
+    web_session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    web_session_lifetime_hours: float = Field(default=10.0, gt=0, le=24 * 31)
+    # Cookies always Secure and HSTS on every response (set when served over HTTPS).
+    secure_cookies: bool = False
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is read.
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
 
     # Classification
     policy: Path = DEFAULT_POLICY
     model_dir: Path = DEFAULT_MODEL_DIR
     detoxify_checkpoint: Path | None = None
     detoxify_config_dir: Path | None = None
+    # The full SHA-256 of a checkpoint that needs a pickle load (classifiers/detox.py).
+    detoxify_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     require_detoxify: bool = False
     detoxify_quantize: bool = False
     torch_threads: int = Field(default=1, ge=1, le=64)
@@ -68,6 +80,16 @@ class Settings(KafkaSettings):
 
     # Metrics endpoint token (optional: when set, /metrics needs it)
     metrics_token: SecretStr | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            # strict: "10.0.0.1/8" is a mistake, not a wish to trust all of 10/8.
+            return tuple(v if isinstance(v, Network) else ip_network(v) for v in value)
+        return value
 
     @field_validator("store")
     @classmethod

@@ -262,14 +262,17 @@ def build_site(
     *,
     users: UserStore | None = None,
     configure: Callable[[WorkerContext], None] | None = None,
+    **settings_overrides: Any,
 ) -> Site:
-    """The web app with the sample records, users olivia/victor/maya and a fixed clock."""
+    """The web app with the sample records, users olivia/victor/maya and a fixed clock;
+    keyword arguments are settings."""
     from worker.sla.view import SlaView
 
     settings = Settings(
         data_dir=data_dir,
         users_file=data_dir / "users.json",
         session_secret="test-secret-" + "x" * 32,
+        **settings_overrides,
     )
     clock = ManualClock(NOW)
     ctx = WorkerContext(settings=settings, clock=clock)

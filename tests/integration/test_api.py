@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 
 from records import Comment
 from worker.clock import ManualClock
+from worker.moderation.decisions import decision_id
 from worker.users import UserStore
 from worker.web.app import create_web_app
 
@@ -157,6 +158,54 @@ async def test_decisions_roles_ledger_and_exports(api, produce):
     none = await client.get("/api/audit.csv?author=facebook:zz", headers=tokens["officer"])
     assert len((await none.text()).splitlines()) == 1
     assert (await client.get("/api/audit.csv", headers=tokens["viewer"])).status == 403
+
+
+async def test_an_officer_cannot_pre_claim_a_managers_decision(api, produce):
+    """An officer posting first under the id of a manager's future unblock does not stop it."""
+    worker, client, tokens, clock = api
+    await produce(worker.topics.comments, [abusive("c2", "a2")], key=lambda c: c.conversation_key)
+
+    async def queue():
+        response = await client.get("/api/review?lane=moderation", headers=tokens["viewer"])
+        return (await response.json())["items"]
+
+    [item] = await until_async(queue, lambda items: len(items) == 1)
+
+    async def decide(who, **body):
+        response = await client.post(
+            "/api/decisions", json={"item_id": item["id"], **body}, headers=tokens[who]
+        )
+        return response.status, await response.json()
+
+    async def author():
+        response = await client.get("/api/authors/facebook:a2", headers=tokens["viewer"])
+        return await response.json() if response.status == 200 else None
+
+    assert (await decide("manager", action="block"))[0] == 201
+    await until_async(author, lambda r: r and r["blocked"])
+
+    # The id the manager's unblock gets, which anyone can work out, sent first by an officer.
+    target = decision_id(item["id"], "unblock", "manager")
+    status, claimed = await decide("officer", action="warn", id=target)
+    assert status == 201
+    assert claimed["decision"]["id"] != target
+    # A retry of the officer's own request is still one decision; other content is 409.
+    assert (await decide("officer", action="warn", id=target))[0] == 200
+    status, conflict = await decide("officer", action="warn", id=target, note="changed")
+    assert status == 409
+    assert "different details" in conflict["error"]
+
+    clock.set(START + timedelta(days=366))
+    status, unblocked = await decide("manager", action="unblock", approved_by="MD by email")
+    assert status == 201
+    assert unblocked["repeat"] is False
+    assert unblocked["decision"]["id"] == target
+    record = await until_async(author, lambda r: r and not r["blocked"])
+    assert record["blocks"][-1]["lifted_by"] == "manager"
+    assert [w["by"] for w in record["warnings"]] == ["officer"]
+    again = await decide("manager", action="unblock", approved_by="MD by email")
+    assert again[0] == 200
+    assert again[1]["repeat"] is True
 
 
 async def until_async(fetch, ok):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from records import Comment, Reason, Verdict
+from records import Comment, DeadLetter, Reason, Verdict
 from records.moderation import AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from tests.integration.conftest import KeywordClassifier
@@ -142,7 +142,8 @@ async def test_offences_warning_then_block_by_manager(running_worker, produce, r
 
 
 async def test_same_decision_twice_gives_one_strike(running_worker, produce, read_topic):
-    """A decision delivered twice (API repeat and a duplicate on the topic) counts once."""
+    """A decision delivered twice (API repeat, a duplicate on the topic) counts once; its id
+    with other content is dead-lettered."""
     worker = await start(running_worker)
     topics, ctx = worker.topics, worker.ctx
     comment = post("c3", "idiot", author="a3")
@@ -154,14 +155,20 @@ async def test_same_decision_twice_gives_one_strike(running_worker, produce, rea
     assert (first.repeat, again.repeat) == (False, True)
     # And the same record again straight onto the topic, as a redelivery would be.
     await produce(topics.decisions, [first.decision], key=item.id)
+    # Its id with other content (the app never sends that) is dead-lettered, not applied.
+    forged = first.decision.model_copy(update={"action": "report_police", "reference": "X1"})
+    await produce(topics.decisions, [forged], key=item.id)
     # A later, different decision shows when the agent has passed the duplicates.
     await submit_decision(ctx, OFFICER, DecisionRequest(item_id=item.id, action="hide"))
     # One author's records share a partition, in order: a doubled warning would come
     # before the hide.
     records = await read_topic(topics.audit, 2, AuditRecord)
     assert [r.action for r in records] == ["warn", "hide"]
-    decisions = await read_topic(topics.decisions, 3, Decision)
+    decisions = await read_topic(topics.decisions, 4, Decision)
     assert len({d.id for d in decisions}) == 2
+    [letter] = await read_topic(topics.deadletter, 1, DeadLetter)
+    assert letter.error == f"decision id {first.decision.id} reused"
+    assert ctx.views["review"].decision(first.decision.id).action == "warn"
     ledger = await until(lambda: ctx.views["ledger"].get("facebook:a3"), "ledger")
     await until(lambda: len(ctx.views["ledger"].get("facebook:a3").warnings) == 1, "warning")
     assert len(ledger.strikes) == 1

@@ -228,6 +228,7 @@ def _settings(**changes):
         "detoxify_config_dir": None,
         "require_detoxify": False,
         "detoxify_quantize": False,
+        "detoxify_sha256": None,
         "torch_threads": 1,
     }
     return SimpleNamespace(**{**base, **changes})

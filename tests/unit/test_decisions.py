@@ -13,6 +13,7 @@ from worker.moderation.decisions import (
     DecisionRequest,
     build_decision,
     decision_id,
+    keyed_decision_id,
     may,
 )
 from worker.moderation.ledger import fold
@@ -44,15 +45,17 @@ def item(lane="moderation", status="open", outcome=None, labels=("abusive",)) ->
     )
 
 
-def decide(action, role="officer", it=None, ledger=None, applied=False, now=NOW, **fields):
+def decide(
+    action, role="officer", it=None, ledger=None, previous=None, now=NOW, user="sam", **fields
+):
     request = DecisionRequest(item_id="i1", action=action, **fields)
     return build_decision(
         request,
-        user="sam",
+        user=user,
         role=role,
         item=it if it is not None else item(),
         ledger=ledger,
-        applied=applied,
+        previous=previous,
         now=now,
     )
 
@@ -120,7 +123,7 @@ def test_unknown_item_is_404():
             role="officer",
             item=None,
             ledger=None,
-            applied=False,
+            previous=None,
             now=NOW,
         )
     assert caught.value.status == 404
@@ -142,9 +145,48 @@ def test_nothing_follows_a_dismissal():
 
 
 def test_repeat_is_reported_not_refused():
-    """A decision already applied comes back flagged as a repeat, even on a closed item."""
-    _, repeat = decide("hide", it=item(status="closed", outcome="hide"), applied=True)
+    """The same decision again comes back as first taken, flagged a repeat, on a closed item."""
+    first, _ = decide("hide", note="rude")
+    later = NOW + timedelta(minutes=5)
+    again, repeat = decide(
+        "hide", it=item(status="closed", outcome="hide"), previous=first, note="rude", now=later
+    )
     assert repeat
+    assert again == first
+
+
+def test_same_id_with_other_content_is_409():
+    """A decision whose id was already used for different details is refused with 409."""
+    first, _ = decide("relabel", labels=("spam",))
+    assert "different details" in refused(409, "relabel", labels=("abusive",), previous=first)
+    keyed, _ = decide("warn", id="retry-1")
+    assert "under this id" in refused(409, "hide", id="retry-1", previous=keyed)
+
+
+def test_a_client_key_gives_an_id_of_that_user_only():
+    """The id sent by a client is hashed with the user's name: no one can claim another's."""
+    mine, _ = decide(
+        "unblock",
+        role="manager",
+        user="maya",
+        id="k1",
+        approved_by="MD",
+        ledger=blocked_ledger(),
+        now=NOW + timedelta(days=366),
+    )
+    theirs, _ = decide("warn", user="olly", id="k1")
+    assert mine.id == keyed_decision_id("maya", "k1")
+    assert theirs.id == keyed_decision_id("olly", "k1") != mine.id
+    # Nor can a key reproduce the id the server makes when no key is sent.
+    assert decide("warn", user="olly", id=decision_id("i1", "unblock", "maya"))[0].id != (
+        decision_id("i1", "unblock", "maya")
+    )
+
+
+def test_a_malformed_client_key_is_422():
+    """A retry key outside the allowed characters or length is refused with 422."""
+    refused(422, "hide", id="has space")
+    refused(422, "hide", id="x" * 101)
 
 
 def test_police_report_needs_reference():

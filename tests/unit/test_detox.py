@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ import skops.io  # noqa: F401  (before transformers: see classifiers/detox.py)
 import torch
 import transformers
 
-from classifiers.detox import DetoxifyError, load_detoxify
+from classifiers.detox import DetoxifyError, convert, load_detoxify
 
 WORDS = "you are an idiot the bin was not collected hello thanks i will hurt"
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS.split()]
@@ -26,7 +27,9 @@ class NotATensor:
     """Something a weights-only load refuses to unpickle."""
 
 
-def build_tiny_detoxify(root: Path, extra: object | None = None) -> tuple[Path, Path]:
+def build_tiny_detoxify(
+    root: Path, extra: object | None = None, name: str = "tiny.ckpt"
+) -> tuple[Path, Path]:
     """A 2-layer, 32-wide BERT saved the way detoxify's checkpoints are, and its config dir."""
     config_dir = root / "config"
     config_dir.mkdir(parents=True)
@@ -59,7 +62,7 @@ def build_tiny_detoxify(root: Path, extra: object | None = None) -> tuple[Path, 
     }
     if extra is not None:
         checkpoint["extra"] = extra
-    path = root / "tiny.ckpt"
+    path = root / name
     torch.save(checkpoint, path)
     return path, config_dir
 
@@ -161,7 +164,8 @@ def test_a_file_that_is_not_a_detoxify_checkpoint_is_refused(tmp_path, tiny):
 
 
 def test_classifier_load_uses_detoxify_when_configured(tiny, offline, monkeypatch):
-    """With weights configured, load() adds detoxify's sub-scores and version to each verdict."""
+    """With weights configured, load() checks their hash and adds detoxify's sub-scores and
+    version to each verdict."""
     import classifiers
     from classifiers.trained import TrainedModel
 
@@ -182,8 +186,13 @@ def test_classifier_load_uses_detoxify_when_configured(tiny, offline, monkeypatc
         detoxify_config_dir=tiny[1],
         require_detoxify=True,
         detoxify_quantize=False,
+        detoxify_sha256=None,
         torch_threads=1,
     )
+    # The operator's hash reaches the loader: a wrong one stops a required detoxify.
+    wrong = SimpleNamespace(**{**vars(settings), "detoxify_sha256": "f" * 64})
+    with pytest.raises(classifiers.ClassifierError, match="its sha256 is"):
+        classifiers.load(wrong)
     verdict = classifiers.load(settings).classify(["you are an idiot"])[0]
     assert set(verdict.signals.toxicity) >= {"toxicity", "threat", "identity_attack"}
     assert verdict.model["detoxify"].startswith("detoxify-")
@@ -198,3 +207,93 @@ def test_classifier_load_uses_detoxify_when_configured(tiny, offline, monkeypatc
             "obscene",
         )
     )
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_published_name_and_hash_prefix_no_longer_allow_a_pickle_load(tmp_path, offline):
+    """A file named like detoxify's release, whose hash starts with the tag, is still refused."""
+    made, config_dir = build_tiny_detoxify(tmp_path, extra=NotATensor())
+    tag = sha256_of(made)[:8]
+    path = made.rename(tmp_path / f"toxic_original-{tag}.ckpt")
+    with pytest.raises(DetoxifyError, match="TRIAGE_DETOXIFY_SHA256"):
+        load_detoxify(path, config_dir)
+
+
+def test_a_checkpoint_with_code_loads_against_its_full_hash(tmp_path, offline):
+    """With the operator's full SHA-256 of the file, a checkpoint that needs pickle loads."""
+    path, config_dir = build_tiny_detoxify(tmp_path, extra=NotATensor())
+    scorer = load_detoxify(path, config_dir, threads=1, sha256=sha256_of(path).upper())
+    assert len(scorer.score(TEXTS)) == len(TEXTS)
+
+
+def test_a_wrong_hash_is_refused_whatever_the_file(tmp_path, tiny, offline):
+    """A configured SHA-256 that the file does not have stops the load, pickle or not."""
+    wrong = "0" * 64
+    with pytest.raises(DetoxifyError, match="its sha256 is"):
+        load_detoxify(tiny[0], tiny[1], sha256=wrong)
+    path, config_dir = build_tiny_detoxify(tmp_path, extra=NotATensor())
+    with pytest.raises(DetoxifyError, match="its sha256 is"):
+        load_detoxify(path, config_dir, sha256=wrong)
+
+
+def test_a_converted_checkpoint_loads_with_no_pickle(tmp_path, tiny, offline, monkeypatch):
+    """convert() writes safetensors that load without torch.load and score the same."""
+    path, config_dir = build_tiny_detoxify(tmp_path, extra=NotATensor())
+    with pytest.raises(DetoxifyError, match="refusing it"):
+        convert(path, tmp_path / "out.safetensors")
+    out = tmp_path / "out.safetensors"
+    digest = convert(path, out, sha256=sha256_of(path))
+    assert digest == sha256_of(out)
+    expected = load_detoxify(*tiny, threads=1).score(TEXTS)
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("torch.load (pickle) was called")
+
+    monkeypatch.setattr(torch, "load", no_pickle)
+    scorer = load_detoxify(out, config_dir, threads=1)
+    assert scorer.version.startswith("detoxify-BertForSequenceClassification-" + digest[:8])
+    for a, b in zip(scorer.score(TEXTS), expected, strict=True):
+        assert np.allclose(list(a.values()), list(b.values()), atol=1e-4)
+
+
+def test_convert_refuses_what_it_cannot_write(tmp_path, tiny):
+    """A target not named .safetensors, or a safetensors file without the config, is an error."""
+    with pytest.raises(DetoxifyError, match=r"must end \.safetensors"):
+        convert(tiny[0], tmp_path / "out.bin")
+    from safetensors.torch import save_file
+
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bare))
+    with pytest.raises(DetoxifyError, match="not a converted detoxify checkpoint"):
+        load_detoxify(bare, tiny[1])
+
+
+def test_the_convert_command_prints_the_new_files_hash(tmp_path, offline):
+    """`triage detoxify convert` takes the hash from --sha256 and prints the output's hash."""
+    from click.testing import CliRunner
+
+    from worker.cli import cli
+
+    path, _ = build_tiny_detoxify(tmp_path, extra=NotATensor())
+    out = tmp_path / "converted.safetensors"
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["detoxify", "convert", str(path), str(out)])
+    assert refused.exit_code != 0
+    assert "TRIAGE_DETOXIFY_SHA256" in refused.output
+    done = runner.invoke(
+        cli, ["detoxify", "convert", str(path), str(out), "--sha256", sha256_of(path)]
+    )
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == sha256_of(out)
+
+
+def test_the_hash_setting_must_be_a_full_sha256():
+    """TRIAGE_DETOXIFY_SHA256 takes 64 hex digits only: a prefix is a start-up error."""
+    from worker.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="TRIAGE_DETOXIFY_SHA256"):
+        load_settings(detoxify_sha256="c1212f89")
+    assert load_settings(detoxify_sha256="a" * 64).detoxify_sha256 == "a" * 64

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,11 +47,26 @@ def test_malformed_cookies_are_refused(value: str) -> None:
 
 def test_a_session_expires_after_its_lifetime() -> None:
     """A session is good within its lifetime and refused after it (and before it began)."""
-    codec = SessionCodec(SECRET, lifetime=timedelta(hours=10))
+    codec = SessionCodec(SECRET, lifetime=timedelta(hours=10), idle=timedelta(hours=11))
     value = codec.encode(new_session(NOW.timestamp(), "olivia"))
     assert codec.decode(value, (NOW + timedelta(hours=9, minutes=59)).timestamp()) is not None
     assert codec.decode(value, (NOW + timedelta(hours=10)).timestamp()) is None
     assert codec.decode(value, (NOW - timedelta(minutes=1)).timestamp()) is None
+
+
+def test_a_signed_in_session_ends_when_idle() -> None:
+    """A signed-in session is refused once its last activity is the idle timeout ago."""
+    codec = SessionCodec(SECRET, idle=timedelta(minutes=30))
+    session = new_session(NOW.timestamp(), "olivia")
+    value = codec.encode(session)
+    assert codec.decode(value, (NOW + timedelta(minutes=29)).timestamp()) is not None
+    assert codec.decode(value, (NOW + timedelta(minutes=30)).timestamp()) is None
+    active = replace(session, seen_at=(NOW + timedelta(minutes=29)).timestamp())
+    later = (NOW + timedelta(minutes=50)).timestamp()
+    assert codec.decode(codec.encode(active), later) == active
+    assert codec.max_age(active, later) == 9 * 60
+    # A signed-out session only carries the sign-in form's token: no idle timeout.
+    assert codec.decode(codec.encode(new_session(NOW.timestamp())), later) is not None
 
 
 def test_a_short_secret_is_refused() -> None:
@@ -84,45 +100,70 @@ def test_a_generated_secret_is_kept_private_and_reused(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_sign_in_is_refused_after_five_failures_for_a_user_and_address() -> None:
-    """Five failures lock that user name from that address; others are not affected."""
+def test_sign_in_is_refused_after_five_attempts_for_a_user_and_address() -> None:
+    """Five failed attempts lock that user name from that address; others are not affected."""
     limiter = LoginLimiter(ManualClock(NOW))
     for _ in range(5):
-        assert not limiter.blocked("olivia", "10.0.0.1")
-        limiter.failed("olivia", "10.0.0.1")
-    assert limiter.blocked("olivia", "10.0.0.1")
-    assert limiter.blocked("OLIVIA", "10.0.0.1")
-    assert not limiter.blocked("olivia", "10.0.0.2")
-    assert not limiter.blocked("maya", "10.0.0.1")
+        assert limiter.reserve("olivia", "10.0.0.1") is not None
+    assert limiter.reserve("olivia", "10.0.0.1") is None
+    assert limiter.reserve("OLIVIA", "10.0.0.1") is None
+    assert limiter.reserve("olivia", "10.0.0.2") is not None
+    assert limiter.reserve("maya", "10.0.0.1") is not None
 
 
 def test_the_lock_lifts_when_the_window_has_passed() -> None:
-    """Failures older than the window no longer count."""
+    """Attempts older than the window no longer count."""
     clock = ManualClock(NOW)
     limiter = LoginLimiter(clock, window=timedelta(minutes=15))
     for _ in range(5):
-        limiter.failed("olivia", "10.0.0.1")
+        limiter.reserve("olivia", "10.0.0.1")
+    assert limiter.blocked("olivia", "10.0.0.1")
     clock.advance(timedelta(minutes=15, seconds=1))
     assert not limiter.blocked("olivia", "10.0.0.1")
 
 
 def test_one_address_trying_many_names_is_stopped() -> None:
-    """An address is refused once it has failed for many names within the window."""
+    """An address is refused once it has tried many names within the window."""
     limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=10)
     for n in range(10):
-        limiter.failed(f"user{n}", "10.0.0.9")
-    assert limiter.blocked("someone-new", "10.0.0.9")
-    assert not limiter.blocked("someone-new", "10.0.0.8")
+        limiter.reserve(f"user{n}", "10.0.0.9")
+    assert limiter.reserve("someone-new", "10.0.0.9") is None
+    assert limiter.reserve("someone-new", "10.0.0.8") is not None
 
 
-def test_a_success_clears_the_failures_of_that_pair() -> None:
-    """Signing in correctly forgets the earlier failures for that user and address."""
-    limiter = LoginLimiter(ManualClock(NOW))
+def test_many_addresses_trying_one_name_are_stopped() -> None:
+    """A name is refused from every address once it has been tried too often from many."""
+    limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=30, per_account=20)
+    for n in range(20):
+        assert limiter.reserve("olivia", f"10.0.1.{n}") is not None
+    assert limiter.reserve("olivia", "10.0.2.1") is None
+    assert limiter.reserve("maya", "10.0.2.1") is not None
+
+
+def test_a_success_gives_its_attempt_back_and_clears_the_pair() -> None:
+    """Signing in correctly forgets the pair's failures and is not itself a failure."""
+    limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=5, per_account=5)
     for _ in range(4):
-        limiter.failed("olivia", "10.0.0.1")
-    limiter.succeeded("olivia", "10.0.0.1")
-    limiter.failed("olivia", "10.0.0.1")
-    assert not limiter.blocked("olivia", "10.0.0.1")
+        limiter.reserve("olivia", "10.0.0.1")
+    attempt = limiter.reserve("olivia", "10.0.0.1")
+    assert attempt is not None
+    limiter.succeeded(attempt)
+    # Five reserved, one given back: the address and the account have room for exactly one.
+    assert limiter.reserve("olivia", "10.0.0.1") is not None
+    assert limiter.reserve("olivia", "10.0.0.1") is None
+
+
+def test_a_refused_attempt_counts_nothing() -> None:
+    """Attempts refused at the limit do not push the lock further out."""
+    clock = ManualClock(NOW)
+    limiter = LoginLimiter(clock, window=timedelta(minutes=15))
+    for _ in range(5):
+        limiter.reserve("olivia", "10.0.0.1")
+    clock.advance(timedelta(minutes=10))
+    for _ in range(100):
+        assert limiter.reserve("olivia", "10.0.0.1") is None
+    clock.advance(timedelta(minutes=5, seconds=1))
+    assert limiter.reserve("olivia", "10.0.0.1") is not None
 
 
 @pytest.mark.parametrize(

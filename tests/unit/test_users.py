@@ -103,3 +103,66 @@ def test_cli_adds_user_and_prints_token(tmp_path, monkeypatch):
     removed = runner.invoke(cli, ["users", "remove", "ana"])
     assert removed.exit_code == 0
     assert runner.invoke(cli, ["users", "token", "ana"]).exit_code != 0
+
+
+def test_session_stamp_changes_with_sign_out_password_and_new_account(store):
+    """The stamp sessions carry changes on sign-out, a new password, and a re-added name."""
+    store.add("sam", "officer", "correct horse battery")
+    first = store.session_stamp("sam")
+    assert first is not None
+    assert store.session_stamp("sam") == first
+    store.end_sessions("sam")
+    second = store.session_stamp("sam")
+    store.set_password("sam", "another long password")
+    third = store.session_stamp("sam")
+    assert len({first, second, third}) == 3
+    assert store.verify_password("sam", "another long password") == User("sam", "officer")
+    store.remove("sam")
+    assert store.session_stamp("sam") is None
+    store.add("sam", "officer", "correct horse battery")
+    assert store.session_stamp("sam") not in {first, second, third}
+    with pytest.raises(UserError, match="password"):
+        store.set_password("sam", "short")
+    with pytest.raises(UserError, match="no user"):
+        store.end_sessions("nobody")
+
+
+def test_a_users_file_from_before_session_stamps_still_works(store):
+    """Accounts written without an account id get a stamp from their creation time."""
+    store.add("sam", "officer", "correct horse battery")
+    data = json.loads(store.path.read_text())
+    del data["users"]["sam"]["account_id"], data["users"]["sam"]["session_generation"]
+    store.path.write_text(json.dumps(data))
+    old = UserStore(store.path, hasher=FAST)
+    stamp = old.session_stamp("sam")
+    assert stamp == f"{data['users']['sam']['created_at']}.0"
+    old.end_sessions("sam")
+    assert old.session_stamp("sam") != stamp
+
+
+def test_writes_from_two_stores_keep_both_changes(store):
+    """Two stores on one file (two processes) do not lose each other's changes."""
+    other = UserStore(store.path, hasher=FAST)
+    store.add("sam", "officer", "correct horse battery")
+    other.add("lee", "viewer", "correct horse battery")
+    store.issue_token("sam")
+    assert [u.name for u in other.users()] == ["lee", "sam"]
+    assert [u.name for u in store.users()] == ["lee", "sam"]
+
+
+def test_cli_sets_passwords_and_signs_users_out(tmp_path, monkeypatch):
+    """`triage users password` and `sign-out` change the stamp; unknown users are errors."""
+    path = tmp_path / "users.json"
+    monkeypatch.setenv("TRIAGE_USERS_FILE", str(path))
+    store = UserStore(path, hasher=FAST)
+    store.add("ana", "manager", "a long enough password")
+    stamp = store.session_stamp("ana")
+    runner = CliRunner()
+    changed = runner.invoke(cli, ["users", "password", "ana"], input="a new long password\n")
+    assert changed.exit_code == 0, changed.output
+    assert UserStore(path).verify_password("ana", "a new long password") is not None
+    after_password = store.session_stamp("ana")
+    assert after_password != stamp
+    assert runner.invoke(cli, ["users", "sign-out", "ana"]).exit_code == 0
+    assert store.session_stamp("ana") not in {stamp, after_password}
+    assert runner.invoke(cli, ["users", "sign-out", "nobody"]).exit_code != 0

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "replay": "replay",
     "connect": "connect",
     "classify": "classify",
+    "detoxify": "detoxify",
     "train": "train",
     "evaluate": "evaluate",
     "sla": "sla",

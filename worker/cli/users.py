@@ -1,4 +1,5 @@
-"""``triage users``: add and remove officers' accounts, make API tokens."""
+"""``triage users``: add and remove officers' accounts, set passwords, make API tokens,
+end sessions."""
 
 from __future__ import annotations
 
@@ -72,6 +73,30 @@ def remove(ctx: click.Context, name: str) -> None:
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"removed {name}", err=True)
+
+
+@command.command("password")
+@click.argument("name")
+@click.pass_context
+def password(ctx: click.Context, name: str) -> None:
+    """Set NAME's password (read from standard input); ends every session of NAME."""
+    try:
+        _store(ctx).set_password(name, _read_password())
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password changed for {name}; their sessions have ended", err=True)
+
+
+@command.command("sign-out")
+@click.argument("name")
+@click.pass_context
+def sign_out(ctx: click.Context, name: str) -> None:
+    """End every session of NAME in the officers' app (API tokens stay)."""
+    try:
+        _store(ctx).end_sessions(name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"signed {name} out everywhere", err=True)
 
 
 @command.command("list")

@@ -24,7 +24,7 @@ from records.moderation import AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from records.verdict import Category
 from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
-from worker.moderation.decisions import CLOSING_ACTIONS, may
+from worker.moderation.decisions import CLOSING_ACTIONS, may, same_content
 from worker.moderation.ledger import (
     BREACH_ACTIONS,
     MODERATION_CATEGORIES,
@@ -194,7 +194,7 @@ class Moderation:
         self.channels = channels_of(ctx)
         self.dead = DeadLetters(ctx, agent="moderation")
         self.breaker = Breaker.from_settings(ctx.settings)
-        self._done: set[str] = set()
+        self._done: dict[str, Decision] = {}
 
     async def _item(self, item_id: str) -> ReviewItem | None:
         deadline = time.monotonic() + ITEM_WAIT_S
@@ -207,10 +207,16 @@ class Moderation:
     async def on_decision(self, event: Any) -> list[Any]:
         """Apply one decision; returns the send futures to await before acking."""
         decision = await decode_or_dead_letter(event, Decision, self.dead, self.breaker)
-        if decision is None or decision.id in self._done:
+        if decision is None:
             return []
         # After a restart the ledger must be whole before anything is recorded again.
         await self.reader.wait_caught_up()
+        first = self._done.get(decision.id) or self.state.decisions_by_id.get(decision.id)
+        if first is not None and not same_content(first, decision):
+            # The app never sends this; whatever did must not replace the first decision.
+            return [await self.dead.send(event, f"decision id {decision.id} reused")]
+        if decision.id in self._done:
+            return []
         if not may(decision.role, decision.action):
             return [await self.dead.send(event, f"role {decision.role} may not {decision.action}")]
         item = await self._item(decision.item_id)
@@ -250,7 +256,7 @@ class Moderation:
             futures.append(
                 await self.channels.review.send(key=closed.id.encode(), value=encode(closed))
             )
-        self._done.add(decision.id)
+        self._done[decision.id] = decision
         log.info(
             "decision applied",
             item_id=decision.item_id,

@@ -4,11 +4,17 @@ An item closes with the decision about the post itself (dismiss, hide, delete, b
 for the response lane replied / no reply needed / moved private). Steps about the author
 (warn, recommend or make a block, unblock, police report) and label corrections may
 follow on a closed item, but not on one dismissed as no breach.
+
+Decision ids are made here, never taken from the client: an ``id`` the client sends is
+only its own retry key, hashed together with the signed-in user's name, so no one can
+claim the id another officer's decision will get. The same id again with the same
+content is a repeat (applied once); with different content it is refused with 409.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,7 +66,11 @@ class DecisionRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DecisionRequest:
-    """What an officer asks for, as it arrives from the API or a form."""
+    """What an officer asks for, as it arrives from the API or a form.
+
+    ``id`` is the client's retry key (optional): the decision's id is made from it and
+    the user's name by :func:`id_for`.
+    """
 
     item_id: str
     action: str
@@ -71,10 +81,40 @@ class DecisionRequest:
     id: str | None = None
 
 
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
 def decision_id(item_id: str, action: str, by: str) -> str:
     """The same officer taking the same action on the same item gives the same id."""
     digest = hashlib.sha256(f"{item_id}\x1f{action}\x1f{by}".encode()).hexdigest()
     return f"d-{digest[:32]}"
+
+
+def keyed_decision_id(by: str, key: str) -> str:
+    """The id of the decision ``by`` sent with retry key ``key``.
+
+    User names cannot hold the separator, so two users never reach the same input; the
+    ``k-`` prefix keeps these ids apart from :func:`decision_id`'s.
+    """
+    digest = hashlib.sha256(f"{by}\x1f{key}".encode()).hexdigest()
+    return f"k-{digest[:32]}"
+
+
+def id_for(request: DecisionRequest, user: str) -> str:
+    """The decision's id: from the client's retry key when given, else from what it does."""
+    if request.id is None:
+        return decision_id(request.item_id, request.action, user)
+    if not KEY_PATTERN.match(request.id):
+        raise DecisionRefused(
+            422, "'id' is a retry key of 1-100 letters, digits or . _ : - characters"
+        )
+    return keyed_decision_id(user, request.id)
+
+
+def same_content(one: Decision, other: Decision) -> bool:
+    """Whether two decisions ask for the same thing (when and under which id aside)."""
+    fields = ("item_id", "action", "by", "note", "reference", "labels", "approved_by")
+    return all(getattr(one, name) == getattr(other, name) for name in fields)
 
 
 def _labels(raw: tuple[str, ...] | None) -> tuple[Category, ...] | None:
@@ -104,14 +144,16 @@ def build_decision(
     role: Role,
     item: ReviewItem | None,
     ledger: AuthorLedger | None,
-    applied: bool,
+    previous: Decision | None,
     now: datetime,
 ) -> tuple[Decision, bool]:
-    """A valid Decision, and whether it was applied already (a repeat has no effect).
+    """A valid Decision, and whether it was taken already (a repeat has no effect).
 
     ``item`` is the current state of the item as the review view knows it (None when
-    unknown), ``ledger`` the author's record, ``applied`` whether a decision with this
-    id has been seen. Raises :class:`DecisionRefused` with 422, 403, 404 or 409.
+    unknown), ``ledger`` the author's record, ``previous`` the decision already seen
+    under this request's id (:func:`id_for`), if any: the same content is a repeat and
+    comes back as it was first taken; other content is refused with 409. Raises
+    :class:`DecisionRefused` with 422, 403, 404 or 409.
     """
     action = _check_action(request.action)
     if not may(role, action):
@@ -123,7 +165,7 @@ def build_decision(
         raise DecisionRefused(404, f"no review item {request.item_id!r}")
     labels = _labels(request.labels)
     decision = Decision(
-        id=request.id or decision_id(item.id, action, user),
+        id=id_for(request, user),
         item_id=item.id,
         lane=item.lane,
         action=action,
@@ -138,8 +180,11 @@ def build_decision(
         conversation_key=item.comment.conversation_key,
         author_key=item.comment.author_key,
     )
-    if applied:
-        return decision, True
+    if previous is not None:
+        if not same_content(previous, decision):
+            what = "under this id" if request.id else f"{action} on this item"
+            raise DecisionRefused(409, f"you have already recorded {what} with different details")
+        return previous, True
     if action not in LANE_ACTIONS[item.lane]:
         raise DecisionRefused(
             422,

@@ -51,7 +51,8 @@ class ModerationState:
     clock: Clock
     items: dict[str, ReviewItem] = field(default_factory=dict)
     decisions: dict[str, list[Decision]] = field(default_factory=dict)
-    decision_ids: set[str] = field(default_factory=set)
+    # Each decision id and the first decision seen under it (the one that counts).
+    decisions_by_id: dict[str, Decision] = field(default_factory=dict)
     ledgers: dict[str, AuthorLedger] = field(default_factory=dict)
     audit: dict[str, AuditRecord] = field(default_factory=dict)
     # Bumped on every change, so pages can tell when to refresh.
@@ -62,9 +63,9 @@ class ModerationState:
         self.version += 1
 
     def add_decision(self, decision: Decision) -> None:
-        if decision.id in self.decision_ids:
+        if decision.id in self.decisions_by_id:
             return
-        self.decision_ids.add(decision.id)
+        self.decisions_by_id[decision.id] = decision
         self.decisions.setdefault(decision.item_id, []).append(decision)
         self.version += 1
 
@@ -136,8 +137,9 @@ class ReviewView:
     def decisions(self, item_id: str) -> list[Decision]:
         return list(self._state.decisions.get(item_id, ()))
 
-    def has_decision(self, decision_id: str) -> bool:
-        return decision_id in self._state.decision_ids
+    def decision(self, decision_id: str) -> Decision | None:
+        """The decision first seen under this id, or None."""
+        return self._state.decisions_by_id.get(decision_id)
 
 
 class LedgerView:

@@ -19,7 +19,7 @@ from worker.moderation.decisions import (
     DecisionRefused,
     DecisionRequest,
     build_decision,
-    decision_id,
+    id_for,
 )
 from worker.users import User
 
@@ -52,7 +52,6 @@ async def submit_decision(ctx: WorkerContext, user: User, request: DecisionReque
     # One at a time per worker, so that a double click cannot pass the checks twice.
     async with _lock(ctx):
         item = review.get(request.item_id)
-        wanted = request.id or decision_id(request.item_id, request.action, user.name)
         ledger = ledgers.get(item.comment.author_key) if item is not None else None
         try:
             decision, repeat = build_decision(
@@ -61,7 +60,7 @@ async def submit_decision(ctx: WorkerContext, user: User, request: DecisionReque
                 role=user.role,
                 item=item,
                 ledger=ledger,
-                applied=review.has_decision(wanted),
+                previous=review.decision(id_for(request, user.name)),
                 now=ctx.clock.now(),
             )
         except ValidationError as exc:  # a field the Decision record refuses

@@ -3,7 +3,10 @@
 GET  /api/review?lane=&status=      review items (open by default)
 GET  /api/review/{item_id}          one item, its decisions and the messages to send
 POST /api/decisions                 {"item_id", "action", "note", "reference", "labels",
-                                     "approved_by", "id"}: 201, or 200 for a repeat
+                                     "approved_by", "id"}: 201, 200 for a repeat, 409 for
+                                     the same id with other content ("id" is the caller's
+                                     retry key; the decision's id is made from it and the
+                                     user: worker/moderation/decisions.py)
 GET  /api/authors/{platform}:{id}   an author's record under the policy
 GET  /api/blocks?appealable=        blocked accounts, optionally only those that may appeal
 GET  /api/audit.csv?from=&to=&author=   the policy's records as CSV

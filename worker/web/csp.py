@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from worker.web.session import is_secure
+from worker.web.session import SESSIONS_KEY, is_secure
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "add_security_headers", "setup"]
 
@@ -42,11 +42,14 @@ SECURITY_HEADERS = {
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    # Pages show personal data: keep them out of shared caches and the back-forward cache.
-    if response.content_type == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")
-    # Reached over TLS once: the browser keeps to TLS for this host from then on.
-    if is_secure(request):
+    # Pages, JSON and CSV show personal data: keep every answer but the public static
+    # files out of shared caches, browser caches and the back-forward cache.
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    # Reached over TLS once (or TLS is the operator's rule): the browser keeps to TLS for
+    # this host from then on.
+    manager = request.app.get(SESSIONS_KEY)
+    if is_secure(request) or (manager is not None and manager.secure_cookies):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 

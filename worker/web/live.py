@@ -3,7 +3,7 @@
 The stream carries only counts and a version string (never comment text); the page
 then fetches the re-rendered queue, which goes through the same escaping as any page.
 The review view is polled every ``live_interval`` seconds: cheap (it is in memory) and
-independent of how the view is fed.
+independent of how the view is fed. The stream ends when the session that opened it ends.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 from aiohttp import web
 
 from worker.web.pages import PAGES_KEY, queue_snapshot, require_user
+from worker.web.session import SESSION, SESSIONS_KEY
 
 __all__ = ["setup"]
 
@@ -24,6 +25,8 @@ KEEP_ALIVE_S = 15.0
 async def queue_events(request: web.Request) -> web.StreamResponse:
     require_user(request)
     state = request.app[PAGES_KEY]
+    manager = request.app[SESSIONS_KEY]
+    session = request.get(SESSION)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -37,6 +40,9 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
     with contextlib.suppress(ConnectionResetError):
         await response.write(b"retry: 3000\n\n")
         while not state.stopping.is_set():
+            # The stream keeps no one signed in: it ends with the session (idle, signed out).
+            if session is not None and not manager.still_valid(session):
+                break
             snapshot = queue_snapshot(request)
             if snapshot["version"] != last_version:
                 last_version = snapshot["version"]

@@ -42,6 +42,7 @@ from worker.web.page_models import (
     lane_counts,
     queue_order,
 )
+from worker.web.proxies import client_address
 from worker.web.security import USER_KEY
 from worker.web.session import (
     SESSIONS_KEY,
@@ -51,6 +52,7 @@ from worker.web.session import (
     SessionManager,
     csrf_middleware,
     load_secret,
+    refresh_middleware,
     user_from_session,
 )
 
@@ -284,9 +286,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
     next_url = _local_path(str(form.get("next", "")))
-    address = request.remote or "unknown"
+    address = client_address(request, _ctx(request).settings.trusted_proxies)
     limiter = manager.limiter
-    if limiter.blocked(username, address):
+    # Counted before the hash is checked: requests sent together cannot all be tried.
+    attempt = limiter.reserve(username, address)
+    if attempt is None:
         log.warning("sign-in refused: too many attempts", address=address)
         return _login_refused(
             request,
@@ -298,13 +302,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     store = request.app[USERS_KEY]
     user = await asyncio.to_thread(store.verify_password, username, password) if username else None
     if user is None:
-        limiter.failed(username, address)
         log.info("sign-in failed", address=address)
         return _login_refused(
             request, next_url, username, "Enter a correct user name and password.", status=401
         )
-    limiter.succeeded(username, address)
-    manager.sign_in(request, user.name)
+    limiter.succeeded(attempt)
+    manager.sign_in(request, user)
     log.info("signed in", user=user.name, role=user.role)
     response = web.HTTPSeeOther(next_url)
     manager.set_cookie(request, response)
@@ -526,11 +529,18 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
     web_app[CTX] = ctx
     web_app[JINJA] = _environment()
     web_app[PAGES_KEY] = PageState()
-    web_app[USERS_KEY] = _user_store(ctx)
+    store = web_app[USERS_KEY] = _user_store(ctx)
+    settings = ctx.settings
+    codec = SessionCodec(
+        load_secret(settings),
+        lifetime=timedelta(hours=settings.web_session_lifetime_hours),
+        idle=timedelta(minutes=settings.web_session_idle_minutes),
+    )
     web_app[SESSIONS_KEY] = SessionManager(
-        SessionCodec(load_secret(ctx.settings)), ctx.clock, LoginLimiter(ctx.clock)
+        codec, ctx.clock, LoginLimiter(ctx.clock), store, secure_cookies=settings.secure_cookies
     )
     web_app[DECIDE_KEY] = submit_decision
+    web_app.middlewares.append(refresh_middleware)
     web_app.middlewares.append(error_pages)
     web_app.middlewares.append(csrf_middleware)
     web_app.on_shutdown.append(_stop_live)
