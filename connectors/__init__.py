@@ -13,6 +13,7 @@ from connectors.meta import MetaConnector
 from connectors.metrics import ConnectorMetrics
 from connectors.settings import ConnectorSettings, ConnectorSettingsError, load_connector_settings
 from connectors.sink import KafkaSink, Outgoing
+from connectors.spool import Spool, SpoolError
 from connectors.state import ConnectorState, StateError
 from connectors.x import XConnector
 
@@ -39,6 +40,8 @@ __all__ = [
     "PlatformError",
     "PlatformRefused",
     "PlatformUnavailable",
+    "Spool",
+    "SpoolError",
     "StateError",
     "XConnector",
     "load_connector_settings",

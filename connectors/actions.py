@@ -13,6 +13,11 @@ What each platform can do:
   a delete hides the reply instead;
 - anything else (Mastodon, generic webhooks): not supported; counted and skipped.
 
+A record is carried out only when the comment came through the connector of the platform
+it would call (``meta`` for Facebook and Instagram, ``x`` for X): the audit record carries
+the comment's ``connector``. Anything else (no recorded connector, or another one) could
+name a real post without having come from it, so it is refused and dead-lettered.
+
 A permanent refusal (4xx) goes to the dead-letter topic with its reason and is not tried
 again; an outage (timeouts, 5xx after the client's retries) is retried until it works,
 and nothing is committed meanwhile, so a restart loses nothing. A replayed record is
@@ -56,6 +61,8 @@ log = structlog.get_logger(__name__)
 AGENT = "actions"
 ACTED_ON = frozenset({"hide", "delete"})
 SUPPORTED = ("facebook", "instagram", "x")
+# The connector whose records may be acted on, per platform.
+CONNECTOR_FOR = {"facebook": "meta", "instagram": "meta", "x": "x"}
 KNOWN_PLATFORMS = (*SUPPORTED, "mastodon")  # metric labels; others count as "other"
 # Platform ids are digits, with an underscore in Facebook's page-post ids: anything else
 # must not reach a URL path.
@@ -148,9 +155,10 @@ class ActionsRunner(MakesPlatformClients):
             x_token = settings.x_user_access_token
             self._clients["x"] = self.platform_client(settings.x_api_base, x_token)
         topics = settings.topics
+        kafka = settings.kafka
         for topic in (topics.audit, topics.deadletter):
             await ensure_topic(
-                settings.bootstrap_servers,
+                kafka,
                 topic,
                 settings.partitions,
                 settings.replication_factor,
@@ -158,7 +166,7 @@ class ActionsRunner(MakesPlatformClients):
                 configs=settings.topic_configs(topic),
             )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **kafka.options(),
             acks="all",
             request_timeout_ms=int(settings.connector_request_timeout_s * 1000),
             client_id="triage-connector-actions",
@@ -166,7 +174,7 @@ class ActionsRunner(MakesPlatformClients):
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             topics.audit,
-            bootstrap_servers=settings.bootstrap_servers,
+            **kafka.options(),
             group_id=self.group_id,
             enable_auto_commit=False,
             # A new group starts at the end, so enabling actions does not replay months of
@@ -291,12 +299,10 @@ class ActionsRunner(MakesPlatformClients):
     async def carry_out(self, record: AuditRecord) -> Outcome:
         """Ask the platform to hide or delete the record's comment."""
         platform, action = record.platform, record.action
-        if platform not in SUPPORTED:
-            return Outcome("unsupported", "the platform offers no hide or delete to connectors")
-        prefix = f"{platform}:"
-        native = record.comment_key.removeprefix(prefix)
-        if not record.comment_key.startswith(prefix) or not _PLATFORM_ID.match(native):
-            return Outcome("refused", f"the comment key does not hold a {platform} id")
+        not_here = check_record(record)
+        if not_here is not None:
+            return not_here
+        native = record.comment_key.removeprefix(f"{platform}:")
         client = self._clients.get(platform)
         if client is None:
             token = "X_USER_ACCESS_TOKEN" if platform == "x" else "META_PAGE_ACCESS_TOKEN"
@@ -352,6 +358,28 @@ class ActionsRunner(MakesPlatformClients):
         except TimeoutError:
             return False
         return True
+
+
+def check_record(record: AuditRecord) -> Outcome | None:
+    """Why the record is not carried out (unsupported or refused), or None to go ahead."""
+    platform = record.platform
+    if platform not in SUPPORTED:
+        return Outcome("unsupported", "the platform offers no hide or delete to connectors")
+    expected = CONNECTOR_FOR[platform]
+    if record.connector != expected:
+        came = (
+            f"the {record.connector[:40]} connector"
+            if record.connector
+            else "no recorded connector"
+        )
+        return Outcome(
+            "refused", f"not acted on: the {platform} post came through {came}, not {expected}"
+        )
+    prefix = f"{platform}:"
+    native = record.comment_key.removeprefix(prefix)
+    if not record.comment_key.startswith(prefix) or not _PLATFORM_ID.match(native):
+        return Outcome("refused", f"the comment key does not hold a {platform} id")
+    return None
 
 
 async def _x_hide(client: PlatformClient, post_id: str, action: str) -> Outcome:

@@ -18,6 +18,7 @@ import structlog
 from connectors.metrics import ConnectorMetrics
 from connectors.settings import ConnectorSettings
 from connectors.sink import KafkaSink, Outgoing
+from connectors.spool import Spool
 from connectors.state import ConnectorState
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,8 @@ class Connector(ABC):
     """A source of Comments. Subclasses set ``name`` and implement ``run``."""
 
     name: str = "connector"
+    # Webhooks spool what they accept to disk before answering; pollers can fetch again.
+    spooled: bool = False
 
     def __init__(
         self,
@@ -39,7 +42,7 @@ class Connector(ABC):
         self.metrics = ConnectorMetrics(self.name)
         self.state = ConnectorState(self.state_path, settings.connector_seen_keys)
         self.sink = KafkaSink(
-            settings.bootstrap_servers,
+            settings.kafka,
             settings.topics.comments,
             self.metrics,
             partitions=settings.partitions,
@@ -47,12 +50,17 @@ class Connector(ABC):
             capacity=settings.connector_buffer,
             request_timeout_s=settings.connector_request_timeout_s,
             on_delivered=self._delivered,
+            spool=Spool(self.spool_path) if self.spooled else None,
         )
         self._stopping = asyncio.Event()
 
     @property
     def state_path(self) -> Path:
-        return self.settings.connector_state_dir / f"{self.name}.json"
+        return self.settings.state_dir / f"{self.name}.json"
+
+    @property
+    def spool_path(self) -> Path:
+        return self.settings.spool_dir / self.name
 
     @property
     def stopping(self) -> bool:
@@ -61,7 +69,7 @@ class Connector(ABC):
     async def setup(self) -> None:
         self.state = ConnectorState.load(self.state_path, self.settings.connector_seen_keys)
         self.sink.topic_configs = self.settings.topic_configs(self.sink.topic)
-        await self.sink.start()
+        await self.sink.start(delivered=self.state.seen)
 
     @abstractmethod
     async def run(self) -> None:
@@ -83,7 +91,8 @@ class Connector(ABC):
         return True
 
     def fresh(self, items: list[Outgoing]) -> list[Outgoing]:
-        """Drop what was delivered before (state) or is on its way (sink), and repeats."""
+        """Drop what was delivered before (state) or is on its way (sink), and repeats;
+        stamp the rest with this connector's name (Comment.connector)."""
         out: list[Outgoing] = []
         keys: set[str] = set()
         for item in items:
@@ -91,7 +100,8 @@ class Connector(ABC):
             if key in keys or self.state.seen(key) or self.sink.is_pending(key):
                 continue
             keys.add(key)
-            out.append(item)
+            stamped = item.comment.model_copy(update={"connector": self.name})
+            out.append(Outgoing(stamped, key))
         duplicates = len(items) - len(out)
         if duplicates:
             self.metrics.event("duplicate", duplicates)

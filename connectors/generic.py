@@ -2,12 +2,19 @@
 
 ``POST /webhooks/generic`` with one comment object, or a list of them, in JSON: the fields
 of a Comment less ``schema`` and ``received_at``, which the connector fills in (with
-defaults for ``platform``, ``channel``, ``kind``, ``thread_id`` and ``created_at``).
+defaults for ``channel``, ``kind``, ``thread_id`` and ``created_at``).
 
 Headers: ``X-Triage-Timestamp`` (Unix seconds) and ``X-Triage-Signature`` =
 ``sha256=`` + hex HMAC-SHA256 with TRIAGE_WEBHOOK_SECRET over ``"{timestamp}.{body}"``.
 A timestamp more than TRIAGE_WEBHOOK_MAX_AGE_S away from now is refused, so a captured
 request cannot be replayed later; within the window a repeat is dropped by its id.
+
+The secret proves only that the sender holds it, not where a post lives or who wrote it.
+So the records always get platform ``webhook`` (``webhook.<TRIAGE_WEBHOOK_NAME>``) and
+``author.is_council = false``, whatever the body says: a sender cannot answer a resident's
+Facebook case, put strikes on a Facebook account, or have a Facebook post deleted. A
+``created_at`` further ahead than TRIAGE_WEBHOOK_MAX_AGE_S, or older than
+TRIAGE_WEBHOOK_MAX_CREATED_AGE_S, is refused: it would move reply deadlines.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ class IncomingComment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(min_length=1, max_length=200)
-    platform: str = Field(default="web", min_length=1, max_length=40, pattern=r"^[a-z0-9_.-]+$")
+    # Accepted so that existing senders keep working, and ignored (see the module's doc).
+    platform: str | None = Field(default=None, max_length=40)
     channel: str = Field(default="web", min_length=1, max_length=200)
     kind: CommentKind = "comment"
     thread_id: str | None = Field(default=None, min_length=1, max_length=200)
@@ -52,10 +60,12 @@ class IncomingComment(BaseModel):
     media: tuple[Media, ...] = ()
     lang: str | None = Field(default=None, max_length=20)
 
-    def to_comment(self, received: datetime) -> Comment:
-        fields = self.model_dump(exclude={"thread_id", "created_at"})
+    def to_comment(self, received: datetime, platform: str) -> Comment:
+        fields = self.model_dump(exclude={"platform", "author", "thread_id", "created_at"})
         return Comment(
             **fields,
+            platform=platform,
+            author=self.author.model_copy(update={"is_council": False}),
             thread_id=self.thread_id or self.id,
             created_at=self.created_at or received,
             received_at=received,
@@ -85,7 +95,7 @@ class GenericWebhookConnector(WebhookConnector):
             items = [Outgoing(c, c.comment_key) for c in self._comments(body, received)]
         except Refused as refused:
             return self.refuse(refused)
-        return self.accept(items)
+        return await self.accept(items)
 
     def _check_signature(self, request: web.Request, body: bytes) -> None:
         secret = self.settings.webhook_secret
@@ -100,6 +110,11 @@ class GenericWebhookConnector(WebhookConnector):
         if abs(self.now() - int(stamp)) > self.settings.webhook_max_age_s:
             raise Refused(403, "stale", "timestamp outside the allowed window")
 
+    @property
+    def platform(self) -> str:
+        name = self.settings.webhook_name
+        return f"webhook.{name}" if name else "webhook"
+
     def _comments(self, body: bytes, received: datetime) -> list[Comment]:
         raw: Any = parse_json(body)
         batch = raw if isinstance(raw, list) else [raw]
@@ -108,11 +123,25 @@ class GenericWebhookConnector(WebhookConnector):
         out = []
         for index, item in enumerate(batch):
             try:
-                out.append(IncomingComment.model_validate(item).to_comment(received))
+                comment = IncomingComment.model_validate(item).to_comment(received, self.platform)
             except ValidationError as exc:
                 # Field locations only: the values may hold personal data.
                 first = exc.errors(include_url=False, include_input=False)[0]
                 where = ".".join(str(p) for p in first["loc"]) or "(comment)"
                 message = f"comment {index}: {where}: {first['msg']}"
                 raise Refused(400, "malformed", message) from None
+            self._check_created(index, comment)
+            out.append(comment)
         return out
+
+    def _check_created(self, index: int, comment: Comment) -> None:
+        ahead = (comment.created_at - comment.received_at).total_seconds()
+        most_ahead = self.settings.webhook_max_age_s
+        oldest = self.settings.webhook_max_created_age_s
+        if ahead > most_ahead:
+            message = f"more than {most_ahead} s ahead of the connector's clock"
+        elif -ahead > oldest:
+            message = f"more than {oldest} s in the past"
+        else:
+            return
+        raise Refused(400, "malformed", f"comment {index}: created_at: {message}")

@@ -67,4 +67,4 @@ class MetaConnector(WebhookConnector):
         if mapped.malformed:
             self.metrics.rejected("malformed")
             log.warning("skipped items that could not be mapped", count=mapped.malformed)
-        return self.accept(mapped.items)
+        return await self.accept(mapped.items)

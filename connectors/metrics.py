@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 # Why an event or request was turned away; one label value each.
 RejectReason = Literal[
-    "signature", "stale", "too_large", "malformed", "buffer_full", "verify_token"
+    "signature", "stale", "too_large", "malformed", "buffer_full", "spool_error", "verify_token"
 ]
 # What became of an event the platform sent or returned.
 EventOutcome = Literal["accepted", "duplicate", "ignored"]

@@ -31,7 +31,8 @@ class Batch:
     """One poll's result: comments oldest first, and the cursors to store once written."""
 
     items: list[Outgoing] = field(default_factory=list)
-    cursors: dict[str, str] = field(default_factory=dict)
+    # None removes a cursor.
+    cursors: dict[str, str | None] = field(default_factory=dict)
     threads: dict[str, str] = field(default_factory=dict)
 
 
@@ -114,7 +115,10 @@ class PollingConnector(MakesPlatformClients, Connector):
         for table_key, thread in batch.threads.items():
             self.state.remember("threads", table_key, thread)
         for name, value in batch.cursors.items():
-            self.state.set_cursor(name, value)
+            if value is None:
+                self.state.clear_cursor(name)
+            else:
+                self.state.set_cursor(name, value)
         self.state.save()
         return len(items)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from records import Topics
+from records.kafka import KafkaSettings
 from records.retention import RetentionError, load_retention
 
 X_API_BASE = "https://api.x.com"
@@ -26,7 +27,9 @@ class ConnectorSettingsError(Exception):
     """Settings could not be read, or a connector lacks one it needs; the message names it."""
 
 
-class ConnectorSettings(BaseSettings):
+class ConnectorSettings(KafkaSettings):
+    """TRIAGE_BROKER and TRIAGE_KAFKA_* come from KafkaSettings, shared with the worker."""
+
     model_config = SettingsConfigDict(
         env_prefix="TRIAGE_",
         frozen=True,
@@ -35,13 +38,16 @@ class ConnectorSettings(BaseSettings):
     )
 
     # Kafka, shared with the worker.
-    broker: str = ""
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
 
-    # Shared machinery.
-    connector_state_dir: Path = Path("triage-data/connectors")
+    # Shared machinery. Unset folders go under TRIAGE_DATA_DIR (shared with the worker).
+    data_dir: Path = Path("triage-data")
+    connector_state_dir: Path | None = None  # <data_dir>/connectors
+    # Where webhook connectors keep what they accepted until Kafka confirms it (fsync'd),
+    # one folder per connector: <state dir>/spool when unset.
+    connector_spool_dir: Path | None = None
     connector_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     connector_seen_keys: int = Field(default=50_000, ge=100, le=10_000_000)
     connector_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
@@ -82,14 +88,10 @@ class ConnectorSettings(BaseSettings):
     # Generic signed webhook.
     webhook_secret: SecretStr | None = None
     webhook_max_age_s: int = Field(default=300, ge=1, le=86_400)
-
-    @field_validator("broker")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith(("kafka://", "aiokafka://")):
-            raise ValueError("must look like kafka://host:port")
-        return value
+    # Records get platform "webhook", or "webhook.<name>" to tell several senders apart.
+    webhook_name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,30})?$")
+    # The oldest created_at taken; a sender replaying a queue after an outage needs room.
+    webhook_max_created_age_s: int = Field(default=7 * 86_400, ge=60, le=366 * 86_400)
 
     @field_validator("x_api_base", "mastodon_base_url", "meta_graph_base")
     @classmethod
@@ -104,10 +106,12 @@ class ConnectorSettings(BaseSettings):
         return Topics(self.topic_prefix)
 
     @property
-    def bootstrap_servers(self) -> list[str]:
-        """host:port entries of TRIAGE_BROKER (kafka://a:1;b:2 or a comma list)."""
-        rest = self.broker.split("://", 1)[-1]
-        return [part.strip() for part in rest.replace(";", ",").split(",") if part.strip()]
+    def state_dir(self) -> Path:
+        return self.connector_state_dir or self.data_dir / "connectors"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.connector_spool_dir or self.state_dir / "spool"
 
     def topic_configs(self, topic: str) -> dict[str, str]:
         """The settings to create ``topic`` with (records/topics.py; periods from the policy)."""
@@ -131,6 +135,9 @@ def load_connector_settings(env_file: Path | None = None, **overrides: Any) -> C
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
+            if not error["loc"]:  # a check across settings: its message names them
+                lines.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
             name = "TRIAGE_" + "_".join(str(p) for p in error["loc"]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise ConnectorSettingsError("invalid settings: " + "; ".join(lines)) from None

@@ -6,6 +6,10 @@ confirmed (acks=all); while Kafka is unreachable the buffer holds what was accep
 sender retries with backoff. The producer is idempotent where the broker supports it (the
 embedded broker does not: then it runs without, and a batch that timed out and is resent
 may be written twice; consumers dedupe by comment key).
+
+With a spool (webhook connectors) what the buffer takes is first written to local disk and
+fsynced, so that it outlives the process; pollers need none, their cursor moves only once
+Kafka has confirmed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -30,6 +35,10 @@ from aiokafka.errors import (
 
 from connectors.metrics import ConnectorMetrics
 from records import Comment, encode
+from records.kafka import KafkaConnection
+
+if TYPE_CHECKING:
+    from connectors.spool import Spool
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +71,7 @@ class SinkClosed(RuntimeError):
 class KafkaSink:
     def __init__(
         self,
-        bootstrap: list[str],
+        kafka: KafkaConnection,
         topic: str,
         metrics: ConnectorMetrics,
         *,
@@ -72,8 +81,9 @@ class KafkaSink:
         request_timeout_s: float = 30.0,
         on_delivered: Callable[[list[Outgoing]], None] | None = None,
         max_backoff_s: float = 10.0,
+        spool: Spool | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self.metrics = metrics
         self.partitions = partitions
@@ -84,6 +94,8 @@ class KafkaSink:
         self.max_backoff_s = max_backoff_s
         # What the topic is created with, if it does not exist (records/topics.py).
         self.topic_configs: Mapping[str, str] = {}
+        self.spool = spool
+        self._offering = asyncio.Lock()  # spool order == buffer order
         self._pending: deque[Outgoing] = deque()
         self._pending_keys: set[str] = set()
         self._wakeup = asyncio.Event()
@@ -105,20 +117,26 @@ class KafkaSink:
     def is_pending(self, dedup_key: str) -> bool:
         return dedup_key in self._pending_keys
 
-    def offer(self, items: Iterable[Outgoing]) -> bool:
-        """Take all of ``items`` or none (False: over capacity, ask the sender to retry)."""
+    async def offer(self, items: Iterable[Outgoing]) -> bool:
+        """Take all of ``items`` or none (False: over capacity, ask the sender to retry).
+
+        With a spool it returns once they are fsynced; OSError when the disk refused them.
+        """
         if self._closing:
             raise SinkClosed("the sink is stopping")
-        batch = [item for item in items if item.dedup_key not in self._pending_keys]
-        if len(self._pending) + len(batch) > self.capacity:
-            return False
-        self._append(batch)
+        async with self._offering:
+            batch = [item for item in items if item.dedup_key not in self._pending_keys]
+            if len(self._pending) + len(batch) > self.capacity:
+                return False
+            if self.spool is not None and batch:
+                await asyncio.to_thread(self.spool.append, batch)
+            self._append(batch)
         return True
 
     async def put(self, items: Iterable[Outgoing]) -> None:
         """Take ``items`` in order, waiting for room as needed (pollers)."""
         for item in items:
-            while not self.offer([item]):
+            while not await self.offer([item]):
                 self._space.clear()
                 await self._space.wait()
 
@@ -141,7 +159,10 @@ class KafkaSink:
         self.metrics.buffered(len(self._pending))
 
     # Lifecycle.
-    async def start(self) -> None:
+    async def start(self, delivered: Callable[[str], bool] = lambda _key: False) -> None:
+        """Replay the spool (less what was ``delivered``), then start the sender."""
+        if self.spool is not None:
+            self._append(await asyncio.to_thread(self.spool.recover, delivered))
         self._task = asyncio.create_task(self._run(), name=f"sink:{self.topic}")
 
     def check(self) -> None:
@@ -153,7 +174,10 @@ class KafkaSink:
     async def stop(self, flush_timeout: float = 10.0) -> None:
         self._closing = True
         if not await self.flush(flush_timeout):
-            log.error("stopping with comments not yet written to Kafka", unsent=self.size)
+            if self.spool is not None:
+                log.warning("stopping with comments spooled for the next start", unsent=self.size)
+            else:
+                log.error("stopping with comments not yet written to Kafka", unsent=self.size)
         if self._task is not None:
             self._task.cancel()
             # Bounded: a cancellation that lands inside the Kafka client's own start-up can
@@ -183,7 +207,10 @@ class KafkaSink:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if await self._send_head():
+            sent = await self._send_head()
+            if self.spool is not None:
+                await asyncio.to_thread(self.spool.release)
+            if sent:
                 attempt = 0
             else:
                 attempt += 1
@@ -228,11 +255,13 @@ class KafkaSink:
         for item in done:
             self._pending.popleft()
             self._pending_keys.discard(item.dedup_key)
+        if self.on_delivered is not None:
+            self.on_delivered(done)  # the state file first: a spooled line then reads as sent
+        if self.spool is not None:
+            self.spool.confirmed(len(done))
         self.metrics.produced(len(done))
         self.metrics.buffered(len(self._pending))
         self._space.set()
-        if self.on_delivered is not None:
-            self.on_delivered(done)
         if not self._pending:
             self._drained.set()
 
@@ -249,7 +278,7 @@ class KafkaSink:
 
     async def _start_producer(self, idempotent: bool) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.options(),
             acks="all",
             enable_idempotence=idempotent,
             request_timeout_ms=int(self.request_timeout_s * 1000),
@@ -281,7 +310,7 @@ class KafkaSink:
 
     async def _ensure_topic(self) -> None:
         await ensure_topic(
-            self.bootstrap,
+            self.kafka,
             self.topic,
             self.partitions,
             self.replication_factor,
@@ -291,7 +320,7 @@ class KafkaSink:
 
 
 async def ensure_topic(
-    bootstrap: list[str],
+    kafka: KafkaConnection,
     topic: str,
     partitions: int,
     replication_factor: int,
@@ -302,7 +331,7 @@ async def ensure_topic(
     """Create ``topic`` with the configured partitions and ``configs`` (its cleanup and
     retention), which auto-creation would not give it."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         request_timeout_ms=int(request_timeout_s * 1000),
     )
     await admin.start()

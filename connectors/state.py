@@ -64,6 +64,10 @@ class ConnectorState:
             self._cursors[name] = value
             self._dirty = True
 
+    def clear_cursor(self, name: str) -> None:
+        if self._cursors.pop(name, None) is not None:
+            self._dirty = True
+
     # Delivered keys, for deduplication across retries and restarts.
     def seen(self, key: str) -> bool:
         return key in self._seen

@@ -1,9 +1,12 @@
-"""Webhook connectors: an aiohttp server that checks, maps, buffers and answers at once.
+"""Webhook connectors: an aiohttp server that checks, maps, spools and answers.
 
-A platform's POST is answered as soon as its comments are in the sink's buffer; the sink
-writes them to Kafka in the background. When the buffer is full (Kafka unreachable for a
-while) the answer is 503, so that the platform keeps the event and sends it again: an event
-answered 200 is never dropped. Every server also has ``/health`` and ``/metrics``.
+A platform's POST is answered 200 once its comments are in the spool on local disk
+(fsynced) and in the sink's buffer; the sink writes them to Kafka in the background and the
+spool forgets them once Kafka has confirmed. A connector killed meanwhile replays the spool
+when it starts again, so an event answered 200 is never dropped, even when Kafka was down.
+When the buffer is full (Kafka unreachable for a while) or the disk refuses the write, the
+answer is 503, so that the platform keeps the event and sends it again. Every server also
+has ``/health`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ def parse_json(body: bytes) -> Any:
 class WebhookConnector(Connector):
     """Subclasses add their routes in :meth:`add_routes` and call :meth:`accept`."""
 
+    spooled = True
+
     def __init__(
         self,
         settings: ConnectorSettings,
@@ -115,17 +120,19 @@ class WebhookConnector(Connector):
         except web.HTTPRequestEntityTooLarge:
             raise Refused(413, "too_large", "the body is over the size limit") from None
 
-    def accept(self, items: list[Outgoing]) -> web.Response:
-        """Buffer new comments for Kafka: 200, or 503 while the buffer is full."""
+    async def accept(self, items: list[Outgoing]) -> web.Response:
+        """Spool and buffer new comments for Kafka: 200 once on disk, else 503."""
         fresh = self.fresh(items)
-        if not self.sink.offer(fresh):
+        try:
+            taken = await self.sink.offer(fresh)
+        except OSError as exc:
+            self.metrics.rejected("spool_error")
+            log.error("cannot write the spool; asking the platform to retry", error=str(exc))
+            return _retry_later()
+        if not taken:
             self.metrics.rejected("buffer_full")
             log.warning("buffer full; asking the platform to retry", buffered=self.sink.size)
-            return web.json_response(
-                {"error": "temporarily unable to accept events"},
-                status=503,
-                headers={"Retry-After": "30"},
-            )
+            return _retry_later()
         if fresh:
             self.metrics.event("accepted", len(fresh))
         self.metrics.success(self.now())
@@ -144,4 +151,13 @@ class WebhookConnector(Connector):
             "kafka_connected": self.sink.connected,
             "buffered": self.sink.size,
             "capacity": self.sink.capacity,
+            "spooled": self.sink.spool.pending if self.sink.spool is not None else 0,
         }
+
+
+def _retry_later() -> web.Response:
+    return web.json_response(
+        {"error": "temporarily unable to accept events"},
+        status=503,
+        headers={"Retry-After": "30"},
+    )

@@ -3,6 +3,13 @@
 Both timelines are read with ``since_id`` (the newest id already written), paged with
 ``pagination_token``, and expanded with ``author_id`` so that usernames and display names
 come in the same response.
+
+X lists newest first, so a poll that stops at MAX_PAGES with a ``next_token`` left has read
+the top of the backlog but not its bottom. The cursor then stays put, and the poll stores
+where its walk down stopped (``<timeline>.until``, the oldest id read, and
+``<timeline>.top``, the newest): the next poll goes on below that with ``until_id``
+(exclusive, like ``since_id``), and only a walk that reaches ``since_id`` moves the cursor,
+to the newest id of the walk. Posts newer than the walk wait until it is done.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ USER_FIELDS = "username,name"
 PAGE_SIZE = 100
 MAX_PAGES = 20  # 2,000 posts per poll at most; the rest comes on the next poll
 
+Found = list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]
+
 
 class XConnector(PollingConnector):
     name = "x"
@@ -43,10 +52,9 @@ class XConnector(PollingConnector):
             ("mentions", f"/2/users/{user}/mentions"),
             ("own", f"/2/users/{user}/tweets"),
         ):
-            newest = self.state.cursor(timeline)
-            for tweet, users in await self._timeline(path, newest):
-                if newest is None or id_order(tweet["id"]) > id_order(newest):
-                    newest = tweet["id"]
+            found, walk = await self._walk(timeline, path)
+            batch.cursors.update(walk)
+            for tweet, users in found:
                 try:
                     comment = tweet_to_comment(tweet, users, user, received)
                 except (ValidationError, TypeError, ValueError, AttributeError):
@@ -57,15 +65,32 @@ class XConnector(PollingConnector):
                     self.metrics.event("ignored")
                     continue
                 tweets[comment.id] = comment
-            if newest is not None:
-                batch.cursors[timeline] = newest
         for comment in sorted(tweets.values(), key=lambda c: id_order(c.id)):
             batch.items.append(Outgoing(comment, comment.comment_key))
         return batch
 
+    async def _walk(self, timeline: str, path: str) -> tuple[Found, dict[str, str | None]]:
+        """One poll's part of a walk down the timeline, and the cursors to store after it."""
+        since = self.state.cursor(timeline)
+        until = self.state.cursor(f"{timeline}.until")
+        top = self.state.cursor(f"{timeline}.top")
+        found, finished = await self._timeline(path, since, until)
+        ids = sorted((tweet["id"] for tweet, _ in found), key=id_order)
+        if ids and until is None:
+            top = ids[-1]  # a new walk starts at the newest post
+        if finished or since is None:  # the first start reads one page: no backfill
+            done = top or since
+            cursors: dict[str, str | None] = {f"{timeline}.until": None, f"{timeline}.top": None}
+            if done is not None:
+                cursors[timeline] = done
+            return found, cursors
+        # Stopped at MAX_PAGES: the next poll goes on below the oldest post read.
+        return found, {f"{timeline}.until": ids[0] if ids else until, f"{timeline}.top": top}
+
     async def _timeline(
-        self, path: str, since_id: str | None
-    ) -> list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+        self, path: str, since_id: str | None, until_id: str | None
+    ) -> tuple[Found, bool]:
+        """Up to MAX_PAGES pages newest first; True when the last page had no next_token."""
         params: dict[str, Any] = {
             "max_results": PAGE_SIZE,
             "expansions": "author_id",
@@ -74,11 +99,13 @@ class XConnector(PollingConnector):
         }
         if since_id is not None:
             params["since_id"] = since_id
-        out: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
+        if until_id is not None:
+            params["until_id"] = until_id
+        out: Found = []
         for _page in range(MAX_PAGES):
             body = await self.client.get_json(path, params)
             if not isinstance(body, dict):
-                break
+                return out, True
             includes = body.get("includes")
             listed = includes.get("users") if isinstance(includes, dict) else None
             users = {
@@ -90,11 +117,10 @@ class XConnector(PollingConnector):
             out.extend((t, users) for t in (data if isinstance(data, list) else []) if _is_tweet(t))
             meta = body.get("meta")
             token = meta.get("next_token") if isinstance(meta, dict) else None
-            # Without a cursor (first start) one page is enough: no backfill of old history.
             if not token or since_id is None:
-                break
+                return out, True
             params["pagination_token"] = token
-        return out
+        return out, False
 
 
 def _is_tweet(value: Any) -> bool:

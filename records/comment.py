@@ -47,6 +47,10 @@ class Comment(Record):
     url: str | None = Field(default=None, max_length=2048)
     media: tuple[Media, ...] = ()
     lang: str | None = Field(default=None, max_length=20)
+    # Which of the project's connectors wrote it (meta, x, mastodon, webhook). Absent on
+    # records from before the field and from other producers: nothing is then taken on trust
+    # about where the post lives (the actions connector will not touch it).
+    connector: str | None = Field(default=None, max_length=40, pattern=r"^[a-z0-9_.-]+$")
 
     @property
     def conversation_key(self) -> str:

@@ -94,6 +94,9 @@ class AuditRecord(Record):
     posted_at: UtcDatetime
     text: str
     url: str | None = None
+    # The connector that brought the comment in (Comment.connector): the actions connector
+    # acts only where it matches the platform it would call.
+    connector: str | None = None
     categories: tuple[Category, ...] = ()
     reasons: tuple[Reason, ...] = ()
     action: Action

@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from records import InvalidRecord
+from records.kafka import KafkaConnection
 from records.topics import TopicSpec
 from worker.clock import Clock
 from worker.context import WorkerContext
@@ -193,6 +194,7 @@ def create_app(
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, min(3.0, settings.session_timeout_s / 4)),
         broker_commit_interval=1.0,
+        broker_credentials=broker_credentials(settings.kafka),
         producer_acks=-1,
         # Unacknowledged input is read again after a rebalance or restart anyway (outputs
         # have deterministic ids), and a batch held back by the breaker must not block
@@ -236,6 +238,21 @@ def create_app(
     if web_app:
         app.add_dependency(WebService(ctx))
     return app
+
+
+def broker_credentials(kafka: KafkaConnection) -> Any:
+    """faust's form of the TLS and SASL settings (None for plain text)."""
+    if kafka.uses_sasl:
+        assert kafka.password is not None
+        return faust.SASLCredentials(
+            username=kafka.username,
+            password=kafka.password.get_secret_value(),
+            ssl_context=kafka.ssl_context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if kafka.ssl_context is not None:
+        return faust.SSLCredentials(kafka.ssl_context)
+    return None
 
 
 def _data_dir(settings: Settings, ctx: WorkerContext) -> Path:

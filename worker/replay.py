@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from records import Comment, encode
+from records.kafka import KafkaConnection
 
 ProgressFn = Callable[[int, int], None]
 
@@ -108,7 +109,7 @@ def _fill_times(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 async def replay(
     comments: list[Comment],
     *,
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     rate: float | None = None,
     progress: ProgressFn | None = None,
@@ -117,7 +118,7 @@ async def replay(
 
     Returns the number sent; every send is acknowledged by the broker before returning.
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**kafka.options(), acks="all", linger_ms=5)
     await producer.start()
     sent = 0
     started = time.monotonic()

@@ -22,9 +22,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
+from records.kafka import KafkaConnection
 from records.retention import load_retention
 from records.topics import DAY_MS, TopicSpec
-from worker.settings import Settings, bootstrap_servers
+from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +113,7 @@ def _days(ms: int) -> str:
 
 async def check_retention(settings: Settings, specs: Mapping[str, TopicSpec]) -> None:
     """Describe the existing topics; raise TopicRetentionError when one would lose records."""
-    described = await _describe(bootstrap_servers(settings.broker), list(specs))
+    described = await _describe(settings.kafka, list(specs))
     short: list[str] = []
     for name, configs in described.items():
         spec, kept = specs[name], Kept.of(configs)
@@ -140,9 +141,9 @@ async def check_retention(settings: Settings, specs: Mapping[str, TopicSpec]) ->
     )
 
 
-async def _describe(bootstrap: str, names: list[str]) -> dict[str, dict[str, str]]:
+async def _describe(kafka: KafkaConnection, names: list[str]) -> dict[str, dict[str, str]]:
     """The reported settings of each topic of ``names`` that exists."""
-    admin = await _admin(bootstrap)
+    admin = await _admin(kafka)
     try:
         existing = set(await admin.list_topics()) & set(names)
         if not existing:
@@ -164,11 +165,11 @@ async def _describe(bootstrap: str, names: list[str]) -> dict[str, dict[str, str
     return out
 
 
-async def _admin(bootstrap: str) -> Any:
+async def _admin(kafka: KafkaConnection) -> Any:
     # The broker may still be starting (compose starts both together): try for a minute.
     deadline = time.monotonic() + CONNECT_WITHIN_S
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**kafka.options())
         try:
             await admin.start()
         except (KafkaError, OSError):

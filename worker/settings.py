@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from records import Topics
+from records.kafka import KafkaSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY = PACKAGE_DIR.parent / "classifiers" / "policy" / "north-herts.yaml"
@@ -22,7 +23,9 @@ class SettingsError(Exception):
     """Settings could not be read; the message names the setting."""
 
 
-class Settings(BaseSettings):
+class Settings(KafkaSettings):
+    """The worker's settings; TRIAGE_BROKER and TRIAGE_KAFKA_* come from KafkaSettings."""
+
     model_config = SettingsConfigDict(
         env_prefix="TRIAGE_",
         frozen=True,
@@ -30,8 +33,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
     )
 
-    # Kafka
-    broker: str = Field(default="", description="kafka://host:port[;host:port]; empty = embedded")
+    # Kafka (the broker and its TLS/SASL settings are in records/kafka.py)
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
@@ -81,16 +83,6 @@ class Settings(BaseSettings):
     # Metrics endpoint token (optional: when set, /metrics needs it)
     metrics_token: SecretStr | None = None
 
-    @field_validator("broker")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith(("kafka://", "aiokafka://")):
-            raise ValueError(
-                "must look like kafka://host:port (or be empty for the embedded broker)"
-            )
-        return value
-
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
@@ -117,12 +109,6 @@ class Settings(BaseSettings):
         return not self.broker
 
 
-def bootstrap_servers(broker_url: str) -> str:
-    """``kafka://h1:9092;h2:9092`` -> ``h1:9092,h2:9092`` (the form aiokafka takes)."""
-    hosts = broker_url.split("://", 1)[-1]
-    return ",".join(h.strip() for h in hosts.replace(";", ",").split(",") if h.strip())
-
-
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings, turning validation errors into one readable message."""
     try:
@@ -130,6 +116,9 @@ def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False):
+            if not error["loc"]:  # a check across settings: its message names them
+                lines.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
             name = "TRIAGE_" + "_".join(str(p) for p in error["loc"]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None

@@ -45,7 +45,8 @@ def _newer(items: list[dict[str, Any]], since: str | None) -> list[dict[str, Any
 
 
 class FakeX:
-    """X API v2 user timelines: /2/users/:id/mentions and /2/users/:id/tweets."""
+    """X API v2 user timelines: /2/users/:id/mentions and /2/users/:id/tweets, newest first,
+    with ``since_id`` and ``until_id`` (both exclusive) and ``pagination_token`` paging."""
 
     def __init__(self, token: str, time: FakeTime) -> None:
         self.token = token
@@ -77,6 +78,9 @@ class FakeX:
         if scripted is not None:
             return scripted
         newer = _newer(items, request.query.get("since_id"))
+        until = request.query.get("until_id")
+        if until is not None:  # exclusive, like since_id
+            newer = [i for i in newer if (len(i["id"]), i["id"]) < (len(until), until)]
         size = int(request.query.get("max_results", "10"))
         start = int(request.query.get("pagination_token", "0"))
         page = newer[start : start + size]

@@ -16,10 +16,17 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from click.testing import CliRunner
 
-from connectors.actions import ActionsRunner, Outcome, actions_enabled, refusal_outcome
+from connectors.actions import (
+    ActionsRunner,
+    Outcome,
+    actions_enabled,
+    check_record,
+    refusal_outcome,
+)
 from connectors.http import PlatformRefused
 from connectors.sink import ensure_topic
 from records import DeadLetter, decode, encode
+from records.kafka import KafkaConnection
 from records.moderation import AuditRecord
 from tests.polling import until
 from worker.cli import cli
@@ -92,7 +99,14 @@ class FakeXHide:
         return web.json_response({"data": {"hidden": body.get("hidden") is True}})
 
 
-def audit(n: int, platform: str, comment_id: str, action: str = "hide") -> AuditRecord:
+CONNECTORS = {"facebook": "meta", "instagram": "meta", "x": "x", "mastodon": "mastodon"}
+
+
+def audit(
+    n: int, platform: str, comment_id: str, action: str = "hide", connector: str | None = ""
+) -> AuditRecord:
+    """An audit record as the moderation agent writes it; ``connector`` defaults to the
+    platform's own connector (None: a record without one)."""
     when = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     return AuditRecord(
         id=f"dec-{n}",
@@ -103,6 +117,7 @@ def audit(n: int, platform: str, comment_id: str, action: str = "hide") -> Audit
         author_id=f"author{n % 3}",
         channel="council",
         comment_key=f"{platform}:{comment_id}",
+        connector=CONNECTORS.get(platform) if connector == "" else connector,
         posted_at=when,
         text="an unacceptable post",
         action=action,  # type: ignore[arg-type]
@@ -266,7 +281,7 @@ async def test_actions_are_carried_out_once_and_survive_a_restart(
         actions_backfill=True,  # the records below are on the topic before the first start
     )
     topics = settings.topics
-    await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
+    await ensure_topic(KafkaConnection((broker.bootstrap,)), topics.audit, 2, 1)
     fb_delete = audit(2, "facebook", "42_2", "delete")
     records = [
         audit(1, "facebook", "42_1"),
@@ -356,7 +371,7 @@ async def test_first_start_without_backfill_acts_only_on_new_decisions(
         actions_session_timeout_s=6,
     )
     topics = settings.topics
-    await ensure_topic([broker.bootstrap], topics.audit, 2, 1)
+    await ensure_topic(KafkaConnection((broker.bootstrap,)), topics.audit, 2, 1)
     # One key, so one partition: read from the start, the old record would come first.
     old = audit(1, "facebook", "42_1")
     await produce(broker.bootstrap, topics.audit, [("facebook:same", encode(old))])
@@ -374,3 +389,57 @@ async def test_first_start_without_backfill_acts_only_on_new_decisions(
     assert [r[:3] for r in graph.requests] == [
         ("POST", f"{GRAPH_VERSION}/42_2", {"is_hidden": "true"})
     ]
+
+
+def test_only_the_platforms_own_connector_is_trusted():
+    """A Facebook record is carried out only when the Meta connector brought the comment."""
+    assert check_record(audit(1, "facebook", "42_1")) is None
+    assert check_record(audit(2, "x", "1850000000000000001")) is None
+    for record, came in (
+        (audit(3, "facebook", "42_3", connector=None), "no recorded connector"),
+        (audit(4, "facebook", "42_4", connector="webhook"), "the webhook connector"),
+        (audit(5, "instagram", "17900000000000005", connector="x"), "the x connector"),
+        (audit(6, "x", "1850000000000000006", connector="meta"), "the meta connector"),
+    ):
+        outcome = check_record(record)
+        assert outcome is not None
+        assert outcome.kind == "refused"
+        assert came in outcome.reason
+    assert check_record(audit(7, "webhook", "form-1", connector="webhook")) == Outcome(
+        "unsupported", "the platform offers no hide or delete to connectors"
+    )
+
+
+@pytest.mark.integration
+async def test_records_without_a_trusted_connector_are_dead_lettered(
+    broker, make_settings, tmp_path, fakes
+):
+    """Facebook records that did not come through the Meta connector reach no Graph call."""
+    graph, _x, graph_base, _x_base = fakes
+    settings = make_settings(
+        broker,
+        policy=write_policy(tmp_path, True),
+        meta_graph_base=graph_base,
+        meta_page_access_token=PAGE_TOKEN,
+        actions_backfill=True,
+        actions_session_timeout_s=6,
+    )
+    topics = settings.topics
+    await ensure_topic(KafkaConnection((broker.bootstrap,)), topics.audit, 2, 1)
+    records = [
+        audit(1, "facebook", "42_1", "delete", connector=None),
+        audit(2, "facebook", "42_2", "delete", connector="webhook"),
+        audit(3, "facebook", "42_3", "delete"),
+    ]
+    await produce(broker.bootstrap, topics.audit, [(r.author_key, encode(r)) for r in records])
+    runner = ActionsRunner(settings, sleep=no_sleep)
+    async with running(runner):
+        await until(lambda: actions(runner, "facebook", "done") == 1)
+        await all_committed(broker.bootstrap, runner.group_id, topics.audit)
+    assert [r[:2] for r in graph.requests] == [("DELETE", f"{GRAPH_VERSION}/42_3")]
+    letters = await dead_letters(broker.bootstrap, topics.deadletter, expected=2)
+    assert sorted(letter.error for letter in letters) == [
+        "not acted on: the facebook post came through no recorded connector, not meta",
+        "not acted on: the facebook post came through the webhook connector, not meta",
+    ]
+    assert actions(runner, "facebook", "failed") == 2

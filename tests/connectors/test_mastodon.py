@@ -124,6 +124,7 @@ async def test_mentions_dms_and_replies_share_threads_and_resume(
 
     records = await read_topic(broker.bootstrap, settings.topics.comments, expected=4)
     assert len(records) == 4
+    assert {c.connector for _, c, _ in records} == {"mastodon"}
     by_id = {c.id[-1]: (key, c) for key, c, _ in records}
     thread_key = f"mastodon:{111_000_000_000_000_001}"
     assert [by_id[n][0] for n in "135"] == [thread_key] * 3

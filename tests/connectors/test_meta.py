@@ -104,6 +104,7 @@ async def test_page_comments_reach_kafka_once_in_order_with_council_reply(
     records = await read_topic(broker.bootstrap, settings.topics.comments, expected=4)
     ids = [c.id for _, c, _ in records]
     assert sorted(ids) == ["900_1", "900_2", "900_3", "901_1"]
+    assert {c.connector for _, c, _ in records} == {"meta"}
     thread = [(key, c) for key, c, _ in records if c.thread_id == "900_1"]
     assert [c.id for _, c in thread] == ["900_1", "900_2", "900_3"]
     assert {key for key, _ in thread} == {"facebook:900_1"}

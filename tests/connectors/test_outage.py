@@ -1,4 +1,5 @@
-"""Kafka unreachable for a while: what was accepted is kept, and written once it is back."""
+"""Kafka unreachable for a while: what was accepted is kept, and written once it is back;
+a poller's cursor stays where it was until Kafka confirms."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors import MetaConnector
+from connectors import ConnectorState, MetaConnector, XConnector
 from worker.broker import EmbeddedBroker
 
 from .conftest import PAGE_ID, feed_comment, page_delivery, read_topic, running, signed_meta
+from .fakes import FakeTime, FakeX, serve_fake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,3 +72,60 @@ async def test_paused_broker_loses_nothing_accepted(own_broker, make_settings):
 
     records = await read_topic(own_broker.bootstrap, settings.topics.comments, expected=8)
     assert sorted(c.id for _, c, _ in records) == [f"5_{n}" for n in range(8)]
+
+
+async def test_a_poller_keeps_its_cursor_until_kafka_confirms(own_broker, make_settings):
+    """With the broker frozen a poll never moves the cursor; after it, the same posts go."""
+    clock = FakeTime()
+    fake = FakeX("x-token", clock)
+    council = "1500000000000000001"
+    fake.users = {"2001": {"id": "2001", "username": "resident", "name": "Resident"}}
+    fake.mentions = [
+        {
+            "id": str(1_860_000_000_000_000_000 + n),
+            "text": f"@NorthHertsDC bins {n}",
+            "author_id": "2001",
+            "created_at": "2026-11-24T09:00:00.000Z",
+            "conversation_id": str(1_860_000_000_000_000_000 + n),
+        }
+        for n in (1, 2, 3)
+    ]
+    runner, url = await serve_fake(fake.app())
+    settings = make_settings(
+        own_broker,
+        x_api_base=url,
+        x_bearer_token="x-token",
+        x_user_id=council,
+        connector_request_timeout_s=120,
+    )
+    try:
+        first = XConnector(settings, sleep=clock.sleep, now=clock.now)
+        await first.setup()
+        assert await first.sink.flush(60)  # connected before the outage
+        own_broker.pause()
+        try:
+            poll = asyncio.ensure_future(first.poll_once())
+            await asyncio.sleep(3.0)  # fetched and buffered; Kafka cannot confirm
+            assert not poll.done()
+            assert first.state.cursor("mentions") is None
+            await first.stop()
+            assert await asyncio.wait_for(poll, 30) == 0
+        finally:
+            own_broker.resume()
+        await first.cleanup()
+        saved = ConnectorState.load(first.state_path)
+        assert saved.cursor("mentions") is None, "the cursor moved past unconfirmed posts"
+
+        second = XConnector(settings, sleep=clock.sleep, now=clock.now)
+        await second.setup()
+        try:
+            await second.poll_once()
+            assert second.state.cursor("mentions") == str(1_860_000_000_000_000_003)
+        finally:
+            await second.cleanup()
+    finally:
+        await runner.cleanup()
+    records = await read_topic(own_broker.bootstrap, settings.topics.comments, expected=3)
+    assert sorted({c.id for _, c, _ in records}) == [
+        str(1_860_000_000_000_000_000 + n) for n in (1, 2, 3)
+    ]

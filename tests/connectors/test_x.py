@@ -108,6 +108,7 @@ async def test_mentions_and_council_replies_arrive_in_order_then_resume(
     records = await read_topic(broker.bootstrap, settings.topics.comments, expected=124)
     ids = [c.id for _, c, _ in records]
     assert len(ids) == len(set(ids)) == 124
+    assert {c.connector for _, c, _ in records} == {"x"}
     thread = [c for key, c, _ in records if key == f"x:{1_860_000_000_000_000_001}"]
     assert [c.text.split()[1] for c in thread] == ["the", "sorry,", "thanks!"]
     council = thread[1]
@@ -118,6 +119,38 @@ async def test_mentions_and_council_replies_arrive_in_order_then_resume(
     assert thread[0].author.name == "Resident A"
     assert thread[0].kind == "mention"
     assert thread[2].kind == "reply"
+
+
+async def test_a_backlog_over_the_page_limit_is_read_to_the_end_once(broker, make_settings, fake_x):
+    """2,500 new mentions (20 pages is 2,000): the next poll reads the rest, none twice."""
+    fake, clock, url = fake_x
+    fake.mentions = [tweet(1, "2001", "@NorthHertsDC first")]
+    x, settings = connector(make_settings, broker, url, clock)
+    await x.setup()
+    try:
+        assert await x.poll_once() == 1
+        first = str(1_860_000_000_000_000_001)
+        fake.mentions += [tweet(n, "2002", f"@NorthHertsDC note {n}") for n in range(2, 2502)]
+        fake.requests.clear()
+        assert await x.poll_once() == 2000  # the newest 2,000, from the top down
+        assert x.state.cursor("mentions") == first  # not past the 500 still unread
+        oldest_read = str(1_860_000_000_000_000_502)
+        assert x.state.cursor("mentions.until") == oldest_read
+        fake.mentions.append(tweet(3000, "2001", "@NorthHertsDC while you were reading"))
+        fake.requests.clear()
+        assert await x.poll_once() == 500  # the bottom of the backlog
+        calls = [q for path, q in fake.requests if path.endswith("/mentions")]
+        assert all(q["since_id"] == first and q["until_id"] == oldest_read for q in calls)
+        newest = str(1_860_000_000_000_002_501)
+        assert x.state.cursor("mentions") == newest
+        assert x.state.cursor("mentions.until") is None
+        assert await x.poll_once() == 1  # what came in meanwhile
+        assert await x.poll_once() == 0
+    finally:
+        await x.cleanup()
+    records = await read_topic(broker.bootstrap, settings.topics.comments, expected=2502)
+    ids = [c.id for _, c, _ in records]
+    assert len(ids) == len(set(ids)) == 2502
 
 
 async def test_rate_limit_is_waited_out_until_the_reset(broker, make_settings, fake_x):

@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from records import Topics
+from records.kafka import KafkaConnection
 from records.retention import RetentionPolicy
 from worker.sla.feeds import ensure_topic, follow_topic
 from worker.sla.store import StateStore
@@ -33,14 +34,15 @@ async def test_a_sync_barrier_waits_for_everything_written_before_it(broker, top
     """Once a barrier is set, every record written before it was asked for has been read."""
     topics = Topics(topic_prefix)
     topic = topics.sla_state
-    await ensure_topic(broker.bootstrap, topics.specs(RetentionPolicy())[topic], 2)
+    kafka = KafkaConnection((broker.bootstrap,))
+    await ensure_topic(kafka, topics.specs(RetentionPolicy())[topic], 2)
     await _write(broker.bootstrap, topic, 0, 5)
     seen: list[bytes] = []
     caught_up = asyncio.Event()
     syncs: asyncio.Queue[asyncio.Event] = asyncio.Queue()
     reader = asyncio.ensure_future(
         follow_topic(
-            broker.bootstrap,
+            kafka,
             topic,
             lambda _key, value: seen.append(value or b""),
             caught_up,

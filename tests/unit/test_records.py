@@ -42,7 +42,17 @@ def test_the_documented_example_is_a_valid_comment():
 def test_round_trip_keeps_the_wire_format():
     """Encoding a decoded Comment gives back the same JSON, schema field included."""
     comment = decode(_bytes(VALID), Comment)
-    assert json.loads(encode(comment)) == VALID
+    assert json.loads(encode(comment)) == {**VALID, "connector": None}
+
+
+def test_the_connector_is_optional_and_kept():
+    """A record from before the connector field reads as None; a stamped one keeps it."""
+    assert decode(_bytes(VALID), Comment).connector is None
+    stamped = decode(_bytes({**VALID, "connector": "meta"}), Comment)
+    assert stamped.connector == "meta"
+    assert json.loads(encode(stamped))["connector"] == "meta"
+    with pytest.raises(InvalidRecord, match="connector"):
+        decode(_bytes({**VALID, "connector": "Meta Connector"}), Comment)
 
 
 def test_offsets_are_normalised_to_utc():

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from worker.replay import ReplayError, load_feed
-from worker.settings import bootstrap_servers
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TEMPLATE = {
@@ -77,9 +76,3 @@ def test_csv_columns_are_mapped_to_comment_fields(tmp_path):
     assert comment.author.id == "u9"
     assert comment.author.is_council is False
     assert comment.text == "Pothole on Bancroft"
-
-
-def test_bootstrap_servers_from_broker_url():
-    """kafka:// URLs with ; separated hosts become aiokafka's comma list."""
-    assert bootstrap_servers("kafka://a:9092;b:9093") == "a:9092,b:9093"
-    assert bootstrap_servers("kafka://127.0.0.1:1") == "127.0.0.1:1"

@@ -25,11 +25,12 @@ def command(ctx: click.Context, port: int) -> None:
     except BrokerError as exc:
         click.echo(f"triage: {exc}", err=True)
         ctx.exit(1)
-    click.echo(broker.bootstrap)
-    sys.stdout.flush()
+    # Handlers before the address: whoever reads it may send SIGINT at once.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    click.echo(broker.bootstrap)
+    sys.stdout.flush()
     try:
         stop.wait()
     finally:

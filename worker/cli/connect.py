@@ -37,7 +37,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
 
 
 def _run(ctx: click.Context, connector: Any, announce: bool = False) -> None:
-    from connectors import ConnectorSettingsError, PlatformRefused, StateError, serve
+    from connectors import ConnectorSettingsError, PlatformRefused, SpoolError, StateError, serve
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -50,7 +50,7 @@ def _run(ctx: click.Context, connector: Any, announce: bool = False) -> None:
 
     try:
         asyncio.run(main())
-    except (ConnectorSettingsError, StateError) as exc:
+    except (ConnectorSettingsError, StateError, SpoolError) as exc:
         click.echo(f"triage: {exc}", err=True)
         ctx.exit(2)
     except PlatformRefused as exc:

@@ -57,7 +57,6 @@ async def show_progress(
 ) -> None:
     """Replay ``feed`` once the worker is ready and print counts until all are triaged."""
     from worker.replay import load_feed, replay
-    from worker.settings import bootstrap_servers
 
     comments = load_feed(feed, now=ctx.clock.now())
     while not ctx.ready:  # noqa: ASYNC110 - ctx.ready is a plain flag set by the App
@@ -66,7 +65,7 @@ async def show_progress(
     sender = asyncio.ensure_future(
         replay(
             comments,
-            bootstrap=bootstrap_servers(ctx.settings.broker),
+            kafka=ctx.settings.kafka,
             topic=ctx.topics.comments,
             rate=rate,
         )

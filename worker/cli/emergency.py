@@ -11,7 +11,7 @@ import click
 
 from records import encode
 from records.sla import EmergencyChange
-from worker.settings import Settings, bootstrap_servers
+from worker.settings import Settings
 
 
 @click.group()
@@ -39,10 +39,10 @@ async def _publish(settings: Settings, change: EmergencyChange) -> None:
     from worker.retention import topic_specs
     from worker.sla.feeds import ensure_topic
 
-    bootstrap = bootstrap_servers(settings.broker)
+    kafka = settings.kafka
     topic = settings.topics.emergency
-    await ensure_topic(bootstrap, topic_specs(settings)[topic], 1, settings.replication_factor)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await ensure_topic(kafka, topic_specs(settings)[topic], 1, settings.replication_factor)
+    producer = AIOKafkaProducer(**kafka.options(), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, encode(change), key=change.id.encode())
@@ -55,9 +55,9 @@ async def _history(settings: Settings) -> list[EmergencyChange]:
     from worker.sla.emergency import EmergencyState
     from worker.sla.feeds import ensure_topic, follow_topic
 
-    bootstrap = bootstrap_servers(settings.broker)
+    kafka = settings.kafka
     topic = settings.topics.emergency
-    await ensure_topic(bootstrap, topic_specs(settings)[topic], 1, settings.replication_factor)
+    await ensure_topic(kafka, topic_specs(settings)[topic], 1, settings.replication_factor)
     state = [EmergencyState()]
     done = asyncio.Event()
 
@@ -66,7 +66,7 @@ async def _history(settings: Settings) -> list[EmergencyChange]:
 
         state[0] = state[0].add(decode(value, EmergencyChange))
 
-    reader = asyncio.ensure_future(follow_topic(bootstrap, topic, on_record, done, poll_ms=200))
+    reader = asyncio.ensure_future(follow_topic(kafka, topic, on_record, done, poll_ms=200))
     try:
         await asyncio.wait_for(done.wait(), timeout=30)
     finally:

@@ -18,7 +18,7 @@ import click
 
 from records import InvalidRecord, decode
 from records.moderation import LabelExample
-from worker.settings import Settings, bootstrap_servers
+from worker.settings import Settings
 
 
 async def read_labels(settings: Settings, idle_s: float = 2.0) -> tuple[list[LabelExample], int]:
@@ -26,7 +26,7 @@ async def read_labels(settings: Settings, idle_s: float = 2.0) -> tuple[list[Lab
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(settings.broker),
+        **settings.kafka.options(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

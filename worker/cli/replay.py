@@ -33,7 +33,6 @@ def command(ctx: click.Context, feed: Path, rate: float | None, mapping: tuple[s
     from worker.cli import get_settings
     from worker.clock import SystemClock
     from worker.replay import ReplayError, load_feed, replay
-    from worker.settings import bootstrap_servers
 
     settings = get_settings(ctx)
     if settings.embedded:
@@ -60,7 +59,7 @@ def command(ctx: click.Context, feed: Path, rate: float | None, mapping: tuple[s
     sent = asyncio.run(
         replay(
             comments,
-            bootstrap=bootstrap_servers(settings.broker),
+            kafka=settings.kafka,
             topic=settings.topics.comments,
             rate=rate,
             progress=progress,

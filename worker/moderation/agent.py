@@ -75,6 +75,7 @@ def audit_record(item: ReviewItem, decision: Decision, config: ModerationConfig)
         posted_at=comment.created_at,
         text=comment.text,
         url=comment.url,
+        connector=comment.connector,
         categories=categories,
         reasons=verdict.reasons if verdict else (),
         action=decision.action,

@@ -38,7 +38,7 @@ from worker.clock import Clock
 from worker.moderation.decisions import CLOSING_ACTIONS
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
-from worker.settings import Settings, bootstrap_servers
+from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -247,7 +247,7 @@ class TopicReader:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.settings.broker),
+            **self.settings.kafka.options(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"{self.settings.app_id}-moderation-view",

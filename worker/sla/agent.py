@@ -35,7 +35,6 @@ from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
-from worker.settings import bootstrap_servers
 from worker.sla.cases import (
     CaseEvent,
     Conversation,
@@ -338,7 +337,7 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
     from worker.app import specs_of
 
     settings = ctx.settings
-    bootstrap = bootstrap_servers(settings.broker)
+    kafka = settings.kafka
     replicas = settings.replication_factor
     specs = specs_of(ctx)
     topics = settings.topics
@@ -346,11 +345,11 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
     while True:
         try:
             for name in (topics.emergency, topics.cases, topics.sla_state):
-                await ensure_topic(bootstrap, specs[name], settings.partitions, replicas)
+                await ensure_topic(kafka, specs[name], settings.partitions, replicas)
             async with asyncio.TaskGroup() as group:
                 group.create_task(
                     follow_topic(
-                        bootstrap,
+                        kafka,
                         topics.sla_state,
                         store.on_record,
                         store.ready,
@@ -359,12 +358,10 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
                     )
                 )
                 group.create_task(
-                    follow_topic(
-                        bootstrap, topics.emergency, view.on_emergency_record, on_invalid=dead
-                    )
+                    follow_topic(kafka, topics.emergency, view.on_emergency_record, on_invalid=dead)
                 )
                 group.create_task(
-                    follow_topic(bootstrap, topics.cases, view.on_case_record, on_invalid=dead)
+                    follow_topic(kafka, topics.cases, view.on_case_record, on_invalid=dead)
                 )
         except Exception as exc:
             if not _broker_trouble(exc):

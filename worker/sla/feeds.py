@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from records import InvalidRecord
+from records.kafka import KafkaConnection
 from records.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
@@ -26,9 +27,11 @@ OnRecord = Callable[[bytes | None, bytes | None], None]
 OnInvalid = Callable[[Any, str], Awaitable[None]]
 
 
-async def ensure_topic(bootstrap: str, spec: TopicSpec, partitions: int, replicas: int = 1) -> None:
+async def ensure_topic(
+    kafka: KafkaConnection, spec: TopicSpec, partitions: int, replicas: int = 1
+) -> None:
     """Create the topic of ``spec`` with its settings, unless it exists already."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         existing = await admin.list_topics()
@@ -53,7 +56,7 @@ Barrier = tuple[dict[TopicPartition, int], asyncio.Event]
 
 
 async def follow_topic(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     on_record: OnRecord,
     caught_up: asyncio.Event | None = None,
@@ -71,7 +74,7 @@ async def follow_topic(
     (to dead-letter it); any other error is a bug and ends the reader.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        **kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
