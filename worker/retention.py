@@ -145,10 +145,11 @@ async def _describe(kafka: KafkaConnection, names: list[str]) -> dict[str, dict[
     """The reported settings of each topic of ``names`` that exists."""
     admin = await _admin(kafka)
     try:
-        existing = set(await admin.list_topics()) & set(names)
+        topics = await admin.list_topics()
+        existing = sorted(name for name in set(names) if name in topics)
         if not existing:
             return {}
-        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(existing)]
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]
         responses = await admin.describe_configs(resources)
     finally:
         with contextlib.suppress(Exception):

@@ -3,6 +3,7 @@ trail and authors, reply cases, emergency history) come back whole, with no dupl
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,13 @@ def snapshot(worker: Any) -> dict[str, Any]:
         "cases": sorted(c.id for c in views["sla"].cases()),
         "emergency": sorted(c.id for c in views["sla"].emergency.changes),
     }
+
+
+async def settled(worker: Any) -> dict[str, Any] | None:
+    """The snapshot once it has reply cases and stays the same for a second."""
+    first = snapshot(worker)
+    await asyncio.sleep(1.0)
+    return first if first["cases"] and snapshot(worker) == first else None
 
 
 async def test_readers_restarted_rebuild_every_view(broker):
@@ -103,8 +111,7 @@ async def test_readers_restarted_rebuild_every_view(broker):
         reader_recover_s = time.monotonic() - started
         assert fatal_of(worker.ctx).error is None
         listed = [i.id for i in review.items(status=None)]
-        await until(lambda: len(snapshot(worker)["cases"]) > 0, "reply cases")
-        before = snapshot(worker)
+        before = await until(lambda: settled(worker), "reply cases, and no more arriving")
     finally:
         await stop_worker(worker)
 

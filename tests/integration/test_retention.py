@@ -177,7 +177,7 @@ async def test_connectors_create_their_topics_with_the_tables_settings(
         await connector.cleanup()
     topics = settings.topics
     await ensure_topic(
-        settings.bootstrap_servers, topics.audit, 1, 1, configs=settings.topic_configs(topics.audit)
+        settings.kafka, topics.audit, 1, 1, configs=settings.topic_configs(topics.audit)
     )
     described = await describe(broker.bootstrap, [topics.comments, topics.audit])
     specs = topics.specs(load_retention(settings.policy))

@@ -183,7 +183,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 10  # the sites the recorder test below goes through
+    assert found == 11  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -238,6 +238,7 @@ def recorder(monkeypatch):
         "worker.sla.feeds",
         "worker.moderation.review_view",
         "worker.replay",
+        "worker.retention",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
         for kind in CLIENTS:
@@ -268,6 +269,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.moderation.policy import ModerationConfig
     from worker.moderation.review_view import ModerationState, TopicReader
     from worker.replay import replay
+    from worker.retention import check_retention, topic_specs
     from worker.sla.feeds import ensure_topic as ensure_feed_topic
     from worker.sla.feeds import follow_topic
 
@@ -281,7 +283,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     )
     change = EmergencyChange(id="e1", active=True, by="op", at=NOW)
 
-    await ensure_feed_topic(worker.kafka, "t", 1)  # admin
+    await ensure_feed_topic(worker.kafka, topic_specs(worker)[worker.topics.sla_state], 1)  # admin
+    await check_retention(worker, {})  # admin
     with pytest.raises(Built):
         await follow_topic(worker.kafka, "t", lambda _k, _v: None)  # consumer
     reader = TopicReader(worker, ModerationState(ModerationConfig(), ManualClock(NOW)))
@@ -300,7 +303,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 5, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 4}
+    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 4}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 
