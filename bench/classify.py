@@ -1,15 +1,20 @@
 """Classifier speed and memory: ``python -m bench.classify`` from the repository root.
 
-Measures, each in a fresh process so that its peak memory is its own:
+Measures, each in a fresh process so that its peak memory is its own, at the worker's
+batch of 32 texts:
 
-- the trained model alone (``TrainedModel.predict_proba``);
+- the linear model alone (``TrainedModel.predict_proba``);
+- the fine-tuned transformer alone, int8 as served and float32 for comparison, with
+  1 and 2 torch threads;
 - detoxify at bert-base size (random weights in a checkpoint built from the real
   bert-base-uncased config and vocabulary, loaded through detoxify's own code) at batch
   1, 8 and 32, float and int8;
-- the whole classifier (model, rules, policy), without and with detoxify.
+- the whole default classifier (transformer, linear model, rules, blend, policy), with
+  1 and 2 torch threads, float32 and int8, and with detoxify added.
 
 Texts are a mix of real comments from ../shared/data (tweets, YouTube comments, COVID
-posts, council reports). Nothing here is a test: the figures are printed side by side.
+posts, council reports, bank queries). Each figure is the median of three runs. Nothing
+here is a test: the figures are printed side by side.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import functools
 import os
 import random
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +50,7 @@ def sample_texts(n: int, seed: int = 0) -> list[str]:
         ("youtube-spam/Youtube01-Psy.csv", "CONTENT", ","),
         ("constraint-covid-fake/Constraint_Val.csv", "tweet", ","),
         ("fixmystreet-cheltenham/fixmystreet_cheltenham_reports_2020_2023.csv", "detail", ","),
+        ("banking77/test.csv", "text", ","),
     ]
     for name, column, delimiter in readers:
         path = SHARED / name
@@ -104,40 +111,77 @@ def _memory() -> str:
     return f"{peak:.0f}/{now:.0f}"
 
 
-def _timed(run: Callable[[list[str]], Any], texts: list[str], warm: int = 4) -> float:
+def _timed(run: Callable[[list[str]], Any], texts: list[str], warm: int = 32) -> float:
+    """Texts per second: the median of three timed runs after a warm-up."""
     run(texts[:warm])
-    start = time.perf_counter()
-    run(texts)
-    return len(texts) / (time.perf_counter() - start)
+    rates = []
+    for _ in range(3):
+        start = time.perf_counter()
+        run(texts)
+        rates.append(len(texts) / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
-def _settings(detoxify: bool, quantize: bool = False, threads: int = 2) -> Any:
+def _model_dir() -> Path:
+    """The shipped model, or TRIAGE_MODEL_DIR's."""
+    from worker.settings import Settings
+
+    return Path(Settings().model_dir)
+
+
+def _settings(detoxify: bool, quantize: bool = False, threads: int = 2, int8: bool = True) -> Any:
     from types import SimpleNamespace
 
-    from worker.settings import DEFAULT_MODEL_DIR, DEFAULT_POLICY
+    from worker.settings import DEFAULT_POLICY
 
     return SimpleNamespace(
         policy=DEFAULT_POLICY,
-        model_dir=DEFAULT_MODEL_DIR,
+        model_dir=_model_dir(),
         detoxify_checkpoint=build_bert_base_checkpoint() if detoxify else None,
         detoxify_config_dir=BERT_CONFIG if detoxify else None,
         require_detoxify=detoxify,
         detoxify_quantize=quantize,
         detoxify_sha256=None,
         torch_threads=threads,
+        transformer_int8=int8,
     )
 
 
 # --- phases: each runs in its own process and returns (label, texts/s, peak MB) ------
 
 
-def phase_model(n: int) -> tuple[str, float, str]:
-    from classifiers.trained import TrainedModel
-    from worker.settings import DEFAULT_MODEL_DIR
+def _batched(fn: Callable[[list[str]], Any], size: int = 32) -> Callable[[list[str]], None]:
+    def run(texts: list[str]) -> None:
+        for start in range(0, len(texts), size):  # the worker's default batch size
+            fn(texts[start : start + size])
 
-    model = TrainedModel.load(DEFAULT_MODEL_DIR)
-    rate = _timed(model.predict_proba, sample_texts(n))
-    return "trained model alone", rate, _memory()
+    return run
+
+
+def phase_linear(n: int) -> tuple[str, float, str]:
+    from classifiers.shipped import LINEAR_DIR
+    from classifiers.trained import TrainedModel
+
+    model = TrainedModel.load(_model_dir() / LINEAR_DIR)
+    rate = _timed(_batched(model.predict_proba), sample_texts(n))
+    return "linear model alone", rate, _memory()
+
+
+def phase_transformer(n: int, quantize: bool, threads: int) -> tuple[str, float, str]:
+    import json
+
+    from classifiers.shipped import TRANSFORMER_FILE
+    from classifiers.transformer import TransformerModel
+
+    meta = json.loads((_model_dir() / "model.json").read_text())
+    model = TransformerModel.load(
+        _model_dir() / TRANSFORMER_FILE,
+        meta["files"][TRANSFORMER_FILE],
+        threads=threads,
+        quantize=quantize,
+    )
+    rate = _timed(_batched(model.predict_proba), sample_texts(n))
+    return f"transformer alone, {'int8' if quantize else 'float32'} {threads}t", rate, _memory()
 
 
 def phase_detoxify(n: int, quantize: bool, threads: int) -> list[tuple[str, float, str]]:
@@ -157,21 +201,15 @@ def phase_detoxify(n: int, quantize: bool, threads: int) -> list[tuple[str, floa
 
 
 def phase_classifier(
-    n: int, detoxify: bool, quantize: bool, threads: int = 2
+    n: int, detoxify: bool, quantize: bool, threads: int = 2, int8: bool = True
 ) -> tuple[str, float, str]:
     import classifiers
 
-    classifier = classifiers.load(_settings(detoxify, quantize, threads))
-    texts = sample_texts(n)
-
-    def run(batch: list[str]) -> None:
-        for start in range(0, len(batch), 32):  # the worker's default batch size
-            classifier.classify(batch[start : start + 32])
-
-    rate = _timed(run, texts)
-    what = "no detoxify"
+    classifier = classifiers.load(_settings(detoxify, quantize, threads, int8))
+    rate = _timed(_batched(classifier.classify), sample_texts(n))
+    what = f"{'default (int8)' if int8 else 'float32 transformer'} {threads}t"
     if detoxify:
-        what = ("detoxify int8" if quantize else "detoxify float") + f" {threads}t"
+        what = ("with detoxify int8" if quantize else "with detoxify float") + f" {threads}t"
     return f"whole classifier, {what}", rate, _memory()
 
 
@@ -186,7 +224,10 @@ def _in_fresh_process(fn: Callable[..., Any], *args: Any) -> list[tuple[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--texts", type=int, default=2000, help="texts for the fast phases")
+    parser.add_argument("--texts", type=int, default=2000, help="texts for the linear model")
+    parser.add_argument(
+        "--transformer-texts", type=int, default=640, help="texts per transformer run"
+    )
     parser.add_argument("--detox-texts", type=int, default=32, help="texts per detoxify run")
     parser.add_argument(
         "--threads", default="1,2", help="torch thread counts to try, comma-separated"
@@ -199,8 +240,17 @@ def main() -> None:
     threads = [int(t) for t in args.threads.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"cpu cores: {os.cpu_count()}  load average: {load:.1f}  torch threads: {threads}")
-    rows = _in_fresh_process(phase_model, args.texts)
-    rows += _in_fresh_process(phase_classifier, args.texts, False, False)
+    rows = _in_fresh_process(phase_linear, args.texts)
+    for n_threads in threads:
+        for quantize in (True, False):
+            rows += _in_fresh_process(
+                phase_transformer, args.transformer_texts, quantize, n_threads
+            )
+    for n_threads in threads:
+        for int8 in (True, False):
+            rows += _in_fresh_process(
+                phase_classifier, args.transformer_texts, False, False, n_threads, int8
+            )
     if not args.skip_detoxify:
         build_bert_base_checkpoint()
         for n_threads in threads:
@@ -212,12 +262,12 @@ def main() -> None:
                     phase_classifier, args.detox_texts, True, quantize, n_threads
                 )
 
-    print(f"{'what (Nt = N torch threads)':<42} {'texts/s':>9} {'MB peak/now':>12}")
+    print(f"{'what (Nt = N torch threads, batch 32)':<44} {'texts/s':>9} {'MB peak/now':>12}")
     for label, rate, memory in rows:
         if rate is None:
-            print(f"{label:<42} {memory}")
+            print(f"{label:<44} {memory}")
         else:
-            print(f"{label:<42} {rate:>9.1f} {memory:>12}")
+            print(f"{label:<44} {rate:>9.1f} {memory:>12}")
     print(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -17,6 +17,8 @@ from classifiers import rules
 from classifiers.detox import DetoxifyError, DetoxifyScorer
 from classifiers.normalise import normalise
 from classifiers.policy import ClassificationPolicy, PolicyError, load_policy
+from classifiers.shipped import ShippedModel
+from classifiers.trained import ModelError
 from records import CATEGORIES, Category, Comment, Lane, Reason, Signals, Verdict
 
 __all__ = [
@@ -57,17 +59,29 @@ class ClassifierSettings(Protocol):
     def detoxify_sha256(self) -> str | None: ...
     @property
     def torch_threads(self) -> int: ...
+    @property
+    def transformer_int8(self) -> bool: ...
 
 
 class ProbabilityModel(Protocol):
-    """The trained model's surface (``classifiers.trained.TrainedModel`` fits)."""
+    """The trained model's surface (``classifiers.shipped.ShippedModel`` fits).
+
+    ``review_cut`` is the recall-first cut on the service-request score (see
+    ``ClassificationPolicy.possible_query_cut``). ``findings`` are the rules' findings
+    for the same texts, when the caller has them already.
+    """
 
     version: str
 
     @property
     def thresholds(self) -> Mapping[Any, float]: ...
 
-    def predict_proba(self, texts: Sequence[str]) -> Any: ...
+    @property
+    def review_cut(self) -> float: ...
+
+    def predict_proba(
+        self, texts: Sequence[str], findings: Sequence[rules.Findings] | None = None
+    ) -> Any: ...
 
 
 class ToxicityScorer(Protocol):
@@ -97,6 +111,10 @@ class Classifier:
         self.thresholds: dict[Category, float] = {
             c: policy.threshold(c, thresholds) for c in CATEGORIES
         }
+        cut = policy.possible_query_cut
+        self.query_cut = min(
+            model.review_cut if cut is None else cut, self.thresholds["service_request"]
+        )
         self.versions: dict[str, str] = {
             "trained": model.version,
             "policy": f"{policy.name}-{policy.version}",
@@ -110,21 +128,23 @@ class Classifier:
         if not batch:
             return []
         texts = [item.text if isinstance(item, Comment) else item for item in batch]
-        proba = self.model.predict_proba(texts)
+        found = [rules.find(text) for text in texts]
+        proba = self.model.predict_proba(texts, found)
         toxicity: list[dict[str, float]] = (
             self.detoxify.score([normalise(t) for t in texts], DETOX_BATCH)
             if self.detoxify is not None
             else [{} for _ in texts]
         )
         return [
-            self._verdict(item, text, proba[i], toxicity[i])
-            for i, (item, text) in enumerate(zip(batch, texts, strict=True))
+            self._verdict(item, found[i], proba[i], toxicity[i]) for i, item in enumerate(batch)
         ]
 
-    def _verdict(self, item: Item, text: str, row: Any, tox: dict[str, float]) -> Verdict:
+    def _verdict(
+        self, item: Item, found: rules.Findings, row: Any, tox: dict[str, float]
+    ) -> Verdict:
         policy = self.policy
-        found = rules.find(text)
-        public = not (isinstance(item, Comment) and item.kind == "direct_message")
+        message = isinstance(item, Comment) and item.kind == "direct_message"
+        public = not message
         scores = {c: float(row[i]) for i, c in enumerate(CATEGORIES)}
 
         sources = [tox[name] for name in policy.abusive_sources if name in tox]
@@ -135,8 +155,20 @@ class Classifier:
         scores["spam"] = max(scores["spam"], self._spam_rule_score(found.spam_markers))
         scores = {c: round(min(max(p, 0.0), 1.0), 4) for c, p in scores.items()}
         labels = tuple(c for c in CATEGORIES if scores[c] >= self.thresholds[c])
+        # Fail safe: a message to the council, or a score near the line, may be a query.
+        possible_query = "service_request" not in labels and (
+            message or scores["service_request"] >= self.query_cut
+        )
 
         reasons = self._reasons(found, labels, scores, tox, public=public)
+        if possible_query and "possible_query" in policy.reasons:
+            evidence = (
+                "a direct message to the council"
+                if message
+                else f"service request score {scores['service_request']:.2f}, "
+                f"under the label's {self.thresholds['service_request']:.2f}"
+            )
+            reasons = (*reasons, self._reason("possible_query", evidence, "service_request"))
         signal_names: set[str] = set()
         if found.emergency:
             signal_names.add("emergency")
@@ -144,6 +176,8 @@ class Classifier:
             signal_names.add("threat")
         if found.personal_data and public:
             signal_names.add("personal_data")
+        if possible_query:
+            signal_names.add("possible_query")
         lanes: tuple[Lane, ...] = policy.lanes_for(set(labels), signal_names)
         actions = tuple(dict.fromkeys(a for r in reasons for a in policy.reasons[r.code].actions))
         return Verdict(
@@ -163,6 +197,15 @@ class Classifier:
             lanes=lanes,
             actions=actions,
             model=dict(self.versions),
+            possible_query=possible_query,
+        )
+
+    def _reason(self, code: str, evidence: str, category: Category | None) -> Reason:
+        return Reason(
+            code=code,
+            clause=self.policy.reasons[code].clause,
+            evidence=evidence,
+            category=category,
         )
 
     def _spam_rule_score(self, markers: Sequence[str]) -> float:
@@ -185,12 +228,7 @@ class Classifier:
 
         def add(code: str, evidence: str, category: Category | None = None) -> None:
             if code not in out:
-                out[code] = Reason(
-                    code=code,
-                    clause=policy.reasons[code].clause,
-                    evidence=evidence,
-                    category=category,
-                )
+                out[code] = self._reason(code, evidence, category)
 
         for match in found.emergency:
             add("emergency", _evidence(match.kind, found.normalised, match))
@@ -224,16 +262,23 @@ def _evidence(kind: str, text: str, match: rules.Match) -> str:
 
 def load(settings: ClassifierSettings) -> Classifier:
     """The classifier the settings describe: shipped model, policy, detoxify when configured."""
-    from classifiers.trained import ModelError, TrainedModel
-
     try:
         policy = load_policy(Path(settings.policy))
     except PolicyError as exc:
         raise ClassifierError(str(exc)) from None
     try:
-        model = TrainedModel.load(Path(settings.model_dir))
+        model = ShippedModel.load(
+            Path(settings.model_dir),
+            threads=settings.torch_threads,
+            int8=settings.transformer_int8,
+        )
     except ModelError as exc:
         raise ClassifierError(str(exc)) from None
+    if model.degraded is not None:
+        log.warning(
+            "transformer unavailable: classifying with the linear model alone",
+            reason=model.degraded,
+        )
     return Classifier(model, policy, _load_detoxify(settings))
 
 

@@ -16,11 +16,19 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from classifiers.normalise import clean, normalise
+from classifiers.normalise import EMAIL_PATTERN, URL_PATTERN, clean, normalise
 
-__all__ = ["CompactTfidf", "HandFeatures", "Normaliser", "WordVectors"]
+__all__ = [
+    "CompactTfidf",
+    "HandFeatures",
+    "Normaliser",
+    "WordTable",
+    "WordVectors",
+    "build_features",
+]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -89,8 +97,6 @@ _FIRST = frozenset({"i", "my", "me", "we", "our", "us", "i'm", "im", "i've", "iv
 _WORD = re.compile(r"[a-z_']+")
 _CURRENCY = re.compile(r"[£$€]|\b\d+\s?(?:gbp|usd|pounds|dollars|k)\b", re.IGNORECASE)
 _PHONE = re.compile(r"(?:\+?\d[\d ()-]{8,}\d)")
-_LINK = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|co\.uk|org|net|ly|gl|io)\b", re.I)
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _AT = re.compile(r"(?<![\w@])@\w+")
 
 
@@ -107,9 +113,9 @@ def _hand_row(text: str) -> list[float]:
     return [
         np.log1p(len(raw)),
         np.log1p(n_words),
-        float(len(_LINK.findall(raw))),
+        float(len(URL_PATTERN.findall(raw))),
         float(len(_AT.findall(raw))),
-        float(len(_EMAIL.findall(raw))),
+        float(len(EMAIL_PATTERN.findall(raw))),
         _ratio(sum(c.isdigit() for c in raw), len(raw)),
         float(len(_PHONE.findall(raw))),
         float(len(_CURRENCY.findall(raw))),
@@ -278,3 +284,37 @@ class CompactTfidf(TfidfVectorizer):  # type: ignore[misc]
         if terms is not None:
             state["vocabulary_"] = {str(t): i for i, t in enumerate(terms)}
         super().__setstate__(state)
+
+
+WordTable = tuple[tuple[str, ...], np.ndarray]
+"""A vocabulary and its word vectors (see ``classifiers.training.distil``)."""
+
+
+def build_features(table: WordTable | None = None) -> FeatureUnion:
+    """Word and character n-grams and word vectors of the normalised text, and hand features."""
+    words = CompactTfidf(
+        analyzer="word",
+        ngram_range=(1, 2),
+        min_df=2,
+        max_features=40000,
+        sublinear_tf=True,
+        token_pattern=r"(?u)\b\w+\b|[!?£$]",  # noqa: S106 - a regex, not a password
+        dtype=np.float32,
+    )
+    chars = CompactTfidf(
+        analyzer="char_wb",
+        ngram_range=(2, 5),
+        min_df=3,
+        max_features=40000,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    parts: list[tuple[str, Any]] = [("words", words), ("chars", chars)]
+    if table is not None:
+        parts.append(("vectors", WordVectors(np.asarray(table[0], dtype=str), table[1])))
+    return FeatureUnion(
+        [
+            ("text", Pipeline([("norm", Normaliser()), ("parts", FeatureUnion(parts))])),
+            ("hand", HandFeatures()),
+        ]
+    )

@@ -16,7 +16,7 @@ from records import CATEGORIES, Category, Lane
 
 SECTION = "classification"
 
-Signal = Literal["emergency", "threat", "personal_data"]
+Signal = Literal["emergency", "threat", "personal_data", "possible_query"]
 
 LANE_ORDER: tuple[Lane, ...] = ("urgent", "moderation", "response")
 """Most pressing first: a verdict's ``lane`` is the first lane that applies."""
@@ -84,6 +84,9 @@ class ClassificationPolicy(_Strict):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     thresholds: dict[Category, float | None] = Field(default_factory=dict)
+    # The recall-first cut on the service-request score at which a comment may still be a
+    # query (None: the cut the model was tuned with).
+    possible_query_cut: float | None = Field(default=None, gt=0, lt=1)
     abusive_sources: tuple[str, ...] = ()
     toxicity_reasons: dict[str, ToxicityReason] = Field(default_factory=dict)
     spam_markers: dict[str, float] = Field(default_factory=dict)

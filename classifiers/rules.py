@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from classifiers.normalise import URL_PATTERN, clean, normalise
+from classifiers.normalise import EMAIL_PATTERN, URL_PATTERN, clean, normalise
 
 RULES_VERSION = "rules-1"
 
@@ -73,7 +73,6 @@ def _rx(pattern: str) -> re.Pattern[str]:
 # --- personal data (searched in the cleaned text, case kept) -------------------------
 
 _PHONE = _rx(r"(?<![\w+])(?:\+44\s?\(?0?\)?\s?|0044\s?|\(?0)\d{2,4}\)?(?:[\s-]?\d){6,8}(?!\d)")
-_EMAIL = _rx(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b")
 _POSTCODE = _rx(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[ABD-HJLNP-UW-Z]{2}\b")
 _HOUSE_NUMBER = _rx(
     r"(?:\b(?:no\.?|number|flat|house|apartment|apt\.?|unit)\s*\d{1,4}[a-z]?\b"
@@ -338,7 +337,7 @@ def _matches(rules: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> tuple
 
 def _personal_data(text: str, *, all_postcodes: bool = False) -> tuple[Match, ...]:
     found: list[Match] = []
-    found += [Match("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    found += [Match("email", m.start(), m.end()) for m in EMAIL_PATTERN.finditer(text)]
     found += [Match("phone", m.start(), m.end()) for m in _PHONE.finditer(text)]
     found += [Match("ni_number", m.start(), m.end()) for m in _NI_NUMBER.finditer(text)]
     found += [Match("reference", m.start(), m.end()) for m in _REFERENCE.finditer(text)]

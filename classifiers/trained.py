@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import skops.io as sio
 from scipy.special import expit
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -25,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.features import build_features
 from records import CATEGORIES
 
 __all__ = ["META_FILE", "MODEL_FILE", "ModelError", "MultiLabelTextClassifier", "TrainedModel"]
@@ -101,7 +103,11 @@ class MultiLabelTextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X: Sequence[str], Y: Any, sample_weight: Any = None) -> MultiLabelTextClassifier:
+    def fit(
+        self, X: Sequence[str], Y: Any, sample_weight: Any = None, label_weights: Any = None
+    ) -> MultiLabelTextClassifier:
+        """Fit every category; ``label_weights`` (n, k) scales each row's weight per category
+        (0 leaves it out)."""
         Y = np.asarray(Y)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
@@ -118,14 +124,17 @@ class MultiLabelTextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[
         nb = dict(self.nb_smoothing or {})
         self.estimators_: list[CompactLogisticRegression] = []
         self.calibrators_: list[LogisticRegression] = []
+        per_label = np.ones(Y.shape) if label_weights is None else np.asarray(label_weights, float)
         for j, name in enumerate(classes):
             y = Y[:, j].astype(int)
-            if np.bincount(y, minlength=2).min() < 2:
+            rows = np.flatnonzero(per_label[:, j] > 0)
+            row_weights = weights * per_label[:, j]
+            if np.bincount(y[rows], minlength=2).min() < 2:
                 raise ValueError(f"category {name!r} needs both positive and negative examples")
             fit_idx, cal_idx = train_test_split(
-                np.arange(len(y)),
+                rows,
                 test_size=self.calibration_share,
-                stratify=y,
+                stratify=y[rows],
                 random_state=self.random_state,
             )
             C = self.C.get(name, 4.0) if isinstance(self.C, Mapping) else self.C
@@ -137,14 +146,16 @@ class MultiLabelTextClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[
                 random_state=self.random_state,
             )
             if name in nb and n_tfidf:
-                scale = _nb_scale(Z[fit_idx], y[fit_idx], weights[fit_idx], n_tfidf, nb[name])
-                base.fit(Z[fit_idx] @ sp.diags(scale), y[fit_idx], sample_weight=weights[fit_idx])
+                scale = _nb_scale(Z[fit_idx], y[fit_idx], row_weights[fit_idx], n_tfidf, nb[name])
+                base.fit(
+                    Z[fit_idx] @ sp.diags(scale), y[fit_idx], sample_weight=row_weights[fit_idx]
+                )
                 base.coef_ = base.coef_ * scale  # the same scores on unscaled features
             else:
-                base.fit(Z[fit_idx], y[fit_idx], sample_weight=weights[fit_idx])
+                base.fit(Z[fit_idx], y[fit_idx], sample_weight=row_weights[fit_idx])
             # Platt scaling: a one-feature logistic regression on the held-back scores.
             platt = LogisticRegression(C=1e4)
-            platt.fit(_scores(base, Z[cal_idx]), y[cal_idx], sample_weight=weights[cal_idx])
+            platt.fit(_scores(base, Z[cal_idx]), y[cal_idx], sample_weight=row_weights[cal_idx])
             self.estimators_.append(base)
             self.calibrators_.append(platt)
         self.classes_ = np.asarray(classes, dtype=object)
@@ -222,8 +233,6 @@ def _drop_stop_words(estimator: Any) -> None:
 
 
 def _default_features() -> Any:
-    from classifiers.training.pipeline import build_features
-
     return build_features()
 
 
@@ -252,8 +261,6 @@ class TrainedModel:
     @classmethod
     def load(cls, model_dir: Path) -> TrainedModel:
         """Read ``model.skops`` and ``model.json`` from a directory."""
-        import skops.io as sio
-
         model_path, meta_path = model_dir / MODEL_FILE, model_dir / META_FILE
         if not model_path.is_file() or not meta_path.is_file():
             raise ModelError(

@@ -56,6 +56,9 @@ class Verdict(Record):
     lanes: tuple[Lane, ...] = ()
     actions: tuple[str, ...] = ()
     model: dict[str, str] = Field(default_factory=dict)
+    # Not labelled a service request, but it may be one (a direct message, or a score
+    # over the recall-first cut): a reply deadline runs until an officer says otherwise.
+    possible_query: bool = False
 
 
 class TriageResult(Record):

@@ -30,6 +30,7 @@ from worker.context import WorkerContext
 from worker.metrics import metrics_of
 from worker.retention import topic_specs
 from worker.settings import Settings
+from worker.transport import WorkerApp
 
 if TYPE_CHECKING:
     from classifiers import Classifier
@@ -180,8 +181,9 @@ def create_app(
         ctx = WorkerContext(settings=settings) if clock is None else WorkerContext(settings, clock)
     elif clock is not None:
         ctx.clock = clock
-    app = faust.App(
+    app = WorkerApp(
         settings.app_id,
+        fetch_wait_ms=settings.fetch_wait_ms,
         broker=settings.broker,
         store=settings.store,
         datadir=str(_data_dir(settings, ctx)),
@@ -196,6 +198,9 @@ def create_app(
         broker_commit_interval=1.0,
         broker_credentials=broker_credentials(settings.kafka),
         producer_acks=-1,
+        # A batch's outputs leave in a few requests rather than one each (about a third of
+        # the worker's time otherwise, at a few milliseconds' wait).
+        producer_linger=0.005,
         # Unacknowledged input is read again after a rebalance or restart anyway (outputs
         # have deterministic ids), and a batch held back by the breaker must not block
         # the shutdown.

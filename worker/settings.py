@@ -40,6 +40,8 @@ class Settings(KafkaSettings):
     store: str = Field(default="memory://")
     app_id: str = Field(default="council-triage", pattern=r"^[A-Za-z0-9._-]+$")
     session_timeout_s: float = Field(default=10.0, gt=0)
+    # Longest a broker may hold an empty fetch (worker/transport.py says why it matters).
+    fetch_wait_ms: int = Field(default=50, ge=1, le=10_000)
     data_dir: Path = Field(default=Path("triage-data"))
     # Start even when an existing topic deletes records sooner than the policy's period.
     allow_short_retention: bool = False
@@ -68,9 +70,12 @@ class Settings(KafkaSettings):
     detoxify_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     require_detoxify: bool = False
     detoxify_quantize: bool = False
-    torch_threads: int = Field(default=1, ge=1, le=64)
+    # torch's thread pool is one per process: it serves the transformer and detoxify.
+    torch_threads: int = Field(default=2, ge=1, le=64)
+    # int8 transformer (the default, tuned so): false serves exact float32, a quarter slower.
+    transformer_int8: bool = True
     batch_size: int = Field(default=32, ge=1, le=1024)
-    batch_timeout_ms: int = Field(default=200, ge=1, le=60_000)
+    batch_timeout_ms: int = Field(default=50, ge=1, le=60_000)
 
     # Dead letters: stop rather than dead-letter everything after a bad deploy upstream.
     breaker_window: int = Field(default=200, ge=10)

@@ -29,13 +29,18 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled text: its categories (empty = ordinary chatter) and where it came from."""
+    """One labelled text: its categories (empty = ordinary chatter) and where it came from.
+
+    ``known`` names the categories whose label is trusted for this text (None: all of
+    them); for the others its "no" counts only as a weak negative (``WEAK``).
+    """
 
     text: str
     labels: frozenset[str]
     source: str
     weight: float = 1.0
     meta: Mapping[str, str] = field(default_factory=dict)
+    known: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -169,4 +174,20 @@ def label_matrix(examples: Sequence[Example]) -> np.ndarray:
         for j, category in enumerate(CATEGORIES):
             if category in example.labels:
                 matrix[i, j] = 1
+    return matrix
+
+
+WEAK = 0.2
+"""The weight of a "no" that a source does not actually give (see ``sources.KNOWN``)."""
+
+
+def label_weights(examples: Sequence[Example]) -> np.ndarray:
+    """An (n, 4) matrix of how much each example's label for each category counts: 1 where
+    the label is given (or positive), ``WEAK`` where "no" is only the likely answer."""
+    matrix = np.ones((len(examples), len(CATEGORIES)), dtype=np.float32)
+    for i, example in enumerate(examples):
+        if example.known is not None:
+            for j, category in enumerate(CATEGORIES):
+                if category not in example.known and category not in example.labels:
+                    matrix[i, j] = WEAK
     return matrix

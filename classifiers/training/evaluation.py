@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
+from classifiers.training.dataset import Example, label_matrix
 from records import CATEGORIES
 
 
@@ -83,22 +84,36 @@ def score(
     return out
 
 
-def choose_thresholds(Y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def choose_thresholds(
+    Y: np.ndarray, proba: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
     """Per category, the cut that maximises F1 on held-out data (0.5 when it has no positives).
 
+    ``weights`` (n, 4) weigh each row's label per category (a weak negative counts less).
     Cuts are kept within [0.05, 0.95]: beyond that a small validation set is overfitted.
     """
     out: dict[str, float] = {}
     for j, category in enumerate(CATEGORIES):
-        y = Y[:, j]
+        w = np.ones(len(Y)) if weights is None else weights[:, j]
+        rows = w > 0
+        y, p = Y[rows, j], proba[rows, j]
         if y.sum() == 0 or y.sum() == len(y):
             out[category] = 0.5
             continue
-        precision, recall, cuts = precision_recall_curve(y, proba[:, j])
+        precision, recall, cuts = precision_recall_curve(y, p, sample_weight=w[rows])
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
         best = int(np.argmax(f1[:-1]))
         out[category] = float(np.clip(cuts[best], 0.05, 0.95))
     return out
+
+
+def recall_cut(y: np.ndarray, p: np.ndarray, recall: float) -> float:
+    """The highest cut that keeps at least ``recall`` of the positives at or above it."""
+    positives = np.sort(p[y.astype(bool)])
+    if len(positives) == 0:
+        return 0.5
+    missed = int(np.floor((1.0 - recall) * len(positives)))
+    return float(positives[min(missed, len(positives) - 1)])
 
 
 def confusions(
@@ -140,3 +155,32 @@ def format_report(
             cells = "".join(f"{row['predicted'][c]:>14}" for c in [*CATEGORIES, "none"])
             lines.append(f"{row['true']:<16}{row['n']:>6}{cells}")
     return "\n".join(lines)
+
+
+def scores_by_source(
+    examples: Sequence[Example], proba: np.ndarray, thresholds: Mapping[str, float]
+) -> dict[str, Any]:
+    """Scores over all the examples and for each source on its own.
+
+    A source says something only about the categories it has positives of. For its texts
+    with no label, ``false_alarm_rate_on_none`` is the share that got any label and
+    ``service_request_on_none`` the share taken for a request; ``exact_label_set`` is the
+    share of its texts whose labels came out exactly right (all four categories).
+    """
+    Y = label_matrix(examples)
+    out: dict[str, Any] = {"all": {c: s.as_dict() for c, s in score(Y, proba, thresholds).items()}}
+    cut = np.asarray([thresholds.get(c, 0.5) for c in CATEGORIES])
+    predicted = proba >= cut
+    for source in sorted({e.source for e in examples}):
+        idx = np.asarray([e.source == source for e in examples])
+        per = score(Y[idx], proba[idx], thresholds)
+        out[source] = {c: s.as_dict() for c, s in per.items() if s.support > 0}
+        out[source]["exact_label_set"] = round(
+            float((predicted[idx] == Y[idx].astype(bool)).all(axis=1).mean()), 4
+        )
+        negatives = ~Y[idx].astype(bool).any(axis=1)
+        if negatives.any():
+            flagged = predicted[idx][negatives]
+            out[source]["false_alarm_rate_on_none"] = round(float(flagged.any(axis=1).mean()), 4)
+            out[source]["service_request_on_none"] = round(float(flagged[:, 0].mean()), 4)
+    return out

@@ -20,46 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.pipeline import FeatureUnion, Pipeline
+import skops.io as sio
 
-from classifiers.features import CompactTfidf, HandFeatures, Normaliser, WordVectors
+from classifiers.features import WordTable, build_features
 from classifiers.trained import META_FILE, MODEL_FILE, MultiLabelTextClassifier
-from classifiers.training.dataset import Example, label_matrix
-from classifiers.training.evaluation import choose_thresholds, score
+from classifiers.training.dataset import Example, label_matrix, label_weights
+from classifiers.training.evaluation import choose_thresholds, scores_by_source
 from records import CATEGORIES
-
-WordTable = tuple[tuple[str, ...], np.ndarray]
-
-
-def build_features(table: WordTable | None = None) -> FeatureUnion:
-    """Word and character n-grams and word vectors of the normalised text, and hand features."""
-    words = CompactTfidf(
-        analyzer="word",
-        ngram_range=(1, 2),
-        min_df=2,
-        max_features=40000,
-        sublinear_tf=True,
-        token_pattern=r"(?u)\b\w+\b|[!?£$]",  # noqa: S106 - a regex, not a password
-        dtype=np.float32,
-    )
-    chars = CompactTfidf(
-        analyzer="char_wb",
-        ngram_range=(2, 5),
-        min_df=3,
-        max_features=40000,
-        sublinear_tf=True,
-        dtype=np.float32,
-    )
-    parts: list[tuple[str, Any]] = [("words", words), ("chars", chars)]
-    if table is not None:
-        parts.append(("vectors", WordVectors(np.asarray(table[0], dtype=str), table[1])))
-    return FeatureUnion(
-        [
-            ("text", Pipeline([("norm", Normaliser()), ("parts", FeatureUnion(parts))])),
-            ("hand", HandFeatures()),
-        ]
-    )
-
 
 # Inverse regularisation per category, from held-out checks on the shared data: the
 # misinformation sets need a freer fit (AUC on CONSTRAINT 0.972 at C=4, 0.976 at 16);
@@ -130,7 +97,12 @@ def fit(
     """A model fitted on the examples (weights honoured), seeded."""
     model = build_model(seed, table)
     weights = np.asarray([e.weight for e in examples], dtype=np.float64)
-    model.fit([e.text for e in examples], label_matrix(examples), sample_weight=weights)
+    model.fit(
+        [e.text for e in examples],
+        label_matrix(examples),
+        sample_weight=weights,
+        label_weights=label_weights(examples),
+    )
     return model
 
 
@@ -140,20 +112,7 @@ def evaluate_by_source(
     """Scores over all the examples and for each source on its own."""
     if not examples:
         return {}
-    proba = model.predict_proba([e.text for e in examples])
-    Y = label_matrix(examples)
-    out: dict[str, Any] = {"all": {c: s.as_dict() for c, s in score(Y, proba, thresholds).items()}}
-    sources = sorted({e.source for e in examples})
-    for source in sources:
-        idx = np.asarray([e.source == source for e in examples])
-        per = score(Y[idx], proba[idx], thresholds)
-        # Only the categories a source has positives of say anything about it.
-        out[source] = {c: s.as_dict() for c, s in per.items() if s.support > 0}
-        negatives = ~Y[idx].astype(bool).any(axis=1)
-        if negatives.any():
-            flagged = (proba[idx][negatives] >= [thresholds[c] for c in CATEGORIES]).any(axis=1)
-            out[source]["false_alarm_rate_on_none"] = round(float(flagged.mean()), 4)
-    return out
+    return scores_by_source(examples, model.predict_proba([e.text for e in examples]), thresholds)
 
 
 def train(
@@ -183,7 +142,7 @@ def train(
         if table is None
         else {"words": len(table[0]), "dims": int(table[1].shape[1])},
         "thresholds": thresholds,
-        "counts": _counts(examples, train_part, val_part, test_part),
+        "counts": counts(examples, train_part, val_part, test_part),
         "fit_seconds": round(fitted_s, 1),
         "test": evaluate_by_source(model, test_part, thresholds),
     }
@@ -192,7 +151,8 @@ def train(
     return TrainResult(model, thresholds, meta)
 
 
-def _counts(everything: Sequence[Example], *parts: Sequence[Example]) -> dict[str, dict[str, Any]]:
+def counts(everything: Sequence[Example], *parts: Sequence[Example]) -> dict[str, dict[str, Any]]:
+    """Texts per source and label, and how many went to each part of the split."""
     out: dict[str, dict[str, Any]] = {}
     for source in sorted({e.source for e in everything}):
         mine = [e for e in everything if e.source == source]
@@ -208,8 +168,6 @@ def _counts(everything: Sequence[Example], *parts: Sequence[Example]) -> dict[st
 
 def save(result: TrainResult, out_dir: Path, extra_meta: dict[str, Any] | None = None) -> Path:
     """Write ``model.skops`` and ``model.json`` into a directory; return the model path."""
-    import skops.io as sio
-
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = sio.dumps(result.model, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     model_path = out_dir / MODEL_FILE

@@ -349,3 +349,38 @@ def test_emergency_state_folds_switches_in_time_order() -> None:
     assert state.active_at(at("2026-11-23T12:00"))
     assert not state.active_at(at("2026-11-23T13:00"))
     assert EmergencyState.of([on]).active
+
+
+def test_a_direct_message_opens_a_case_whatever_its_labels() -> None:
+    """Every direct message to the council gets a deadline, even one the model calls chatter."""
+    message = comment("m1", "2026-11-23T10:00").model_copy(update={"kind": "direct_message"})
+    event = event_from_result(
+        TriageResult(comment=message, verdict=verdict("spam"), classified_at=at("2026-11-23T10:00"))
+    )
+    assert event.kind == "query"
+    [case] = Conversation(key=KEY).with_event(event).cases(RULES)
+    assert case.status == "open"
+
+
+def test_a_possible_query_opens_a_case_and_no_reply_needed_closes_it() -> None:
+    """A comment under the label's threshold but over the recall-first cut gets a deadline,
+    and an officer's "No reply needed" ends it."""
+    unsure = verdict().model_copy(update={"possible_query": True})
+    event = event_from_result(
+        TriageResult(
+            comment=comment("c1", "2026-11-23T10:00"),
+            verdict=unsure,
+            classified_at=at("2026-11-23T10:00"),
+        )
+    )
+    assert event.kind == "query"
+    state = Conversation(key=KEY).with_event(event)
+    state = state.with_event(decision("d1", "c1", "2026-11-23T11:00", "no_reply_needed"))
+    [case] = state.cases(RULES)
+    assert (case.status, case.closed_by) == ("closed", "no_reply_needed")
+
+
+def test_a_plain_comment_still_opens_no_case() -> None:
+    """A comment that is neither labelled nor a possible query waits for nothing."""
+    assert remark("c1", "2026-11-23T10:00").kind == "resident"
+    assert Conversation(key=KEY).with_event(remark("c1", "2026-11-23T10:00")).cases(RULES) == []

@@ -25,6 +25,8 @@ class KeywordModel:
     """A stand-in for the trained model: fixed probabilities from a few keywords."""
 
     version = "keywords-1"
+    review_cut = 0.3
+    degraded = None
     thresholds: ClassVar[dict[str, float]] = {
         "service_request": 0.5,
         "abusive": 0.5,
@@ -32,7 +34,7 @@ class KeywordModel:
         "spam": 0.5,
     }
 
-    def predict_proba(self, texts):
+    def predict_proba(self, texts, findings=None):
         out = np.full((len(texts), 4), 0.05)
         for i, text in enumerate(texts):
             low = text.lower()
@@ -44,6 +46,8 @@ class KeywordModel:
                 out[i, 2] = 0.95
             if "casino" in low:
                 out[i, 3] = 0.7
+            if "wondering" in low:
+                out[i, 0] = 0.4  # under the 0.5 threshold, over the 0.3 review cut
         return out
 
 
@@ -230,6 +234,7 @@ def _settings(**changes):
         "detoxify_quantize": False,
         "detoxify_sha256": None,
         "torch_threads": 1,
+        "transformer_int8": False,
     }
     return SimpleNamespace(**{**base, **changes})
 
@@ -250,9 +255,11 @@ def test_load_refuses_a_bad_policy(tmp_path):
 
 @pytest.fixture
 def stub_model(monkeypatch):
-    from classifiers.trained import TrainedModel
+    from classifiers.shipped import ShippedModel
 
-    monkeypatch.setattr(TrainedModel, "load", classmethod(lambda cls, model_dir: KeywordModel()))
+    monkeypatch.setattr(
+        ShippedModel, "load", classmethod(lambda cls, model_dir, **_: KeywordModel())
+    )
 
 
 def test_missing_detoxify_warns_once_and_carries_on(stub_model):
@@ -301,3 +308,35 @@ def test_no_string_crashes_classification(texts):
     for verdict in verdicts:
         assert all(0.0 <= p <= 1.0 for p in verdict.scores.values())
         assert verdict.lane == (verdict.lanes[0] if verdict.lanes else None)
+
+
+def test_a_score_over_the_review_cut_is_a_possible_query(classifier):
+    """Under the label's threshold but over the recall-first cut: no label, but the response
+    lane, a possible-query flag and the reason that says why."""
+    verdict = classifier.classify(["just wondering about the bins"])[0]
+    assert verdict.labels == ()
+    assert verdict.possible_query
+    assert verdict.lanes == ("response",)
+    reason = next(r for r in verdict.reasons if r.code == "possible_query")
+    assert "0.40" in reason.evidence
+    assert "reply_within_one_working_day" in verdict.actions
+    assert not classifier.classify(["lovely day"])[0].possible_query
+    assert not classifier.classify(["pothole"])[0].possible_query  # labelled: no need
+
+
+def test_every_direct_message_is_a_possible_query(classifier):
+    """A private message to the council expects an answer, whatever the model says of it."""
+    verdict = classifier.classify([comment("lovely day", "direct_message")])[0]
+    assert verdict.labels == ()
+    assert verdict.possible_query
+    assert verdict.lane == "response"
+    assert "direct message" in verdict.reasons[-1].evidence
+
+
+def test_the_policy_may_set_its_own_review_cut():
+    """A policy cut replaces the model's, and never rises above the label's threshold."""
+    policy = load_policy(POLICY)
+    strict = Classifier(KeywordModel(), policy.model_copy(update={"possible_query_cut": 0.45}))
+    assert not strict.classify(["just wondering"])[0].possible_query
+    loose = Classifier(KeywordModel(), policy.model_copy(update={"possible_query_cut": 0.9}))
+    assert loose.query_cut == 0.5

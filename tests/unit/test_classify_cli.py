@@ -17,9 +17,11 @@ class KeywordModel:
     """A stand-in for the shipped model, so the contract is tested on its own."""
 
     version = "keywords-1"
+    review_cut = 0.3
+    degraded = None
     thresholds = dict.fromkeys(CATEGORIES, 0.5)
 
-    def predict_proba(self, texts):
+    def predict_proba(self, texts, findings=None):
         out = np.full((len(texts), 4), 0.05)
         for i, text in enumerate(texts):
             if "bin" in text:
@@ -31,9 +33,11 @@ class KeywordModel:
 
 @pytest.fixture(autouse=True)
 def stub_model(monkeypatch):
-    from classifiers.trained import TrainedModel
+    from classifiers.shipped import ShippedModel
 
-    monkeypatch.setattr(TrainedModel, "load", classmethod(lambda cls, model_dir: KeywordModel()))
+    monkeypatch.setattr(
+        ShippedModel, "load", classmethod(lambda cls, model_dir, **_: KeywordModel())
+    )
     for name in (
         "TRIAGE_DETOXIFY_CHECKPOINT",
         "TRIAGE_DETOXIFY_CONFIG_DIR",

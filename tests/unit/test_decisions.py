@@ -266,3 +266,21 @@ def test_label_examples_from_decisions():
         label_example(item(lane="response"), decide("no_reply_needed", it=item(lane="response"))[0])
         is None
     )
+
+
+def test_reply_decisions_teach_whether_a_comment_was_a_query():
+    """ "No reply needed" on a labelled request removes the label; a reply to a possible query
+    adds it; "no reply needed" on a possible query confirms the model's "not a request"."""
+    from worker.moderation.agent import label_example
+
+    request = item(lane="response", labels=("service_request",))
+    corrected = label_example(request, decide("no_reply_needed", it=request)[0])
+    assert (corrected.labels, corrected.source) == ((), "corrected")
+    unsure = item(lane="response", labels=())
+    unsure = unsure.model_copy(
+        update={"verdict": unsure.verdict.model_copy(update={"possible_query": True})}
+    )
+    answered = label_example(unsure, decide("replied", it=unsure)[0])
+    assert (answered.labels, answered.source) == (("service_request",), "corrected")
+    not_needed = label_example(unsure, decide("no_reply_needed", it=unsure)[0])
+    assert (not_needed.labels, not_needed.source) == ((), "confirmed")

@@ -167,18 +167,20 @@ def test_classifier_load_uses_detoxify_when_configured(tiny, offline, monkeypatc
     """With weights configured, load() checks their hash and adds detoxify's sub-scores and
     version to each verdict."""
     import classifiers
-    from classifiers.trained import TrainedModel
+    from classifiers.shipped import ShippedModel
 
     class Stub:
         version = "stub-1"
+        review_cut = 0.3
+        degraded = None
         thresholds: ClassVar[dict[str, float]] = dict.fromkeys(
             ("service_request", "abusive", "misinformation", "spam"), 0.5
         )
 
-        def predict_proba(self, texts):
+        def predict_proba(self, texts, findings=None):
             return np.full((len(texts), 4), 0.05)
 
-    monkeypatch.setattr(TrainedModel, "load", classmethod(lambda cls, model_dir: Stub()))
+    monkeypatch.setattr(ShippedModel, "load", classmethod(lambda cls, model_dir, **_: Stub()))
     settings = SimpleNamespace(
         policy=Path(classifiers.__file__).parent / "policy" / "north-herts.yaml",
         model_dir=Path("unused"),
@@ -188,6 +190,7 @@ def test_classifier_load_uses_detoxify_when_configured(tiny, offline, monkeypatc
         detoxify_quantize=False,
         detoxify_sha256=None,
         torch_threads=1,
+        transformer_int8=False,
     )
     # The operator's hash reaches the loader: a wrong one stops a required detoxify.
     wrong = SimpleNamespace(**{**vars(settings), "detoxify_sha256": "f" * 64})

@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifiers import clean, normalise
-from classifiers.normalise import EMAIL_WORD, HANDLE_WORD, MAX_CHARS, URL_WORD
+from classifiers.normalise import (
+    EMAIL_PATTERN,
+    EMAIL_WORD,
+    HANDLE_WORD,
+    MAX_CHARS,
+    URL_PATTERN,
+    URL_WORD,
+)
 
 
 def test_nfkc_folds_lookalike_characters():
@@ -87,3 +94,23 @@ def test_normalising_twice_changes_nothing_more(text):
     """Normalisation is stable: what it produces is already normal."""
     once = normalise(text)
     assert normalise(once) == once
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("see example.com/bins for the dates", ["example.com/bins"]),
+        ("book at www.north-herts.gov.uk today", ["www.north-herts.gov.uk"]),
+        ("the council.community hub opens", []),  # a word that starts with a top-level domain
+        ("a.a.a.a.a.a.a.a", []),
+    ],
+)
+def test_links_end_at_a_known_top_level_domain(text, links):
+    """A link is a dotted name ending in a known top-level domain, not a prefix of a word."""
+    assert [m.group(0) for m in URL_PATTERN.finditer(text)] == links
+
+
+def test_email_addresses_are_found_whole():
+    """The whole address is one match, however many dots and plus signs it has."""
+    text = "write to a.b+bins@mail.example.co.uk or x@y"
+    assert [m.group(0) for m in EMAIL_PATTERN.finditer(text)] == ["a.b+bins@mail.example.co.uk"]

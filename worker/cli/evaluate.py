@@ -34,6 +34,13 @@ from worker.cli.train import PATH, cache_dir, mapping_options, read_files
     help="With --shared: also retrain without each public data set and score on it (slow).",
 )
 @click.option(
+    "--seeds",
+    default="",
+    metavar="0,1,2",
+    help="With --shared: the reduced recipe once per seed, each scored on its own "
+    "held-out part (slow).",
+)
+@click.option(
     "--json-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the scores as JSON here too.",
@@ -49,6 +56,7 @@ def command(  # noqa: PLR0917 - one parameter per click option
     model_dir: Path | None,
     shared: Path | None,
     cross_source: bool,
+    seeds: str,
     json_out: Path | None,
 ) -> None:
     """Print per-category precision, recall, F1, ROC AUC and confusions for labelled data.
@@ -59,82 +67,175 @@ def command(  # noqa: PLR0917 - one parameter per click option
     settings = get_settings(ctx)
     if not files and shared is None:
         raise click.UsageError("give --data FILE and/or --shared DIR")
-    if cross_source and shared is None:
-        raise click.UsageError("--cross-source needs --shared DIR")
-    from classifiers.trained import ModelError, TrainedModel
-    from classifiers.training.dataset import label_matrix
-    from classifiers.training.evaluation import confusions, format_report, score
+    if (cross_source or seeds) and shared is None:
+        raise click.UsageError("--cross-source and --seeds need --shared DIR")
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            "a comma-separated list of integers", param_hint="--seeds"
+        ) from None
+    from classifiers.shipped import ShippedModel
+    from classifiers.trained import ModelError
 
     try:
-        model = TrainedModel.load(model_dir or settings.model_dir)
+        model = ShippedModel.load(model_dir or settings.model_dir, threads=settings.torch_threads)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
-    report: dict[str, object] = {"model": model.version, "thresholds": model.thresholds}
+    if model.degraded:
+        click.echo(f"transformer unavailable ({model.degraded}): the linear part alone", err=True)
+    from classifiers import Classifier, load_policy
+
+    whole = Classifier(model, load_policy(settings.policy))
+    thresholds: dict[str, dict[str, float]] = {
+        **_thresholds(model),
+        "classifier": {str(c): t for c, t in whole.thresholds.items()},
+    }
+    report: dict[str, object] = {"model": model.version, "thresholds": thresholds}
     groups: list[tuple[str, tuple[Path, ...]]] = [(p.name, (p,)) for p in files]
     if len(files) > 1:
         groups.append(("all files", files))
     for name, paths in groups:
         examples = read_files(paths, text_cols, labels_col, label_map, no_header)
-        Y = label_matrix(examples)
-        proba = model.predict_proba([e.text for e in examples])
-        scores = score(Y, proba, model.thresholds)
-        confusion = confusions(Y, proba, model.thresholds)
-        click.echo(f"\n{name}: {len(examples)} texts, model {model.version}")
-        click.echo(format_report(scores, confusion))
-        report[name] = {
-            "scores": {c: s.as_dict() for c, s in scores.items()},
-            "confusions": confusion,
-        }
+        report[name] = _score_file(name, whole, examples, thresholds)
     if shared is not None:
-        report["held_out"] = _held_out(model, shared)
+        report["held_out"] = _held_out(whole, shared, thresholds)
     if cross_source and shared is not None:
-        from classifiers.training.crosssource import cross_source as run_cross_source
-
-        results = run_cross_source(
-            shared,
-            model.thresholds,
-            cache_dir=cache_dir(),
-            progress=lambda m: click.echo(m, err=True),
-        )
-        click.echo("\ncross-source (trained without the source, scored on it)")
-        click.echo(
-            f"{'source':<14}{'category':<16}{'n':>6}{'prec':>7}{'recall':>7}{'f1':>7}"
-            f"{'mF1':>7}{'auc':>7}"
-        )
-        for source, per in results.items():
-            for category, r in per.items():
-                click.echo(_row(source, category, r))
-        report["cross_source"] = results
+        report["cross_source"] = _cross_source(shared, int(model.info.get("seed", 0)))
+    if seed_list and shared is not None:
+        report["seeds"] = _seed_spread(shared, seed_list)
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _parts_proba(whole: Any, texts: list[str]) -> dict[str, Any]:
+    """Each part's probabilities, and the whole classifier's scores (rules and policy too)."""
+    import numpy as np
+
+    from records import CATEGORIES
+
+    parts: dict[str, Any] = whole.model.predict_parts(texts)
+    verdicts = whole.classify(texts)
+    parts["classifier"] = np.asarray([[v.scores[c] for c in CATEGORIES] for v in verdicts])
+    return parts
+
+
+def _score_file(
+    name: str, whole: Any, examples: list[Any], thresholds: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """Each part's scores and confusions on one labelled file, printed as it goes."""
+    from classifiers.training.dataset import label_matrix
+    from classifiers.training.evaluation import confusions, format_report, score
+
+    Y = label_matrix(examples)
+    out: dict[str, Any] = {}
+    for part, proba in _parts_proba(whole, [e.text for e in examples]).items():
+        scores = score(Y, proba, thresholds[part])
+        confusion = confusions(Y, proba, thresholds[part])
+        click.echo(f"\n{name}: {len(examples)} texts, {part}")
+        click.echo(format_report(scores, confusion))
+        out[part] = {"scores": {c: s.as_dict() for c, s in scores.items()}, "confusions": confusion}
+    return out
+
+
+_HEADER = (
+    f"{'source/part':<30}{'category':<16}{'n':>6}{'prec':>7}{'recall':>7}{'f1':>7}"
+    f"{'mF1':>7}{'auc':>7}"
+)
+
+
+def _thresholds(model: Any) -> dict[str, dict[str, float]]:
+    """Each part's own thresholds from model.json (the combined ones are the model's)."""
+    saved = model.info.get("thresholds", {})
+    return {part: dict(saved.get(part, model.thresholds)) for part in _parts(model)}
+
+
+def _parts(model: Any) -> tuple[str, ...]:
+    return ("linear",) if model.transformer is None else ("transformer", "linear", "combined")
 
 
 def _row(source: str, category: str, r: dict[str, Any]) -> str:
     auc = "-" if r["auc"] is None else f"{r['auc']:.3f}"
     return (
-        f"{source:<14}{category:<16}{r['support']:>6}{r['precision']:>7.3f}"
+        f"{source:<30}{category:<16}{r['support']:>6}{r['precision']:>7.3f}"
         f"{r['recall']:>7.3f}{r['f1']:>7.3f}{r['macro_f1']:>7.3f}{auc:>7}"
     )
 
 
-def _held_out(model: Any, shared: Path) -> dict[str, Any]:
-    """Scores on the test part of the standard mix, re-split with the model's own seed."""
+def _held_out(whole: Any, shared: Path, thresholds: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Scores on the test part of the standard mix, re-split with the model's own seed,
+    and on the held-out sets (the council test file, BANKING77's and the customer-care
+    tweets' own test splits)."""
     from classifiers.training import council, load_shared, split
-    from classifiers.training.pipeline import evaluate_by_source
+    from classifiers.training.evaluation import scores_by_source
+    from classifiers.training.sources import held_out_sets
 
+    model = whole.model
     seed = int(model.info.get("seed", 0))
     holdout = float(model.info.get("holdout", 0.1))
     examples = load_shared(shared, seed=seed) + council("train")
-    council_test = [replace(e, source="council-test") for e in council("test")]
-    test = split(examples, seed, holdout)[2] + council_test
-    results: dict[str, Any] = evaluate_by_source(model.estimator, test, model.thresholds)
-    click.echo(f"\nheld out (seed {seed}, test share {holdout}, and the council test file)")
-    click.echo(
-        f"{'source':<14}{'category':<16}{'n':>6}{'prec':>7}{'recall':>7}{'f1':>7}"
-        f"{'mF1':>7}{'auc':>7}"
+    test = split(examples, seed, holdout)[2]
+    test += [replace(e, source="council-test") for e in council("test")]
+    test += [e for extra in held_out_sets(shared).values() for e in extra]
+    parts = _parts_proba(whole, [e.text for e in test])
+    results: dict[str, Any] = {}
+    click.echo(f"\nheld out (seed {seed}, test share {holdout}, and the held-out sets)")
+    click.echo(_HEADER)
+    for part, proba in parts.items():
+        results[part] = scores_by_source(test, proba, thresholds[part])
+        for source, per in results[part].items():
+            for category, r in per.items():
+                if isinstance(r, dict):
+                    click.echo(_row(f"{source}/{part}", category, r))
+            rates = {k: v for k, v in per.items() if not isinstance(v, dict)}
+            if rates:
+                click.echo(
+                    f"{source + '/' + part:<30}" + "  ".join(f"{k} {v}" for k, v in rates.items())
+                )
+    return results
+
+
+def _seed_spread(shared: Path, seeds: list[int]) -> dict[str, Any]:
+    """The reduced recipe per seed; prints each source's F1 per seed, mean and range."""
+    from classifiers.training.crosssource import mix, seed_spread
+
+    # The mix is drawn once (seed 0) so that the frozen vectors are computed once.
+    spread = seed_spread(
+        mix(shared), seeds=seeds, cache_dir=cache_dir(), progress=lambda m: click.echo(m, err=True)
     )
-    for source, per in results.items():
-        for category, r in per.items():
-            if isinstance(r, dict):
-                click.echo(_row(source, category, r))
+    click.echo(f"\nseed spread (reduced recipe, seeds {', '.join(map(str, seeds))}): F1")
+    click.echo(
+        f"{'source/part':<30}{'category':<16}"
+        + "".join(f"{s:>7}" for s in seeds)
+        + "   mean  range"
+    )
+    first = spread[seeds[0]]
+    for source, parts in first.items():
+        for part, per in parts.items():
+            for category in per:
+                f1 = [spread[s][source][part][category]["f1"] for s in seeds]
+                click.echo(
+                    f"{source + '/' + part:<30}{category:<16}"
+                    + "".join(f"{v:>7.3f}" for v in f1)
+                    + f"{sum(f1) / len(f1):>7.3f}{max(f1) - min(f1):>7.3f}"
+                )
+    return {str(seed): per for seed, per in spread.items()}
+
+
+def _cross_source(shared: Path, seed: int) -> dict[str, Any]:
+    """Trained without each source, scored on it (reduced recipe); printed as a table."""
+    from classifiers.training.crosssource import cross_source, mix
+
+    results = cross_source(
+        mix(shared, seed),
+        seed=seed,
+        cache_dir=cache_dir(),
+        progress=lambda m: click.echo(m, err=True),
+    )
+    click.echo("\ncross-source (trained without the source, scored on it; reduced recipe)")
+    click.echo(_HEADER)
+    for source, parts in results.items():
+        for part, per in parts.items():
+            for category, r in per.items():
+                click.echo(_row(f"{source}/{part}", category, r))
     return results

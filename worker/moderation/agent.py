@@ -130,6 +130,12 @@ def label_example(item: ReviewItem, decision: Decision) -> LabelExample | None:
         decision.action in ("replied", "moved_private") and "service_request" in predicted
     ):
         labels = predicted
+    elif decision.action in ("replied", "moved_private") and _possible_query(item):
+        labels = (*predicted, "service_request")  # it was a query after all
+    elif decision.action == "no_reply_needed" and (
+        "service_request" in predicted or _possible_query(item)
+    ):
+        labels = tuple(c for c in predicted if c != "service_request")
     else:
         labels = None
     if labels is None:
@@ -145,6 +151,10 @@ def label_example(item: ReviewItem, decision: Decision) -> LabelExample | None:
         decided_by=decision.by,
         decided_at=decision.decided_at,
     )
+
+
+def _possible_query(item: ReviewItem) -> bool:
+    return item.verdict is not None and item.verdict.possible_query
 
 
 def block_alert(record: AuditRecord, now: datetime) -> Alert:

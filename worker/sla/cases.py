@@ -71,7 +71,11 @@ def event_from_result(result: TriageResult) -> CaseEvent:
     if comment.author.is_council:
         return CaseEvent(kind="council_reply", **common)
     verdict = result.verdict
-    asks = verdict is not None and "service_request" in verdict.labels
+    # Fail safe: every direct message, and every comment that may be a query, gets a
+    # deadline; an officer's "No reply needed" closes the ones that were not.
+    asks = comment.kind == "direct_message" or (
+        verdict is not None and ("service_request" in verdict.labels or verdict.possible_query)
+    )
     return CaseEvent(
         kind="query" if asks else "resident",
         item_id=response_item_id(comment),

@@ -62,7 +62,18 @@ class WorkCalendar:
     def is_working_day(self, day: date) -> bool:
         return self._day_span(day) is not None
 
+    @cached_property
+    def _spans(self) -> dict[date, tuple[datetime, datetime] | None]:
+        return {}
+
     def _day_span(self, day: date) -> tuple[datetime, datetime] | None:
+        # Every query asks about the same few days: each is worked out once.
+        spans = self._spans
+        if day not in spans:
+            spans[day] = self._work_out_span(day)
+        return spans[day]
+
+    def _work_out_span(self, day: date) -> tuple[datetime, datetime] | None:
         span = self.policy.hours.get(WEEKDAYS[day.weekday()])
         if span is None or day in self.policy.closures or day in self._holidays:
             return None

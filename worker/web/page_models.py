@@ -245,6 +245,15 @@ def item_view(
         }
         for c in (verdict.labels if verdict else ())
     ]
+    if verdict is not None and verdict.possible_query:
+        # Not labelled a request, but given a deadline in case it is one.
+        labels.append(
+            {
+                "text": "Possible query",
+                "colour": "yellow",
+                "score": f"{verdict.scores.get('service_request', 0.0):.2f}",
+            }
+        )
     reasons = [
         {"code": r.code.replace("_", " "), "clause": r.clause, "evidence": r.evidence}
         for r in (verdict.reasons if verdict else ())
