@@ -38,7 +38,6 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -55,6 +54,7 @@ from connectors.settings import ConnectorSettings, ConnectorSettingsError
 from connectors.sink import ensure_topic
 from records import DeadLetter, InvalidRecord, decode, encode
 from records.moderation import AuditRecord
+from records.policy import PolicyError, read_policy
 
 log = structlog.get_logger(__name__)
 
@@ -78,14 +78,9 @@ class ActionsDisabled(ConnectorSettingsError):
 def actions_enabled(policy: Path) -> bool:
     """``moderation.connector_actions_enabled`` from the policy file (False when absent)."""
     try:
-        raw = yaml.safe_load(policy.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConnectorSettingsError(
-            f"policy file {policy}: cannot read ({exc.strerror}); set TRIAGE_POLICY"
-        ) from None
-    except yaml.YAMLError:
-        raise ConnectorSettingsError(f"policy file {policy}: not valid YAML") from None
-    section = raw.get("moderation") if isinstance(raw, dict) else None
+        section = read_policy(policy).get("moderation")
+    except PolicyError as exc:
+        raise ConnectorSettingsError(f"{exc} (TRIAGE_POLICY)") from None
     value = section.get("connector_actions_enabled", False) if isinstance(section, dict) else False
     if not isinstance(value, bool):
         raise ConnectorSettingsError(

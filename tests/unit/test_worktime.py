@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.sla.policy import PolicyError, WorkingTimePolicy, parse_sla_policy
+from records.policy import PolicyError
+from worker.sla.policy import WorkingTimePolicy, parse_sla_policy
 from worker.sla.worktime import ClockStopped, WorkCalendar, parse_instant
 
 LONDON = ZoneInfo("Europe/London")

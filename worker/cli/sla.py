@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from worker.sla.policy import PolicyError, load_sla_policy
+from records.policy import PolicyError
+from worker.sla.policy import load_sla_policy
 from worker.sla.worktime import ClockStopped, WorkCalendar, parse_instant
 
 
