@@ -20,11 +20,11 @@ import mode
 import structlog
 
 from records import ReviewItem, encode
-from records.moderation import AuditRecord, Decision, LabelExample
+from records.moderation import CLOSING_ACTIONS, AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from records.verdict import Category
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
-from worker.moderation.decisions import CLOSING_ACTIONS, may, same_content
+from worker.moderation.decisions import may, same_content
 from worker.moderation.ledger import (
     BREACH_ACTIONS,
     MODERATION_CATEGORIES,
