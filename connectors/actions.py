@@ -51,8 +51,8 @@ from connectors.http import (
 from connectors.metrics import ConnectorMetrics
 from connectors.ops import OpsServer
 from connectors.settings import ConnectorSettings, ConnectorSettingsError
-from connectors.sink import ensure_topic
 from records import DeadLetter, InvalidRecord, decode, encode
+from records.admin import ensure_topic
 from records.moderation import AuditRecord
 from records.policy import PolicyError, read_policy
 
@@ -157,8 +157,8 @@ class ActionsRunner(MakesPlatformClients):
                 topic,
                 settings.partitions,
                 settings.replication_factor,
-                settings.connector_request_timeout_s,
                 configs=settings.topic_configs(topic),
+                request_timeout_s=settings.connector_request_timeout_s,
             )
         self._producer = AIOKafkaProducer(
             **kafka.options(),
@@ -324,15 +324,15 @@ class ActionsRunner(MakesPlatformClients):
     async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], reason: str) -> bool:
         """Write a dead letter (retried until Kafka takes it); False when stopping first."""
         assert self._producer is not None
-        letter = DeadLetter(
-            error=reason[:2000],
+        letter = DeadLetter.of(
             agent=AGENT,
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
-            key_b64=DeadLetter.b64(message.key),
-            value_b64=DeadLetter.b64(message.value),
-            failed_at=datetime.fromtimestamp(self.now(), UTC),
+            key=message.key,
+            value=message.value,
+            error=reason,
+            at=datetime.fromtimestamp(self.now(), UTC),
         )
         # The reason names the platform and status, never the post, so it is safe to log.
         log.warning("action dead-lettered", reason=letter.error)

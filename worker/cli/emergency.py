@@ -36,8 +36,8 @@ def _settings(ctx: click.Context) -> Settings:
 async def _publish(settings: Settings, change: EmergencyChange) -> None:
     from aiokafka import AIOKafkaProducer
 
+    from records.admin import ensure_topic
     from worker.retention import topic_specs
-    from worker.sla.feeds import ensure_topic
 
     kafka = settings.kafka
     topic = settings.topics.emergency
@@ -51,9 +51,10 @@ async def _publish(settings: Settings, change: EmergencyChange) -> None:
 
 
 async def _history(settings: Settings) -> list[EmergencyChange]:
+    from records.admin import ensure_topic
     from worker.retention import topic_specs
     from worker.sla.emergency import EmergencyState
-    from worker.sla.feeds import ensure_topic, follow_topic
+    from worker.sla.feeds import follow_topic
 
     kafka = settings.kafka
     topic = settings.topics.emergency

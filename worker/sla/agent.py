@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict
 
 from records import InvalidRecord, ReviewItem, TriageResult, decode, encode
+from records.admin import ensure_topic
 from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
@@ -43,7 +44,7 @@ from worker.sla.cases import (
     event_from_result,
     next_alert_at,
 )
-from worker.sla.feeds import ensure_topic, follow_topic
+from worker.sla.feeds import follow_topic
 from worker.sla.policy import SlaPolicy, load_sla_policy
 from worker.sla.store import StateStore, Stored
 from worker.sla.view import SlaView
