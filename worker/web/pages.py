@@ -227,6 +227,7 @@ def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
         ledger=_ledger(request, item.comment.author_key),
         working_left=left,
         at_risk=at_risk,
+        zone=ctx.zone,
     )
 
 
