@@ -132,7 +132,7 @@ class ConnectorSettings(KafkaSettings):
 def load_connector_settings(env_file: Path | None = None, **overrides: Any) -> ConnectorSettings:
     """Read settings, turning validation errors into one readable message."""
     try:
-        return ConnectorSettings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return ConnectorSettings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):

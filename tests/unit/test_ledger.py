@@ -233,7 +233,7 @@ def test_a_blocks_appeal_date_is_a_date_in_the_policys_zone(tmp_path):
 
     policy = tmp_path / "policy.yaml"
     policy.write_text("working_time:\n  timezone: Pacific/Auckland\n", encoding="utf-8")
-    zone = WorkerContext(Settings(_env_file=None, policy=policy)).zone  # type: ignore[call-arg]
+    zone = WorkerContext(Settings(_env_file=None, policy=policy)).zone
     assert zone == ZoneInfo("Pacific/Auckland")
     late = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)  # 11 March in Auckland, 10th in London
     block = Decision(

@@ -17,8 +17,11 @@ from worker.sla.worktime import ClockStopped, WorkCalendar, parse_instant
 LONDON = ZoneInfo("Europe/London")
 CAL = WorkCalendar()
 
+# Hypothesis takes naive bounds and adds the zone itself.
 instants = st.datetimes(
-    min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 20), timezones=st.just(UTC)
+    min_value=datetime(2025, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2027, 12, 20),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 # Whole seconds keep the round trip exact.
 durations = st.integers(min_value=0, max_value=60 * 3600).map(lambda s: timedelta(seconds=s))
@@ -206,7 +209,7 @@ def test_open_ended_closed_period_has_no_due_time() -> None:
 def test_naive_instants_are_refused() -> None:
     """A timestamp without a zone is ambiguous and raises."""
     with pytest.raises(ValueError, match="timezone-aware"):
-        CAL.add(datetime(2026, 11, 23, 10), 1)
+        CAL.add(datetime(2026, 11, 23, 10), 1)  # noqa: DTZ001 - naive on purpose
 
 
 def test_parse_instant_reads_naive_text_as_local_time() -> None:

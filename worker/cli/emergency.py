@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import click
 
 from records import encode
+from records.policy import PolicyError
 from records.sla import EmergencyChange
 from worker.settings import Settings
 
@@ -91,9 +92,11 @@ def _switch(ctx: click.Context, active: bool, by: str, reason: str) -> None:
         reason=reason,
         at=now,
     )
+    from aiokafka.errors import KafkaError
+
     try:
         asyncio.run(_publish(settings, change))
-    except Exception as exc:  # broker unreachable, refused, ...
+    except (KafkaError, OSError, PolicyError) as exc:  # broker unreachable, refused, ...
         click.echo(f"triage: could not record the change: {exc}", err=True)
         ctx.exit(1)
     click.echo(json.dumps(change.to_json_dict()))
@@ -125,10 +128,12 @@ def switch_off(ctx: click.Context, by: str, reason: str) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Print whether emergency mode is on, and its history, as JSON."""
+    from aiokafka.errors import KafkaError
+
     settings = _settings(ctx)
     try:
         changes = asyncio.run(_history(settings))
-    except Exception as exc:
+    except (KafkaError, OSError, PolicyError) as exc:  # TimeoutError is an OSError
         click.echo(f"triage: could not read the emergency history: {exc}", err=True)
         ctx.exit(1)
     active = bool(changes) and changes[-1].active

@@ -94,7 +94,7 @@ def event_from_decision(decision: Decision) -> CaseEvent | None:
         kind="decision",
         at=decision.decided_at,
         item_id=decision.item_id,
-        action=decision.action,  # type: ignore[arg-type]
+        action=decision.action,
         by=decision.by,
     )
 

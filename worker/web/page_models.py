@@ -266,10 +266,7 @@ def item_view(
     advice = (
         [item.recommendation]
         if item.recommendation
-        else [
-            ACTION_TEXT[a][0] if a in ACTION_TEXT else a.replace("_", " ")  # type: ignore[index]
-            for a in recommended
-        ]
+        else [ACTION_TEXT[a][0] if a in ACTION_TEXT else a.replace("_", " ") for a in recommended]
     )
     closed = item.status == "closed"
     every = [] if closed else actions_for(item.lane, role, recommended)

@@ -341,7 +341,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def _flash(request: web.Request) -> str:
     action = request.query.get("decided", "")
     if action in ACTION_TEXT:
-        label = ACTION_TEXT[action][0]  # type: ignore[index]
+        label = ACTION_TEXT[action][0]
         return f"Decision recorded: {label}. The item leaves the queue once the worker applies it."
     return ""
 
