@@ -217,7 +217,7 @@ def _in_fresh_process(fn: Callable[..., Any], *args: Any) -> list[tuple[str, Any
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         try:
             result = pool.submit(fn, *args).result()
-        except Exception as exc:  # a phase that cannot run is reported, not fatal
+        except Exception as exc:  # noqa: BLE001 - a phase that cannot run is reported, not fatal
             return [(fn.__name__.removeprefix("phase_"), None, f"skipped: {exc}")]
     return result if isinstance(result, list) else [result]
 

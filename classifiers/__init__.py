@@ -15,7 +15,8 @@ from classifiers.api import (
     load,
 )
 from classifiers.normalise import clean, normalise
-from classifiers.policy import ClassificationPolicy, PolicyError, load_policy
+from classifiers.policy import ClassificationPolicy, load_policy
+from records.policy import PolicyError
 
 __all__ = [
     "ClassificationPolicy",

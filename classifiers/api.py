@@ -16,10 +16,11 @@ import structlog
 from classifiers import rules
 from classifiers.detox import DetoxifyError, DetoxifyScorer
 from classifiers.normalise import normalise
-from classifiers.policy import ClassificationPolicy, PolicyError, load_policy
+from classifiers.policy import ClassificationPolicy, load_policy
 from classifiers.shipped import ShippedModel
 from classifiers.trained import ModelError
 from records import CATEGORIES, Category, Comment, Lane, Reason, Signals, Verdict
+from records.policy import PolicyError
 
 __all__ = [
     "Classifier",

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from records import CATEGORIES, Category, Lane
+from records.policy import PolicyInvalid, invalid, read_policy, sections
 
 SECTION = "classification"
 
@@ -52,10 +52,6 @@ SPAM_MARKERS: tuple[str, ...] = (
     "repeated_text",
     "lure_link",
 )
-
-
-class PolicyError(ValueError):
-    """The policy file cannot be used; the message names the file and the key."""
 
 
 class _Strict(BaseModel):
@@ -160,37 +156,15 @@ class ClassificationPolicy(_Strict):
 
 def load_policy(path: Path) -> ClassificationPolicy:
     """Read and validate the ``classification`` section of a policy file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"policy file {path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise PolicyError(f"policy file {path}: not valid YAML{at}") from None
-    return parse_policy(raw, source=str(path))
+    return parse_policy(read_policy(path), source=f"policy file {path}")
 
 
-def parse_policy(raw: Any, source: str = "policy") -> ClassificationPolicy:
+def parse_policy(raw: Any, source: str = "policy file") -> ClassificationPolicy:
     """Validate an already-parsed policy document (a mapping of sections)."""
-    if not isinstance(raw, dict):
-        raise PolicyError(f"{source}: expected a mapping of sections at the top level")
-    section = raw.get(SECTION)
+    section = sections(raw, source).get(SECTION)
     if not isinstance(section, dict):
-        raise PolicyError(f"{source}: missing the {SECTION!r} section (a mapping)")
+        raise PolicyInvalid(f"{source}: missing the {SECTION!r} section (a mapping)")
     try:
         return ClassificationPolicy.model_validate(section)
     except ValidationError as exc:
-        raise PolicyError(f"{source}: {_describe(exc)}") from None
-
-
-def _describe(exc: ValidationError) -> str:
-    parts: list[str] = []
-    for error in exc.errors(include_url=False, include_input=False)[:8]:
-        message = error["msg"].removeprefix("Value error, ")
-        if error["loc"]:
-            key = ".".join(str(p) for p in (SECTION, *error["loc"]))
-            parts.append(f"{key}: {message}")
-        else:  # whole-section checks already name their keys
-            parts += [f"{SECTION}.{problem}" for problem in message.split("; ")]
-    return "; ".join(parts)
+        raise invalid(source, exc, (SECTION,)) from None

@@ -38,7 +38,6 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -52,9 +51,10 @@ from connectors.http import (
 from connectors.metrics import ConnectorMetrics
 from connectors.ops import OpsServer
 from connectors.settings import ConnectorSettings, ConnectorSettingsError
-from connectors.sink import ensure_topic
 from records import DeadLetter, InvalidRecord, decode, encode
+from records.admin import ensure_topic
 from records.moderation import AuditRecord
+from records.policy import PolicyError, read_policy
 
 log = structlog.get_logger(__name__)
 
@@ -78,14 +78,9 @@ class ActionsDisabled(ConnectorSettingsError):
 def actions_enabled(policy: Path) -> bool:
     """``moderation.connector_actions_enabled`` from the policy file (False when absent)."""
     try:
-        raw = yaml.safe_load(policy.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConnectorSettingsError(
-            f"policy file {policy}: cannot read ({exc.strerror}); set TRIAGE_POLICY"
-        ) from None
-    except yaml.YAMLError:
-        raise ConnectorSettingsError(f"policy file {policy}: not valid YAML") from None
-    section = raw.get("moderation") if isinstance(raw, dict) else None
+        section = read_policy(policy).get("moderation")
+    except PolicyError as exc:
+        raise ConnectorSettingsError(f"{exc} (TRIAGE_POLICY)") from None
     value = section.get("connector_actions_enabled", False) if isinstance(section, dict) else False
     if not isinstance(value, bool):
         raise ConnectorSettingsError(
@@ -162,8 +157,8 @@ class ActionsRunner(MakesPlatformClients):
                 topic,
                 settings.partitions,
                 settings.replication_factor,
-                settings.connector_request_timeout_s,
                 configs=settings.topic_configs(topic),
+                request_timeout_s=settings.connector_request_timeout_s,
             )
         self._producer = AIOKafkaProducer(
             **kafka.options(),
@@ -329,15 +324,15 @@ class ActionsRunner(MakesPlatformClients):
     async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], reason: str) -> bool:
         """Write a dead letter (retried until Kafka takes it); False when stopping first."""
         assert self._producer is not None
-        letter = DeadLetter(
-            error=reason[:2000],
+        letter = DeadLetter.of(
             agent=AGENT,
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
-            key_b64=DeadLetter.b64(message.key),
-            value_b64=DeadLetter.b64(message.value),
-            failed_at=datetime.fromtimestamp(self.now(), UTC),
+            key=message.key,
+            value=message.value,
+            error=reason,
+            at=datetime.fromtimestamp(self.now(), UTC),
         )
         # The reason names the platform and status, never the post, so it is safe to log.
         log.warning("action dead-lettered", reason=letter.error)

@@ -133,7 +133,7 @@ def status_to_comment(
     else:
         kind = "mention"
     media = tuple(
-        Media(type=_MEDIA_TYPES.get(str(m.get("type")), "other"), url=str(m["url"]))  # type: ignore[arg-type]
+        Media(type=_MEDIA_TYPES.get(str(m.get("type")), "other"), url=str(m["url"]))
         for m in status.get("media_attachments") or []
         if isinstance(m, dict) and m.get("url")
     )

@@ -267,7 +267,7 @@ def _message(where: _Where, event: Any) -> Outgoing | None:
         received_at=received,
         media=tuple(
             Media(
-                type=_ATTACHMENTS.get(_str(a.get("type")), "other"),  # type: ignore[arg-type]
+                type=_ATTACHMENTS.get(_str(a.get("type")), "other"),
                 url=_need((a.get("payload") or {}).get("url")),
             )
             for a in _list(message.get("attachments"))

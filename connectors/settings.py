@@ -13,7 +13,8 @@ from pydantic_settings import SettingsConfigDict
 
 from records import Topics
 from records.kafka import KafkaSettings
-from records.retention import RetentionError, load_retention
+from records.policy import PolicyError
+from records.retention import load_retention
 
 X_API_BASE = "https://api.x.com"
 META_GRAPH_BASE = "https://graph.facebook.com/v25.0"
@@ -117,7 +118,7 @@ class ConnectorSettings(KafkaSettings):
         """The settings to create ``topic`` with (records/topics.py; periods from the policy)."""
         try:
             retention = load_retention(self.policy)
-        except RetentionError as exc:
+        except PolicyError as exc:
             raise ConnectorSettingsError(f"{exc} (TRIAGE_POLICY)") from None
         return self.topics.specs(retention)[topic].configs()
 
@@ -131,7 +132,7 @@ class ConnectorSettings(KafkaSettings):
 def load_connector_settings(env_file: Path | None = None, **overrides: Any) -> ConnectorSettings:
     """Read settings, turning validation errors into one readable message."""
     try:
-        return ConnectorSettings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return ConnectorSettings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):

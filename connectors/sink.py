@@ -25,16 +25,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
-    TopicAlreadyExistsError,
 )
 
 from connectors.metrics import ConnectorMetrics
 from records import Comment, encode
+from records.admin import ensure_topic
 from records.kafka import KafkaConnection
 
 if TYPE_CHECKING:
@@ -314,34 +313,6 @@ class KafkaSink:
             self.topic,
             self.partitions,
             self.replication_factor,
-            self.request_timeout_s,
             configs=self.topic_configs,
+            request_timeout_s=self.request_timeout_s,
         )
-
-
-async def ensure_topic(
-    kafka: KafkaConnection,
-    topic: str,
-    partitions: int,
-    replication_factor: int,
-    request_timeout_s: float = 30.0,
-    *,
-    configs: Mapping[str, str] | None = None,
-) -> None:
-    """Create ``topic`` with the configured partitions and ``configs`` (its cleanup and
-    retention), which auto-creation would not give it."""
-    admin = AIOKafkaAdminClient(
-        **kafka.options(),
-        request_timeout_ms=int(request_timeout_s * 1000),
-    )
-    await admin.start()
-    try:
-        existing = await admin.list_topics()
-        if topic in existing:
-            return
-        with contextlib.suppress(TopicAlreadyExistsError):
-            new = NewTopic(topic, partitions, replication_factor, topic_configs=dict(configs or {}))
-            await admin.create_topics([new])
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.close()

@@ -38,7 +38,7 @@ def decode(data: bytes | None, record_type: type[M]) -> M:
         return _decode(data, record_type)
     except InvalidRecord:
         raise
-    except Exception as exc:  # whatever a hostile record made go wrong: refuse the record
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile record broke: refuse it
         raise InvalidRecord(f"unreadable {record_type.__name__}: {type(exc).__name__}") from None
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from records.base import Record, UtcDatetime
+
+ERROR_CHARS = 2000
 
 
 class DeadLetter(Record):
@@ -18,7 +21,7 @@ class DeadLetter(Record):
     """
 
     schema_version: Literal[1] = Field(default=1, alias="schema")
-    error: str = Field(max_length=2000)
+    error: str = Field(max_length=ERROR_CHARS)
     agent: str = Field(description="the part that refused the record, e.g. 'triage'")
     topic: str
     partition: int = Field(ge=0)
@@ -26,6 +29,32 @@ class DeadLetter(Record):
     key_b64: str | None = None
     value_b64: str | None = None
     failed_at: UtcDatetime
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        agent: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        error: str,
+        at: datetime,
+    ) -> DeadLetter:
+        """The dead letter for the message at ``topic``/``partition``/``offset``, its error
+        cut to the field's length so that a long reason never loses the record."""
+        return cls(
+            error=error[:ERROR_CHARS],
+            agent=agent,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key_b64=cls.b64(key),
+            value_b64=cls.b64(value),
+            failed_at=at,
+        )
 
     @staticmethod
     def b64(data: bytes | None) -> str | None:

@@ -35,6 +35,17 @@ Action = Literal[
     "moved_private",
 ]
 ACTIONS: tuple[Action, ...] = get_args(Action)
+# The response lane's decisions: each ends the wait for a reply, closing the SLA case
+# (docs/sla.md) as well as the review item.
+REPLY_ACTIONS: frozenset[Action] = frozenset({"replied", "no_reply_needed", "moved_private"})
+# The decisions about the post itself: each closes its review item, and a second one on a
+# closed item is refused (docs/moderation.md). Steps about the author do not close it.
+CLOSING_ACTIONS: frozenset[Action] = REPLY_ACTIONS | {
+    "dismiss",
+    "hide",
+    "delete",
+    "ban_from_channel",
+}
 
 Role = Literal["viewer", "officer", "manager", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)

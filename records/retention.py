@@ -12,12 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-
-class RetentionError(ValueError):
-    """The policy's retention periods are unusable; the message names the key."""
+from records.policy import PolicyInvalid, read_policy, sections
 
 
 class RetentionPolicy(BaseModel):
@@ -49,19 +46,16 @@ class RetentionPolicy(BaseModel):
         return self
 
 
-def parse_retention(document: Any) -> RetentionPolicy:
+def parse_retention(document: Any, source: str = "policy file") -> RetentionPolicy:
     """The periods from a parsed policy file; missing keys take the defaults."""
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise RetentionError("policy file: expected a mapping at the top level")
-    section = document.get("retention") or {}
-    moderation = document.get("moderation") or {}
+    found = sections(document, source)
+    section = found.get("retention") or {}
+    moderation = found.get("moderation")
     if not isinstance(section, dict):
-        raise RetentionError("policy file: retention must be a mapping of periods in days")
+        raise PolicyInvalid(f"{source}: retention must be a mapping of periods in days")
     if "audit_days" in section:
-        raise RetentionError(
-            "policy file: retention.audit_days: set moderation.audit_retention_days instead"
+        raise PolicyInvalid(
+            f"{source}: retention.audit_days: set moderation.audit_retention_days instead"
         )
     values = dict(section)
     if isinstance(moderation, dict) and moderation.get("audit_retention_days") is not None:
@@ -81,15 +75,9 @@ def parse_retention(document: Any) -> RetentionPolicy:
             )
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{key}: {message}" if key else message)
-        raise RetentionError("policy file: " + "; ".join(problems)) from None
+        raise PolicyInvalid(f"{source}: " + "; ".join(problems)) from None
 
 
 def load_retention(path: Path) -> RetentionPolicy:
     """Read the periods from the policy file at ``path``."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RetentionError(f"cannot read the policy file {path}: {exc.strerror}") from None
-    except yaml.YAMLError:
-        raise RetentionError(f"the policy file {path} is not valid YAML") from None
-    return parse_retention(document)
+    return parse_retention(read_policy(path), source=f"policy file {path}")

@@ -15,8 +15,8 @@ from pydantic import Field
 from records.base import Record, UtcDatetime
 
 CaseStatus = Literal["open", "closed"]
+# A council reply in the thread, or one of records.moderation.REPLY_ACTIONS.
 CloseReason = Literal["council_reply", "replied", "no_reply_needed", "moved_private"]
-CLOSING_ACTIONS: tuple[CloseReason, ...] = ("replied", "no_reply_needed", "moved_private")
 
 Severity = Literal["info", "warning", "critical"]
 AlertValue = str | int | float | bool | None

@@ -119,7 +119,7 @@ def stops_worker(ctx: WorkerContext, part: str) -> Callable[[F], F]:
                 return await body(*args, **kwargs)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - not swallowed: a bug stops the worker
                 fatal_of(ctx).set(exc, part)
                 return None
 
@@ -306,9 +306,8 @@ class WebService(mode.Service):  # type: ignore[misc]
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.web_host, settings.web_port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else settings.web_port
+        addresses = self._runner.addresses  # (host, port, ...) of each bound socket
+        self.port = addresses[0][1] if addresses else settings.web_port
         self.ctx.views["web_url"] = f"http://{settings.web_host}:{self.port}"
         log.info("web app listening", url=self.ctx.views["web_url"])
 

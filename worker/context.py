@@ -7,11 +7,14 @@ SLA and moderation agents fill in the views they own, the web app reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from records import Topics
 from worker.clock import Clock, SystemClock
 from worker.settings import Settings
+from worker.sla.policy import SlaPolicy, load_sla_policy
 
 
 @dataclass
@@ -27,3 +30,10 @@ class WorkerContext:
     @property
     def topics(self) -> Topics:
         return self.settings.topics
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The council's time zone for dates and times shown or recorded: the policy's
+        ``working_time.timezone``, as the reply clock uses (its default without a file)."""
+        path = self.settings.policy
+        return (load_sla_policy(path) if path.exists() else SlaPolicy()).working_time.zone

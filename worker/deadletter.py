@@ -108,15 +108,15 @@ class DeadLetters:
         value: bytes | None,
         error: str,
     ) -> DeadLetter:
-        return DeadLetter(
-            error=error[:2000],
+        return DeadLetter.of(
             agent=self.agent,
             topic=topic,
             partition=partition,
             offset=offset,
-            key_b64=DeadLetter.b64(key),
-            value_b64=DeadLetter.b64(value),
-            failed_at=self.ctx.clock.now(),
+            key=key,
+            value=value,
+            error=error,
+            at=self.ctx.clock.now(),
         )
 
     async def send(self, event: Any, reason: str) -> Any:

@@ -117,7 +117,7 @@ class Settings(KafkaSettings):
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings, turning validation errors into one readable message."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False):

@@ -23,7 +23,7 @@ class _Thread(driver.AIOKafkaConsumerThread):  # type: ignore[misc]
         consumer = super()._create_worker_consumer(transport)
         # The constructor's fetch_max_wait_ms, stored until start() builds the fetcher:
         # faust passes a fixed 1500 and has no setting for it.
-        consumer._fetch_max_wait_ms = self.app.fetch_wait_ms
+        consumer._fetch_max_wait_ms = self.app.fetch_wait_ms  # noqa: SLF001
         return consumer
 
 

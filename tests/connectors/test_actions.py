@@ -24,8 +24,8 @@ from connectors.actions import (
     refusal_outcome,
 )
 from connectors.http import PlatformRefused
-from connectors.sink import ensure_topic
 from records import DeadLetter, decode, encode
+from records.admin import ensure_topic
 from records.kafka import KafkaConnection
 from records.moderation import AuditRecord
 from tests.polling import until

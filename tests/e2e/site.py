@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -31,6 +32,7 @@ from worker.web.app import create_web_app
 
 # Tuesday 24 November 2026, 10:00 in London (GMT): inside office hours.
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+ZONE = ZoneInfo("Europe/London")  # the shipped policy's
 PASSWORD = "correct horse battery"
 USERS = {"olivia": "officer", "victor": "viewer", "maya": "manager"}
 XSS_TEXT = "You lot are useless <script>alert(1)</script> <img src=x onerror=alert(2)>"
@@ -237,7 +239,7 @@ class AppliedDecisions:
         item = self.state.items.get(decision.item_id)
         if item is None or decision.action not in BREACH_ACTIONS:
             return
-        self.state.add_audit(audit_record(item, decision, self.state.config))
+        self.state.add_audit(audit_record(item, decision, self.state.config, ZONE))
 
 
 @dataclass

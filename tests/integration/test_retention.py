@@ -16,9 +16,10 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from connectors import GenericWebhookConnector
 from connectors.settings import ConnectorSettings
-from connectors.sink import ensure_topic
 from records import Topics
-from records.retention import load_retention
+from records.admin import ensure_topic
+from records.kafka import KafkaConnection
+from records.retention import RetentionPolicy, load_retention
 from records.topics import DAY_MS
 from tests.polling import until
 from worker.retention import topic_specs
@@ -58,6 +59,29 @@ async def create(bootstrap: str, name: str, configs: dict[str, str]) -> None:
         await admin.create_topics([NewTopic(name, 1, 1, topic_configs=configs)])
     finally:
         await admin.close()
+
+
+async def test_topics_are_made_from_their_spec_or_by_name(broker, topic_prefix):
+    """ensure_topic gives a spec's topic its settings and the one partition it asks for, a
+    bare name the settings passed, and leaves an existing topic as it is."""
+    topics = Topics(topic_prefix)
+    kafka = KafkaConnection((broker.bootstrap,))
+    emergency = topics.specs(RetentionPolicy())[topics.emergency]
+    named = f"{topic_prefix}named"
+    await ensure_topic(kafka, emergency, 3)
+    await ensure_topic(kafka, named, 2, configs={"cleanup.policy": "compact"})
+    await ensure_topic(kafka, named, 5)  # exists: unchanged
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([emergency.name, named])
+    finally:
+        await admin.close()
+    assert {t["topic"]: len(t["partitions"]) for t in described} == {emergency.name: 1, named: 2}
+    configs = await describe(broker.bootstrap, [emergency.name, named])
+    assert configs[named]["cleanup.policy"] == "compact"
+    assert configs[emergency.name]["cleanup.policy"] == emergency.cleanup
+    assert configs[emergency.name]["retention.ms"] == str(emergency.retention_ms)
 
 
 async def test_the_worker_creates_every_topic_with_its_retention(running_worker, broker):

@@ -9,9 +9,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from records import Topics
+from records.admin import ensure_topic
 from records.kafka import KafkaConnection
 from records.retention import RetentionPolicy
-from worker.sla.feeds import ensure_topic, follow_topic
+from worker.sla.feeds import follow_topic
 from worker.sla.store import StateStore
 
 pytestmark = pytest.mark.integration

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from records import Author, Comment, TriageResult, Verdict
-from records.moderation import Decision
-from records.sla import EmergencyChange
+from records.moderation import ACTIONS, CLOSING_ACTIONS, REPLY_ACTIONS, Decision
+from records.sla import CloseReason, EmergencyChange
 from worker.sla.cases import (
     CaseEvent,
     Conversation,
@@ -146,6 +147,27 @@ def test_non_closing_decisions_are_not_case_events() -> None:
         decided_at=at("2026-11-23T10:00"),
     )
     assert event_from_decision(hide) is None
+
+
+def test_exactly_the_reply_actions_close_a_case_and_each_also_closes_its_item() -> None:
+    """Of all actions only replied, no reply needed and moved private end a case; each is a
+    case's close reason and also closes the review item, as the moderation rules say."""
+    ends_a_case = set()
+    for action in ACTIONS:
+        made = Decision(
+            id=f"d-{action}",
+            item_id="rv-1",
+            lane="response",
+            action=action,
+            by="o",
+            role="officer",
+            decided_at=at("2026-11-23T10:00"),
+        )
+        if event_from_decision(made) is not None:
+            ends_a_case.add(action)
+    assert ends_a_case == REPLY_ACTIONS == {"replied", "no_reply_needed", "moved_private"}
+    assert set(get_args(CloseReason)) == REPLY_ACTIONS | {"council_reply"}
+    assert REPLY_ACTIONS < CLOSING_ACTIONS
 
 
 def test_duplicates_and_replays_change_nothing() -> None:

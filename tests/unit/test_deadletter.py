@@ -128,6 +128,25 @@ def test_dead_letter_round_trips_as_json():
     assert again.original_key is None
 
 
+def test_a_dead_letter_of_a_message_keeps_its_bytes_and_cuts_a_long_reason():
+    """DeadLetter.of, which the worker and the connectors share, keeps the original bytes
+    and provenance and cuts a reason longer than the field allows instead of failing."""
+    letter = DeadLetter.of(
+        agent="actions",
+        topic="t",
+        partition=2,
+        offset=9,
+        key=b"k",
+        value=b"\x00\xff",
+        error="x" * 5000,
+        at=NOW,
+    )
+    again = decode(encode(letter), DeadLetter)
+    assert (again.original_key, again.original_value) == (b"k", b"\x00\xff")
+    assert (again.agent, again.topic, again.partition, again.offset) == ("actions", "t", 2, 9)
+    assert again.error == "x" * 2000
+
+
 def test_breaker_trips_when_most_of_the_window_is_invalid():
     """With a window of 10 and ratio 0.8, the eighth bad record trips it."""
     breaker = Breaker(window=10, max_invalid_ratio=0.8)

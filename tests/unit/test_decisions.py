@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from records import Author, Comment, ReviewItem, Verdict
-from records.moderation import AuditRecord
+from records.moderation import ACTIONS, CLOSING_ACTIONS, AuditRecord, Decision
 from worker.moderation.decisions import (
     DecisionRefused,
     DecisionRequest,
@@ -252,6 +252,34 @@ def test_view_closes_an_item_when_its_decision_is_seen():
     assert current.verdict.labels == ("spam",)
     assert view.items() == []
     assert len(view.decisions("i1")) == 2
+
+
+def test_exactly_the_decisions_about_the_post_close_an_item():
+    """In the review view an item closes on dismiss, hide, delete, a channel ban or a reply
+    decision (docs/moderation.md), and stays open after a step about the author."""
+    from worker.clock import ManualClock
+    from worker.moderation.policy import ModerationConfig
+    from worker.moderation.review_view import ModerationState, ReviewView, fill
+
+    closing = set()
+    for action in ACTIONS:
+        state = fill(ModerationState(ModerationConfig(), ManualClock(NOW)), [item(lane="urgent")])
+        made = Decision(
+            id=f"d-{action}",
+            item_id="i1",
+            lane="urgent",
+            action=action,
+            by="sam",
+            role="manager",
+            decided_at=NOW,
+        )
+        fill(state, [made])
+        if ReviewView(state).get("i1").status == "closed":
+            closing.add(action)
+    documented = {"dismiss", "hide", "delete", "ban_from_channel"}
+    assert (
+        closing == CLOSING_ACTIONS == documented | {"replied", "no_reply_needed", "moved_private"}
+    )
 
 
 def test_label_examples_from_decisions():

@@ -167,9 +167,9 @@ def _client_calls(path: Path) -> list[ast.Call]:
 
 
 def test_every_client_takes_its_connection_from_the_options():
-    """No aiokafka client in worker/ or connectors/ names its own bootstrap servers."""
+    """No aiokafka client in worker/, connectors/ or records/ names its own bootstrap servers."""
     found = 0
-    for folder in ("worker", "connectors"):
+    for folder in ("worker", "connectors", "records"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             for call in _client_calls(path):
                 found += 1
@@ -183,7 +183,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 11  # the sites the recorder test below goes through
+    assert found == 10  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -233,6 +233,7 @@ def recorder(monkeypatch):
         return build
 
     names = (
+        "records.admin",
         "connectors.sink",
         "connectors.actions",
         "worker.sla.feeds",
@@ -261,7 +262,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     """Each place that makes a producer, consumer or admin client passes the settings on."""
     from connectors.actions import ActionsRunner
     from connectors.metrics import ConnectorMetrics
-    from connectors.sink import KafkaSink, ensure_topic
+    from connectors.sink import KafkaSink
+    from records.admin import ensure_topic
     from records.sla import EmergencyChange
     from worker.cli.emergency import _publish
     from worker.cli.labels import read_labels
@@ -270,7 +272,6 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.moderation.review_view import ModerationState, TopicReader
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
-    from worker.sla.feeds import ensure_topic as ensure_feed_topic
     from worker.sla.feeds import follow_topic
 
     worker = Settings(**sasl_ssl(certs))
@@ -283,7 +284,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     )
     change = EmergencyChange(id="e1", active=True, by="op", at=NOW)
 
-    await ensure_feed_topic(worker.kafka, topic_specs(worker)[worker.topics.sla_state], 1)  # admin
+    await ensure_topic(worker.kafka, topic_specs(worker)[worker.topics.sla_state], 1)  # admin
     await check_retention(worker, {})  # admin
     with pytest.raises(Built):
         await follow_topic(worker.kafka, "t", lambda _k, _v: None)  # consumer

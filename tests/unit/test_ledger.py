@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from worker.moderation.ledger import (
 from worker.moderation.policy import ModerationPolicy
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+ZONE = ZoneInfo("Europe/London")
 POLICY = ModerationPolicy(strike_window_days=30)
 
 
@@ -211,13 +213,42 @@ def test_automatic_hide_is_recorded_but_no_strike():
         }
     )
     off = ModerationConfig()
-    assert automatic_record(sure, off, NOW) is None  # none by default
+    assert automatic_record(sure, off, NOW, ZONE) is None  # none by default
     on = ModerationConfig(moderation=ModerationPolicy(auto_actions=("hide",)))
-    assert automatic_record(item(), on, NOW) is None  # not sure enough
-    auto = automatic_record(sure, on, NOW)
+    assert automatic_record(item(), on, NOW, ZONE) is None  # not sure enough
+    auto = automatic_record(sure, on, NOW, ZONE)
     assert auto is not None
     assert (auto.automatic, auto.decided_by) == (True, "automatic")
     assert fold([auto])["facebook:a1"].strikes == ()
+
+
+def test_a_blocks_appeal_date_is_a_date_in_the_policys_zone(tmp_path):
+    """A block just before midnight UTC takes its appeal date from the calendar of the
+    zone the policy names, which the worker reads from working_time.timezone."""
+    from records.moderation import Decision
+    from worker.context import WorkerContext
+    from worker.moderation.agent import audit_record
+    from worker.moderation.policy import ModerationConfig
+    from worker.settings import Settings
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("working_time:\n  timezone: Pacific/Auckland\n", encoding="utf-8")
+    zone = WorkerContext(Settings(_env_file=None, policy=policy)).zone
+    assert zone == ZoneInfo("Pacific/Auckland")
+    late = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)  # 11 March in Auckland, 10th in London
+    block = Decision(
+        id="d-b",
+        item_id="i1",
+        lane="moderation",
+        action="block",
+        by="m",
+        role="manager",
+        decided_at=late,
+        approved_by="md",
+    )
+    config = ModerationConfig()
+    assert audit_record(item(), block, config, zone).appealable_from == date(2027, 3, 11)
+    assert audit_record(item(), block, config, ZONE).appealable_from == date(2027, 3, 10)
 
 
 def test_one_post_in_two_lanes_is_one_strike():

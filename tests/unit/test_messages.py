@@ -9,11 +9,11 @@ import pytest
 
 from records import Author, Comment, Reason, ReviewItem, Verdict
 from records.moderation import AuditRecord
+from records.policy import PolicyError
 from worker.moderation.ledger import fold
 from worker.moderation.messages import MessageError, check_templates, messages_for, render
 from worker.moderation.policy import (
     DEFAULT_MESSAGES,
-    PolicyError,
     load_moderation_config,
     parse_moderation_config,
 )

@@ -8,12 +8,13 @@ import csv
 import io
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from records import ReviewItem
-from tests.e2e.site import NOW, PASSWORD, XSS_TEXT, build_site, comment, make_users, verdict
+from tests.e2e.site import NOW, PASSWORD, XSS_TEXT, ZONE, build_site, comment, make_users, verdict
 from worker.web.charts import stacked_bars
 from worker.web.page_models import csv_cell, due_state, queue_order, safe_url
 from worker.web.pages import PAGES_KEY
@@ -476,9 +477,9 @@ def test_replies_are_ordered_by_deadline() -> None:
 def test_deadline_states() -> None:
     """On time, at risk within the at-risk window, breached once past due."""
     risk = timedelta(hours=2)
-    assert due_state(NOW + timedelta(hours=5), NOW, None, risk)[1] == "On time"
-    assert due_state(NOW + timedelta(hours=5), NOW, timedelta(hours=1), risk)[1] == "At risk"
-    assert due_state(NOW - timedelta(minutes=1), NOW, None, risk)[1] == "Breached"
+    assert due_state(NOW + timedelta(hours=5), NOW, None, risk, ZONE)[1] == "On time"
+    assert due_state(NOW + timedelta(hours=5), NOW, timedelta(hours=1), risk, ZONE)[1] == "At risk"
+    assert due_state(NOW - timedelta(minutes=1), NOW, None, risk, ZONE)[1] == "Breached"
 
 
 def test_bars_are_drawn_to_scale() -> None:
@@ -488,3 +489,24 @@ def test_bars_are_drawn_to_scale() -> None:
     assert second.height == pytest.approx(2 * first.height)
     assert third.y + third.height == pytest.approx(second.y)
     assert first.y + first.height == pytest.approx(chart.baseline)
+
+
+async def test_times_are_shown_in_the_policys_time_zone(tmp_path, store):
+    """With a policy naming another zone, the queue, replies and reports show its local
+    times and days, not London's."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("working_time:\n  timezone: Asia/Tokyo\n", encoding="utf-8")
+    tokyo = build_site(tmp_path / "t", users=store, policy=policy)
+    assert tokyo.ctx.zone == ZoneInfo("Asia/Tokyo")
+    london = build_site(tmp_path / "l", users=store)
+    shown: dict[str, str] = {}
+    for name, site in (("tokyo", tokyo), ("london", london)):
+        async with TestClient(TestServer(site.app)) as client:
+            await sign_in(client)
+            shown[name] = await (await client.get("/")).text()
+            shown[name] += await (await client.get("/replies")).text()
+    # NOW is 10:00 UTC: 19:00 in Tokyo, 10:00 in London (GMT); the sample posts are
+    # from the hour before.
+    assert re.search(r"Tue 24 Nov 2026, 1[89]:\d\d", shown["tokyo"])
+    assert not re.search(r"Tue 24 Nov 2026, 0\d:\d\d", shown["tokyo"])
+    assert re.search(r"Tue 24 Nov 2026, 0\d:\d\d", shown["london"])

@@ -10,7 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from records import Topics
-from records.retention import RetentionError, RetentionPolicy, load_retention, parse_retention
+from records.policy import PolicyError
+from records.retention import RetentionPolicy, load_retention, parse_retention
 from records.topics import DAY_MS, TABLE
 from worker.cli import cli
 from worker.moderation.policy import load_moderation_config
@@ -100,12 +101,12 @@ def test_the_period_of_each_row_comes_from_the_policy():
         ({"retention": {"audit_days": 2190}}, r"set moderation.audit_retention_days instead"),
         ({"retention": {"review_items_days": "a year"}}, r"retention.review_items_days"),
         ({"retention": [90]}, r"retention must be a mapping"),
-        ([1, 2], r"mapping at the top level"),
+        ([1, 2], r"mapping of sections at the top level"),
     ],
 )
 def test_unusable_periods_are_refused_naming_the_key(document, message):
     """A period out of range, of the wrong type or unknown is refused, naming its key."""
-    with pytest.raises(RetentionError, match=message):
+    with pytest.raises(PolicyError, match=message):
         parse_retention(document)
 
 
@@ -117,11 +118,11 @@ def test_a_missing_section_takes_the_defaults():
 
 def test_an_unreadable_policy_file_is_a_clear_error(tmp_path):
     """A missing file or bad YAML names the file."""
-    with pytest.raises(RetentionError, match="cannot read the policy file"):
+    with pytest.raises(PolicyError, match="cannot read"):
         load_retention(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("retention: [", encoding="utf-8")
-    with pytest.raises(RetentionError, match="not valid YAML"):
+    with pytest.raises(PolicyError, match="not valid YAML"):
         load_retention(bad)
 
 

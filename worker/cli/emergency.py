@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import click
 
 from records import encode
+from records.policy import PolicyError
 from records.sla import EmergencyChange
 from worker.settings import Settings
 
@@ -36,8 +37,8 @@ def _settings(ctx: click.Context) -> Settings:
 async def _publish(settings: Settings, change: EmergencyChange) -> None:
     from aiokafka import AIOKafkaProducer
 
+    from records.admin import ensure_topic
     from worker.retention import topic_specs
-    from worker.sla.feeds import ensure_topic
 
     kafka = settings.kafka
     topic = settings.topics.emergency
@@ -51,9 +52,10 @@ async def _publish(settings: Settings, change: EmergencyChange) -> None:
 
 
 async def _history(settings: Settings) -> list[EmergencyChange]:
+    from records.admin import ensure_topic
     from worker.retention import topic_specs
     from worker.sla.emergency import EmergencyState
-    from worker.sla.feeds import ensure_topic, follow_topic
+    from worker.sla.feeds import follow_topic
 
     kafka = settings.kafka
     topic = settings.topics.emergency
@@ -90,9 +92,11 @@ def _switch(ctx: click.Context, active: bool, by: str, reason: str) -> None:
         reason=reason,
         at=now,
     )
+    from aiokafka.errors import KafkaError
+
     try:
         asyncio.run(_publish(settings, change))
-    except Exception as exc:  # broker unreachable, refused, ...
+    except (KafkaError, OSError, PolicyError) as exc:  # broker unreachable, refused, ...
         click.echo(f"triage: could not record the change: {exc}", err=True)
         ctx.exit(1)
     click.echo(json.dumps(change.to_json_dict()))
@@ -124,10 +128,12 @@ def switch_off(ctx: click.Context, by: str, reason: str) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Print whether emergency mode is on, and its history, as JSON."""
+    from aiokafka.errors import KafkaError
+
     settings = _settings(ctx)
     try:
         changes = asyncio.run(_history(settings))
-    except Exception as exc:
+    except (KafkaError, OSError, PolicyError) as exc:  # TimeoutError is an OSError
         click.echo(f"triage: could not read the emergency history: {exc}", err=True)
         ctx.exit(1)
     active = bool(changes) and changes[-1].active

@@ -68,15 +68,14 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
 
 def _build(settings: Settings, ctx: WorkerContext) -> Any:
     from classifiers import ClassifierError
+    from records.policy import PolicyError
     from worker.app import create_app
-    from worker.moderation.policy import PolicyError as ModerationPolicyError
-    from worker.sla.policy import PolicyError as SlaPolicyError
 
     try:
         return create_app(settings, ctx=ctx, web_app=True)
     except ClassifierError as exc:
         raise StartError(f"the classifier could not be loaded: {exc}") from exc
-    except (ModerationPolicyError, SlaPolicyError) as exc:
+    except PolicyError as exc:
         raise StartError(str(exc)) from exc
 
 
@@ -84,12 +83,12 @@ async def _check_retention(settings: Settings, ctx: WorkerContext) -> None:
     """Refuse to start while an existing topic would delete records too soon."""
     from aiokafka.errors import KafkaError
 
-    from records.retention import RetentionError
+    from records.policy import PolicyError
     from worker.retention import TopicRetentionError, check_retention, topic_specs
 
     try:
         specs = ctx.views["topic_specs"] = topic_specs(settings)
-    except RetentionError as exc:
+    except PolicyError as exc:
         raise StartError(str(exc)) from exc
     try:
         await check_retention(settings, specs)

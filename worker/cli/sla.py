@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from worker.sla.policy import PolicyError, load_sla_policy
+from records.policy import PolicyError
+from worker.sla.policy import load_sla_policy
 from worker.sla.worktime import ClockStopped, WorkCalendar, parse_instant
 
 
@@ -25,7 +26,8 @@ def command() -> None:
 def due(ctx: click.Context, timestamp: str, hours: float | None) -> None:
     """Print when a query received at TIMESTAMP is due, as ISO-8601 local time.
 
-    A TIMESTAMP without a UTC offset is read as the policy's local time (Europe/London).
+    A TIMESTAMP without a UTC offset is read as local time in the policy's
+    working_time.timezone (Europe/London in the shipped policy).
     """
     from worker.cli import get_settings
 

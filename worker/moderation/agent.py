@@ -20,11 +20,11 @@ import mode
 import structlog
 
 from records import ReviewItem, encode
-from records.moderation import AuditRecord, Decision, LabelExample
+from records.moderation import CLOSING_ACTIONS, AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from records.verdict import Category
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
-from worker.moderation.decisions import CLOSING_ACTIONS, may, same_content
+from worker.moderation.decisions import may, same_content
 from worker.moderation.ledger import (
     BREACH_ACTIONS,
     MODERATION_CATEGORIES,
@@ -44,18 +44,20 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-COUNCIL_TZ = ZoneInfo("Europe/London")
 AUDITED_ACTIONS = BREACH_ACTIONS | {"unblock"}
 # How long a decision waits for its item to reach this worker's view.
 ITEM_WAIT_S = 30.0
 
 
-def local_date(at: datetime) -> date:
+def local_date(at: datetime, zone: ZoneInfo) -> date:
     """The council's calendar date of an instant (a block at 00:30 BST is that day's)."""
-    return at.astimezone(COUNCIL_TZ).date()
+    return at.astimezone(zone).date()
 
 
-def audit_record(item: ReviewItem, decision: Decision, config: ModerationConfig) -> AuditRecord:
+def audit_record(
+    item: ReviewItem, decision: Decision, config: ModerationConfig, zone: ZoneInfo
+) -> AuditRecord:
+    """The policy's record of a decision; a block's appeal date is a date in ``zone``."""
     comment = item.comment
     verdict = item.verdict
     categories = (
@@ -85,7 +87,9 @@ def audit_record(item: ReviewItem, decision: Decision, config: ModerationConfig)
         reference=decision.reference,
         approved_by=decision.approved_by,
         appealable_from=(
-            appeal_date(local_date(decision.decided_at)) if decision.action == "block" else None
+            appeal_date(local_date(decision.decided_at, zone))
+            if decision.action == "block"
+            else None
         ),
         extreme=is_extreme(verdict, config.moderation),
     )
@@ -95,7 +99,7 @@ AUTOMATIC = "automatic"
 
 
 def automatic_record(
-    item: ReviewItem, config: ModerationConfig, now: datetime
+    item: ReviewItem, config: ModerationConfig, now: datetime, zone: ZoneInfo
 ) -> AuditRecord | None:
     """The record of an automatic hide, when the policy file enables one and it applies."""
     policy = config.moderation
@@ -115,7 +119,7 @@ def automatic_record(
         decided_at=now,
         note=f"automatic: score {score:.2f} at or above {policy.auto_hide_score:.2f}",
     )
-    return audit_record(item, decision, config).model_copy(update={"automatic": True})
+    return audit_record(item, decision, config, zone).model_copy(update={"automatic": True})
 
 
 def label_example(item: ReviewItem, decision: Decision) -> LabelExample | None:
@@ -201,6 +205,7 @@ class Moderation:
         self.state = state
         self.reader = reader
         self.config = config
+        self.zone = ctx.zone
         self.channels = channels_of(ctx)
         self.dead = DeadLetters(ctx, agent="moderation")
         self.breaker = Breaker.from_settings(ctx.settings)
@@ -235,7 +240,7 @@ class Moderation:
         futures = []
         now = self.ctx.clock.now()
         if decision.action in AUDITED_ACTIONS and decision.id not in self.state.audit:
-            record = audit_record(item, decision, self.config)
+            record = audit_record(item, decision, self.config, self.zone)
             futures.append(
                 await self.channels.audit.send(key=record.author_key.encode(), value=encode(record))
             )
@@ -287,7 +292,7 @@ class Moderation:
             return []
         now = self.ctx.clock.now()
         futures = []
-        record = automatic_record(item, self.config, now)
+        record = automatic_record(item, self.config, now, self.zone)
         if record is not None and record.id not in self.state.audit:
             futures.append(
                 await self.channels.audit.send(key=record.author_key.encode(), value=encode(record))

@@ -18,7 +18,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from records.moderation import ACTIONS, Action, AuthorLedger, Decision, Role, role_at_least
+from records.moderation import (
+    ACTIONS,
+    CLOSING_ACTIONS,
+    REPLY_ACTIONS,
+    Action,
+    AuthorLedger,
+    Decision,
+    Role,
+    role_at_least,
+)
 from records.verdict import CATEGORIES, Category, Lane, ReviewItem
 
 # The least role that may take each action (roles are ordered viewer < ... < admin).
@@ -39,16 +48,13 @@ REQUIRED_ROLE: dict[Action, Role] = {
 }
 
 # Replying is the response lane's business; everything else is moderation. Both may relabel.
-_REPLIES: frozenset[Action] = frozenset({"replied", "no_reply_needed", "moved_private"})
-_MODERATION: frozenset[Action] = frozenset(ACTIONS) - _REPLIES
-_RESPONSE: frozenset[Action] = _REPLIES | {"relabel"}
+_MODERATION: frozenset[Action] = frozenset(ACTIONS) - REPLY_ACTIONS
+_RESPONSE: frozenset[Action] = REPLY_ACTIONS | {"relabel"}
 LANE_ACTIONS: dict[Lane, frozenset[Action]] = {
     "moderation": _MODERATION,
     "response": _RESPONSE,
     "urgent": _MODERATION | _RESPONSE,
 }
-_CLOSES_POST: frozenset[Action] = frozenset({"dismiss", "hide", "delete", "ban_from_channel"})
-CLOSING_ACTIONS: frozenset[Action] = _CLOSES_POST | _REPLIES
 
 
 def may(role: Role, action: Action) -> bool:

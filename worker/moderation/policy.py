@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-class PolicyError(ValueError):
-    """The policy file's moderation sections are unusable; the message names the key."""
+from records.policy import invalid, read_policy, sections
 
 
 class ModerationPolicy(BaseModel):
@@ -86,24 +83,16 @@ class ModerationConfig(BaseModel):
     messages: MessageTemplates = DEFAULT_MESSAGES
 
 
-def parse_moderation_config(raw: dict[str, Any]) -> ModerationConfig:
+def parse_moderation_config(raw: Any, source: str = "policy file") -> ModerationConfig:
     """Validate the two sections of a parsed policy file (others are ignored)."""
-    sections = {k: raw[k] for k in ("moderation", "messages") if raw.get(k) is not None}
+    document = sections(raw, source)
+    chosen = {k: document[k] for k in ("moderation", "messages") if document.get(k) is not None}
     try:
-        return ModerationConfig.model_validate(sections)
+        return ModerationConfig.model_validate(chosen)
     except ValidationError as exc:
-        problems = [
-            ".".join(str(p) for p in err["loc"]) + ": " + err["msg"]
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise PolicyError("policy file: " + "; ".join(problems)) from None
+        raise invalid(source, exc) from None
 
 
 def load_moderation_config(path: Path) -> ModerationConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"cannot read the policy file {path.name}: {exc}") from None
-    if not isinstance(raw, dict):
-        raise PolicyError(f"policy file {path.name}: expected a mapping at the top level")
-    return parse_moderation_config(raw)
+    """The moderation and messages sections of the policy file at ``path``."""
+    return parse_moderation_config(read_policy(path), source=f"policy file {path}")

@@ -32,10 +32,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from records import InvalidRecord, ReviewItem, decode
-from records.moderation import AuditRecord, AuthorLedger, Decision
+from records.moderation import CLOSING_ACTIONS, AuditRecord, AuthorLedger, Decision
 from records.verdict import Lane
 from worker.clock import Clock
-from worker.moderation.decisions import CLOSING_ACTIONS
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
 from worker.settings import Settings

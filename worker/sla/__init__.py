@@ -5,14 +5,13 @@ part is ``worker.sla.agent.register(app, ctx)``, called by ``worker.app.create_a
 """
 
 from worker.sla.cases import Conversation, Rules, alerts_due
-from worker.sla.policy import PolicyError, SlaPolicy, load_sla_policy
+from worker.sla.policy import SlaPolicy, load_sla_policy
 from worker.sla.report import build_report
 from worker.sla.worktime import ClockStopped, WorkCalendar
 
 __all__ = [
     "ClockStopped",
     "Conversation",
-    "PolicyError",
     "Rules",
     "SlaPolicy",
     "WorkCalendar",

@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict
 
 from records import InvalidRecord, ReviewItem, TriageResult, decode, encode
+from records.admin import ensure_topic
 from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
@@ -43,7 +44,7 @@ from worker.sla.cases import (
     event_from_result,
     next_alert_at,
 )
-from worker.sla.feeds import ensure_topic, follow_topic
+from worker.sla.feeds import follow_topic
 from worker.sla.policy import SlaPolicy, load_sla_policy
 from worker.sla.store import StateStore, Stored
 from worker.sla.view import SlaView
@@ -277,7 +278,7 @@ class CaseKeeper:
         app = self.ctx.app
         try:
             actives = app.assignor.assigned_actives()
-        except Exception:  # not assigned yet
+        except AttributeError:  # no faust App (yet): nothing is known about assignment
             return None
         verdicts = self.channels.verdicts.get_topic_name()
         return {tp.partition for tp in actives if tp.topic == verdicts}
@@ -363,7 +364,7 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
                 group.create_task(
                     follow_topic(kafka, topics.cases, view.on_case_record, on_invalid=dead)
                 )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the TaskGroup's group: bugs are re-raised
             if not _broker_trouble(exc):
                 raise _first_bug(exc) from None
             # The broker is away: read everything again once it is back.

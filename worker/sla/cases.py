@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from records import Comment, TriageResult, Verdict
 from records.base import UtcDatetime
-from records.moderation import Decision
-from records.sla import CLOSING_ACTIONS, Alert, Case, CloseReason
+from records.moderation import REPLY_ACTIONS, Decision
+from records.sla import Alert, Case, CloseReason
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 from worker.sla.worktime import ClockStopped, WorkCalendar
@@ -87,14 +87,14 @@ def event_from_result(result: TriageResult) -> CaseEvent:
 
 def event_from_decision(decision: Decision) -> CaseEvent | None:
     """The decision as a case event, or None when it does not end a wait for a reply."""
-    if decision.action not in CLOSING_ACTIONS:
+    if decision.action not in REPLY_ACTIONS:
         return None
     return CaseEvent(
         id=f"decision:{decision.id}",
         kind="decision",
         at=decision.decided_at,
         item_id=decision.item_id,
-        action=decision.action,  # type: ignore[arg-type]
+        action=decision.action,
         by=decision.by,
     )
 

@@ -8,48 +8,19 @@ no group, assigned to every partition of the topic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from records import InvalidRecord
 from records.kafka import KafkaConnection
-from records.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
 
 OnRecord = Callable[[bytes | None, bytes | None], None]
 OnInvalid = Callable[[Any, str], Awaitable[None]]
-
-
-async def ensure_topic(
-    kafka: KafkaConnection, spec: TopicSpec, partitions: int, replicas: int = 1
-) -> None:
-    """Create the topic of ``spec`` with its settings, unless it exists already."""
-    admin = AIOKafkaAdminClient(**kafka.options())
-    await admin.start()
-    try:
-        existing = await admin.list_topics()
-        if spec.name in existing:
-            return
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        spec.name,
-                        num_partitions=1 if spec.single_partition else partitions,
-                        replication_factor=replicas,
-                        topic_configs=spec.configs(),
-                    )
-                ]
-            )
-    finally:
-        await admin.close()
 
 
 Barrier = tuple[dict[TopicPartition, int], asyncio.Event]

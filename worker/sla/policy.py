@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from records.policy import invalid, read_policy, sections
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = (
@@ -25,10 +26,6 @@ WEEKDAYS: tuple[Weekday, ...] = (
     "saturday",
     "sunday",
 )
-
-
-class PolicyError(ValueError):
-    """The reply-tracking part of the policy file is missing or wrong; the message says where."""
 
 
 def _parse_span(value: Any) -> tuple[time, time] | None:
@@ -127,33 +124,16 @@ class SlaPolicy(BaseModel):
     replies: RepliesPolicy = RepliesPolicy()
 
 
-def parse_sla_policy(document: Any) -> SlaPolicy:
+def parse_sla_policy(document: Any, source: str = "policy file") -> SlaPolicy:
     """The reply-tracking policy from an already loaded YAML document."""
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise PolicyError("the policy file must be a mapping at the top level")
-    sections = {
-        key: document[key] for key in ("working_time", "replies") if document.get(key) is not None
-    }
+    found = sections(document, source)
+    chosen = {key: found[key] for key in ("working_time", "replies") if found.get(key) is not None}
     try:
-        return SlaPolicy.model_validate(sections)
+        return SlaPolicy.model_validate(chosen)
     except ValidationError as exc:
-        where = "; ".join(
-            ".".join(str(p) for p in error["loc"]) + ": " + error["msg"]
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise PolicyError(f"policy: {where}") from None
+        raise invalid(source, exc) from None
 
 
 def load_sla_policy(path: Path) -> SlaPolicy:
     """Read the policy file; a missing file is an error, missing sections take the defaults."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"cannot read the policy file {path}: {exc.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"the policy file {path} is not valid YAML: {exc}") from None
-    return parse_sla_policy(document)
+    return parse_sla_policy(read_policy(path), source=f"policy file {path}")

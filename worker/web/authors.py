@@ -4,11 +4,12 @@ reports), the policy's records about the author and their items still open."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from records.moderation import AuditRecord, AuthorLedger
-from worker.web.page_models import ACTION_TEXT, CATEGORY_TEXT, item_view, london, safe_url
+from worker.web.page_models import ACTION_TEXT, CATEGORY_TEXT, item_view, local_time, safe_url
 from worker.web.pages import CTX, render, require_user
 
 __all__ = ["author_context", "setup"]
@@ -30,7 +31,7 @@ def _record_details(record: AuditRecord) -> str:
     return "; ".join(d for d in details if d)
 
 
-def _ledger_entries(ledger: AuthorLedger) -> list[tuple[Any, dict[str, str]]]:
+def _ledger_entries(ledger: AuthorLedger, zone: ZoneInfo) -> list[tuple[Any, dict[str, str]]]:
     """History rows from the ledger alone (when the audit records are past retention)."""
     rows: list[tuple[Any, dict[str, str]]] = []
     entries = (
@@ -49,7 +50,7 @@ def _ledger_entries(ledger: AuthorLedger) -> list[tuple[Any, dict[str, str]]]:
             (
                 entry.at,
                 {
-                    "at": london(entry.at),
+                    "at": local_time(entry.at, zone),
                     "step": _step(entry.action),
                     "by": entry.by,
                     "details": "; ".join(d for d in details if d),
@@ -61,7 +62,7 @@ def _ledger_entries(ledger: AuthorLedger) -> list[tuple[Any, dict[str, str]]]:
             (
                 block.at,
                 {
-                    "at": london(block.at),
+                    "at": local_time(block.at, zone),
                     "step": "Blocked",
                     "by": block.by,
                     "details": f"may appeal from {block.appealable_from.isoformat()}",
@@ -73,7 +74,7 @@ def _ledger_entries(ledger: AuthorLedger) -> list[tuple[Any, dict[str, str]]]:
                 (
                     block.lifted_at,
                     {
-                        "at": london(block.lifted_at),
+                        "at": local_time(block.lifted_at, zone),
                         "step": "Block lifted",
                         "by": block.lifted_by or "",
                         "details": f"approved by {block.approved_by}" if block.approved_by else "",
@@ -88,6 +89,7 @@ def author_context(
     ledger: AuthorLedger | None,
     records: list[AuditRecord],
     open_items: list[Any],
+    zone: ZoneInfo,
 ) -> dict[str, Any]:
     platform, _, author_id = author_key.partition(":")
     name = ledger.account_name if ledger else None
@@ -109,10 +111,11 @@ def author_context(
                 (
                     strike.recorded_at,
                     {
-                        "at": london(strike.recorded_at),
+                        "at": local_time(strike.recorded_at, zone),
                         "step": "Unacceptable post recorded",
                         "by": "",
-                        "details": f"posted {london(strike.posted_at)}; {labels or 'no labels'}"
+                        "details": f"posted {local_time(strike.posted_at, zone)}; "
+                        + (labels or "no labels")
                         + ("; extreme" if strike.extreme else ""),
                     },
                 )
@@ -123,7 +126,7 @@ def author_context(
                 (
                     record.decided_at,
                     {
-                        "at": london(record.decided_at),
+                        "at": local_time(record.decided_at, zone),
                         "step": _step(record.action),
                         "by": record.decided_by,
                         "details": _record_details(record),
@@ -132,20 +135,22 @@ def author_context(
                 for record in records
             )
         else:
-            history.extend(_ledger_entries(ledger))
+            history.extend(_ledger_entries(ledger, zone))
         for block in ledger.blocks:
             blocks.append(
                 {
-                    "at": london(block.at),
+                    "at": local_time(block.at, zone),
                     "by": block.by,
                     "appealable_from": block.appealable_from.strftime("%d %B %Y").lstrip("0"),
-                    "lifted": london(block.lifted_at) if block.lifted_at else "Still blocked",
+                    "lifted": local_time(block.lifted_at, zone)
+                    if block.lifted_at
+                    else "Still blocked",
                 }
             )
         active = ledger.active_block
         if active is not None:
             status = (
-                f"Blocked since {london(active.at)}; may appeal from "
+                f"Blocked since {local_time(active.at, zone)}; may appeal from "
                 f"{active.appealable_from.strftime('%d %B %Y').lstrip('0')}."
             )
     history.sort(key=lambda pair: pair[0], reverse=True)
@@ -163,9 +168,9 @@ def author_context(
             "records": [
                 {
                     "action": _step(r.action),
-                    "decided_at": london(r.decided_at),
+                    "decided_at": local_time(r.decided_at, zone),
                     "decided_by": r.decided_by,
-                    "posted_at": london(r.posted_at),
+                    "posted_at": local_time(r.posted_at, zone),
                     "channel": r.channel,
                     "url": safe_url(r.url),
                     "text": r.text,
@@ -188,13 +193,13 @@ async def author_page(request: web.Request) -> web.StreamResponse:
     ledger = ledger_view.get(key) if ledger_view is not None else None
     records = list(audit_view.records(author=key)) if audit_view is not None else []
     items = [
-        item_view(item, role=user.role, now=ctx.clock.now())
+        item_view(item, role=user.role, now=ctx.clock.now(), zone=ctx.zone)
         for item in (review_view.items(lane=None, status="open") if review_view else [])
         if item.comment.author_key == key
     ]
     if ledger is None and not records and not items:
         raise web.HTTPNotFound(text="Nothing is known about this author.")
-    return render(request, "author.html", author_context(key, ledger, records, items))
+    return render(request, "author.html", author_context(key, ledger, records, items, ctx.zone))
 
 
 def setup(web_app: web.Application) -> None:

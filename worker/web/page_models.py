@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -18,8 +18,6 @@ from records import CATEGORIES, ReviewItem
 from records.moderation import Action, AuthorLedger, Role
 from records.verdict import AuthorHistory, Category, Lane
 from worker.moderation.decisions import LANE_ACTIONS, may
-
-LONDON = ZoneInfo("Europe/London")
 
 LANE_ORDER: tuple[Lane, ...] = ("urgent", "response", "moderation")
 LANE_TITLES: dict[Lane, str] = {
@@ -70,10 +68,11 @@ QUICK_ACTIONS: dict[Lane, tuple[Action, ...]] = {
 WARNING_ACTIONS: frozenset[Action] = frozenset({"block", "delete"})
 
 
-def london(instant: datetime | None) -> str:
+def local_time(instant: datetime | None, zone: ZoneInfo) -> str:
+    """An instant as the council reads it, in the policy's zone: "Tue 24 Nov 2026, 10:00"."""
     if instant is None:
         return ""
-    local = instant.astimezone(LONDON)
+    local = instant.astimezone(zone)
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
 
 
@@ -202,14 +201,18 @@ class ItemView:
 
 
 def due_state(
-    due_at: datetime | None, now: datetime, left: timedelta | None, at_risk: timedelta
+    due_at: datetime | None,
+    now: datetime,
+    left: timedelta | None,
+    at_risk: timedelta,
+    zone: ZoneInfo,
 ) -> tuple[str, str, str]:
     """(text, tag, colour) for a reply deadline; ``left`` is working time left if known."""
     if due_at is None:
         return "", "", "grey"
     if left is None:
         left = due_at - now
-    when = london(due_at)
+    when = local_time(due_at, zone)
     if now >= due_at or left <= timedelta(0):
         return f"Reply was due {when}.", "Breached", "red"
     text = f"Reply due {when} ({duration_text(left)} working time left)."
@@ -227,6 +230,7 @@ def item_view(
     working_left: timedelta | None = None,
     at_risk: timedelta = timedelta(hours=2),
     next_url: str = "/",
+    zone: ZoneInfo,
 ) -> ItemView:
     comment = item.comment
     author = comment.author
@@ -262,10 +266,7 @@ def item_view(
     advice = (
         [item.recommendation]
         if item.recommendation
-        else [
-            ACTION_TEXT[a][0] if a in ACTION_TEXT else a.replace("_", " ")  # type: ignore[index]
-            for a in recommended
-        ]
+        else [ACTION_TEXT[a][0] if a in ACTION_TEXT else a.replace("_", " ") for a in recommended]
     )
     closed = item.status == "closed"
     every = [] if closed else actions_for(item.lane, role, recommended)
@@ -277,7 +278,7 @@ def item_view(
     ]
     text, state, colour = ("", "", "grey")
     if item.lane in ("response", "urgent") and not closed:
-        text, state, colour = due_state(item.due_at, now, working_left, at_risk)
+        text, state, colour = due_state(item.due_at, now, working_left, at_risk, zone)
     outcome = (item.outcome or "closed").replace("_", " ")
     return ItemView(
         id=item.id,
@@ -290,7 +291,7 @@ def item_view(
         closed=closed,
         closed_text=f"Closed: {outcome}"
         + (f" by {item.decided_by}" if item.decided_by else "")
-        + (f" on {london(item.decided_at)}" if item.decided_at else "")
+        + (f" on {local_time(item.decided_at, zone)}" if item.decided_at else "")
         + ".",
         author_display=display,
         author_key=comment.author_key,
@@ -299,7 +300,7 @@ def item_view(
         channel=comment.channel,
         kind=comment.kind.replace("_", " "),
         posted_at_iso=comment.created_at.isoformat(),
-        posted_at_text=london(comment.created_at),
+        posted_at_text=local_time(comment.created_at, zone),
         url=safe_url(comment.url),
         text=comment.text,
         media=[{"type": m.type, "url": safe_url(m.url)} for m in comment.media],
@@ -320,15 +321,17 @@ def queue_order(items: Iterable[ReviewItem]) -> dict[Lane, list[ReviewItem]]:
     lanes: dict[Lane, list[ReviewItem]] = {lane: [] for lane in LANE_ORDER}
     for item in items:
         lanes[item.lane].append(item)
-    far = datetime.max.replace(tzinfo=LONDON)
+    far = datetime.max.replace(tzinfo=UTC)
     lanes["urgent"].sort(key=lambda i: (i.comment.created_at, i.id))
     lanes["response"].sort(key=lambda i: (i.due_at or far, i.comment.created_at, i.id))
     lanes["moderation"].sort(key=lambda i: (i.comment.created_at, i.id))
     return lanes
 
 
-def daily_volumes(items: Iterable[ReviewItem], start: date, end: date) -> list[dict[str, Any]]:
-    """Labelled comments per London day and category, from ``start`` to ``end`` inclusive.
+def daily_volumes(
+    items: Iterable[ReviewItem], start: date, end: date, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Labelled comments per local day (in ``zone``) and category, ``start`` to ``end``.
 
     A comment queued in two lanes is counted once.
     """
@@ -339,7 +342,7 @@ def daily_volumes(items: Iterable[ReviewItem], start: date, end: date) -> list[d
         if key in seen or item.verdict is None:
             continue
         seen.add(key)
-        day = item.comment.created_at.astimezone(LONDON).date()
+        day = item.comment.created_at.astimezone(zone).date()
         for category in item.verdict.labels:
             counts[(day, category)] += 1
     rows = []

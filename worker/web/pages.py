@@ -227,6 +227,7 @@ def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
         ledger=_ledger(request, item.comment.author_key),
         working_left=left,
         at_risk=at_risk,
+        zone=ctx.zone,
     )
 
 
@@ -340,7 +341,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def _flash(request: web.Request) -> str:
     action = request.query.get("decided", "")
     if action in ACTION_TEXT:
-        label = ACTION_TEXT[action][0]  # type: ignore[index]
+        label = ACTION_TEXT[action][0]
         return f"Decision recorded: {label}. The item leaves the queue once the worker applies it."
     return ""
 

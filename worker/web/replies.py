@@ -6,11 +6,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from records.sla import Case, EmergencyChange
-from worker.web.page_models import LONDON, author_href, duration_text, item_href, london
+from worker.web.page_models import author_href, duration_text, item_href, local_time
 from worker.web.pages import CTX, render, require_user
 
 __all__ = ["case_row", "compliance_figure", "setup"]
@@ -20,7 +21,9 @@ def _sla(request: web.Request) -> Any:
     return request.app[CTX].views.get("sla")
 
 
-def case_row(case: Case, view: Any, now: datetime, item: Any = None) -> dict[str, Any]:
+def case_row(
+    case: Case, view: Any, now: datetime, item: Any = None, *, zone: ZoneInfo
+) -> dict[str, Any]:
     """One open case as the board shows it: deadline, working time left and its state."""
     at_risk = timedelta(hours=float(view.rules.at_risk_hours))
     if item is not None:
@@ -33,16 +36,16 @@ def case_row(case: Case, view: Any, now: datetime, item: Any = None) -> dict[str
     if case.due_at is None:
         due, left, state, colour = "Clock paused", "", "Paused", "grey"
     elif now >= case.due_at:
-        due, left, state, colour = london(case.due_at), "None", "Breached", "red"
+        due, left, state, colour = local_time(case.due_at, zone), "None", "Breached", "red"
     else:
         remaining = view.rules.clock.between(now, case.due_at)
-        due, left = london(case.due_at), duration_text(remaining)
+        due, left = local_time(case.due_at, zone), duration_text(remaining)
         state, colour = ("At risk", "orange") if remaining <= at_risk else ("On time", "green")
     return {
         "who": who,
         "href": href,
         "where": f"{case.platform}, {case.channel}",
-        "received": london(case.received_at),
+        "received": local_time(case.received_at, zone),
         "out_of_hours": case.out_of_hours,
         "due": due,
         "left": left,
@@ -75,8 +78,8 @@ async def replies_page(request: web.Request) -> web.StreamResponse:
     open_cases = view.open_cases()
     for case in open_cases:
         item = review.get(case.item_id) if review is not None else None
-        rows.append(case_row(case, view, now, item))
-    local = now.astimezone(LONDON)
+        rows.append(case_row(case, view, now, item, zone=ctx.zone))
+    local = now.astimezone(ctx.zone)
     today = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week = today - timedelta(days=today.weekday())
     every = view.cases()
@@ -99,20 +102,20 @@ async def replies_page(request: web.Request) -> web.StreamResponse:
     return render(request, "replies.html", {"running": True, "cases": rows, "figures": figures})
 
 
-def _emergency_context(view: Any, user: Any) -> dict[str, Any]:
+def _emergency_context(view: Any, user: Any, zone: ZoneInfo) -> dict[str, Any]:
     state = view.emergency
     latest = state.latest
     return {
         "running": True,
         "active": state.active,
         "clock": view.policy.replies.emergency_clock,
-        "changed_at": london(latest.at) if latest else "",
+        "changed_at": local_time(latest.at, zone) if latest else "",
         "changed_by": latest.by if latest else "",
         "reason": latest.reason if latest else "",
         "can_switch": user.at_least("manager") and view.publish_emergency is not None,
         "history": [
             {
-                "at": london(c.at),
+                "at": local_time(c.at, zone),
                 "state": "On" if c.active else "Off",
                 "by": c.by,
                 "reason": c.reason,
@@ -128,7 +131,7 @@ async def emergency_page(request: web.Request) -> web.StreamResponse:
     view = _sla(request)
     if view is None:
         return render(request, "emergency.html", {"running": False})
-    return render(request, "emergency.html", _emergency_context(view, user))
+    return render(request, "emergency.html", _emergency_context(view, user, request.app[CTX].zone))
 
 
 async def switch_emergency(request: web.Request) -> web.StreamResponse:
@@ -142,7 +145,7 @@ async def switch_emergency(request: web.Request) -> web.StreamResponse:
     active = str(form.get("active", "")) == "true"
     reason = str(form.get("reason", "")).strip()[:1000]
     if not reason:
-        context = _emergency_context(view, user)
+        context = _emergency_context(view, user, request.app[CTX].zone)
         context.update({"errors": ["Enter the reason for the change."], "error_count": 1})
         return render(request, "emergency.html", context, status=422)
     now = request.app[CTX].clock.now()

@@ -13,7 +13,7 @@ from aiohttp import web
 from records import CATEGORIES
 from worker.sla import report as sla_report
 from worker.web.charts import stacked_bars
-from worker.web.page_models import CATEGORY_TEXT, LONDON, csv_cell, daily_volumes
+from worker.web.page_models import CATEGORY_TEXT, csv_cell, daily_volumes
 from worker.web.pages import CTX, render, require_user
 
 __all__ = ["MAX_DAYS", "compliance_table", "parse_period", "setup"]
@@ -98,7 +98,8 @@ def compliance_table(rows: list[sla_report.ReportRow]) -> list[list[str]]:
 
 
 def _today(request: web.Request) -> date:
-    return request.app[CTX].clock.now().astimezone(LONDON).date()
+    ctx = request.app[CTX]
+    return ctx.clock.now().astimezone(ctx.zone).date()
 
 
 def _items(request: web.Request) -> list[Any]:
@@ -107,7 +108,7 @@ def _items(request: web.Request) -> list[Any]:
 
 
 def _volume_rows(request: web.Request, start: date, end: date) -> list[dict[str, Any]]:
-    return daily_volumes(_items(request), start, end)
+    return daily_volumes(_items(request), start, end, request.app[CTX].zone)
 
 
 async def reports_page(request: web.Request) -> web.StreamResponse:
