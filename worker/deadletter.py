@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from records import DeadLetter, InvalidRecord, decode, encode
 from worker.metrics import metrics_of
+from worker.runtime import channels_of
 
 if TYPE_CHECKING:
     from worker.context import WorkerContext
@@ -37,7 +38,7 @@ R = TypeVar("R", bound=BaseModel)
 class BreakerTripped(RuntimeError):
     """Too many invalid records in a row of recent ones: the worker must stop."""
 
-    # Its message holds counts only, so the fatal flag may show it (worker/app.py).
+    # Its message holds counts only, so the fatal flag may show it (worker/runtime.py).
     safe_message = True
 
 
@@ -93,8 +94,6 @@ class DeadLetters:
 
     def _dead_letter_topic(self) -> Any:
         if self._topic is None:
-            from worker.app import channels_of
-
             self._topic = channels_of(self.ctx).deadletter
         return self._topic
 

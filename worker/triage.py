@@ -22,6 +22,7 @@ import structlog
 from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
 from worker.deadletter import Breaker, DeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
+from worker.runtime import channels_of, stops_worker
 
 if TYPE_CHECKING:
     import faust
@@ -85,8 +86,6 @@ class Triage:
     """Handles one batch of faust events at a time; built once per App."""
 
     def __init__(self, ctx: WorkerContext, classifier: Classifier) -> None:
-        from worker.app import channels_of
-
         self.ctx = ctx
         self.classifier = classifier
         self.channels = channels_of(ctx)
@@ -170,8 +169,6 @@ class Triage:
 
 def register(app: faust.App, ctx: WorkerContext, classifier: Classifier) -> None:
     """Add the triage agent to ``app``."""
-    from worker.app import channels_of, stops_worker
-
     settings = ctx.settings
     triage = Triage(ctx, classifier)
     ctx.views["triage"] = triage

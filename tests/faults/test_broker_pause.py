@@ -22,8 +22,8 @@ from tests.faults.conftest import (
     stop_worker,
 )
 from tests.integration.conftest import make_comment
-from worker.app import fatal_of
 from worker.broker import EmbeddedBroker
+from worker.runtime import fatal_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

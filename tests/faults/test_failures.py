@@ -24,7 +24,7 @@ from tests.faults.conftest import (
     stop_worker,
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
-from worker.app import fatal_of
+from worker.runtime import fatal_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

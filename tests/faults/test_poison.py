@@ -23,7 +23,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.app import fatal_of
+from worker.runtime import fatal_of
 from worker.sla.agent import SlaMessage
 from worker.sla.cases import Conversation, response_item_id
 from worker.sla.store import Stored

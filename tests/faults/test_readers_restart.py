@@ -23,7 +23,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.app import fatal_of
+from worker.runtime import fatal_of
 from worker.triage import lanes_of, review_item_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,7 +8,7 @@ import pytest
 
 from records import DeadLetter, TriageResult, encode
 from tests.integration.conftest import make_comment
-from worker.app import fatal_of
+from worker.runtime import fatal_of
 
 pytestmark = pytest.mark.integration
 

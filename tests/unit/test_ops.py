@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from worker.app import Fatal
 from worker.context import WorkerContext
 from worker.metrics import metrics_of
+from worker.runtime import Fatal
 from worker.settings import Settings
 from worker.web import ops
 

@@ -18,6 +18,7 @@ import structlog
 
 from worker.broker import BrokerError, EmbeddedBroker
 from worker.context import WorkerContext
+from worker.runtime import fatal_of
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -104,8 +105,6 @@ async def serve(
     while_running: Callable[[Any, WorkerContext], Awaitable[None]] | None = None,
 ) -> int:
     """Run until a signal, a fatal error or the end of ``while_running``; the exit code."""
-    from worker.app import fatal_of
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

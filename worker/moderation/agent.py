@@ -36,6 +36,7 @@ from worker.moderation.ledger import (
 from worker.moderation.messages import check_templates
 from worker.moderation.policy import ModerationConfig, load_moderation_config
 from worker.moderation.review_view import ModerationState, TopicReader, install_views
+from worker.runtime import channels_of, fatal_of, stops_worker
 
 if TYPE_CHECKING:
     import faust
@@ -199,8 +200,6 @@ class Moderation:
         reader: TopicReader,
         config: ModerationConfig,
     ) -> None:
-        from worker.app import channels_of
-
         self.ctx = ctx
         self.state = state
         self.reader = reader
@@ -327,8 +326,6 @@ class ViewService(mode.Service):  # type: ignore[misc]  # mode is untyped
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the moderation agents and views to ``app``."""
-    from worker.app import channels_of, fatal_of, stops_worker
-
     config = load_moderation_config(ctx.settings.policy)
     check_templates(config.messages)
     state = ModerationState(config=config, clock=ctx.clock)

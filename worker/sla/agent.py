@@ -36,6 +36,7 @@ from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
 from worker.metrics import metrics_of
+from worker.runtime import channels_of, specs_of, stops_worker, topic_options
 from worker.sla.cases import (
     CaseEvent,
     Conversation,
@@ -107,8 +108,6 @@ class CaseKeeper:
         topics: tuple[Any, Any],
         view: SlaView,
     ) -> None:
-        from worker.app import channels_of
-
         self.ctx = ctx
         self.store = store
         self.events_topic, self.state_topic = topics
@@ -335,8 +334,6 @@ async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> N
     A broker error starts them again after a pause (each reads its topic from the start);
     any other error is a bug and ends them, which stops the worker (``stops_worker``).
     """
-    from worker.app import specs_of
-
     settings = ctx.settings
     kafka = settings.kafka
     replicas = settings.replication_factor
@@ -390,8 +387,6 @@ def _broker_trouble(exc: BaseException) -> bool:
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Add the SLA agents, state, timer and view to ``app``."""
-    from worker.app import channels_of, stops_worker, topic_options
-
     topics = ctx.settings.topics
     view = SlaView(load_policy(ctx))
     ctx.views["sla"] = view

@@ -30,7 +30,7 @@ from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
 from worker.moderation.service import submit_decision
-from worker.web.app import CTX_KEY
+from worker.web.keys import CTX_KEY
 from worker.web.page_models import csv_cell
 from worker.web.security import error_response, require_permission
 
