@@ -1,10 +1,10 @@
 """The faust App factory: topics, agents and (optionally) the web app, per worker.
 
 Nothing here runs at import time. ``create_app`` builds one App with its own
-``WorkerContext`` and registers every part: the triage agent (worker/triage.py), then the
-SLA and moderation agents (``register(app, ctx)``). This is the one module that wires the
-parts together, so no other module imports it; what the agents share (topics, the fatal
-flag, ``stops_worker``) is in worker/runtime.py.
+``WorkerContext`` and one frozen ``Runtime`` (worker/runtime.py: settings, clock,
+metrics, the App, the fatal flag, the faust topics), then registers every part with them:
+the triage agent (worker/triage.py), the SLA and moderation agents (``register(rt, ctx)``).
+This is the one module that wires the parts together, so no other module imports it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import structlog
 from aiohttp import web
 
 from records.kafka import KafkaConnection
+from records.topics import TopicSpec
 from worker import triage
 from worker.clock import Clock
 from worker.context import WorkerContext
-from worker.metrics import metrics_of
 from worker.retention import topic_specs
-from worker.runtime import Channels, Fatal, channels_of, topic_options
+from worker.runtime import Channels, Fatal, Runtime, topic_options
 from worker.settings import Settings
 from worker.transport import WorkerApp
 from worker.web.app import create_web_app
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# The other parts' agents; each module has register(app, ctx). Missing ones are skipped.
+# The other parts' agents, each module with register(rt, ctx), registered in this order.
 PART_MODULES = ("worker.sla.agent", "worker.moderation.agent")
 
 
@@ -86,10 +86,18 @@ def create_app(
         loghandlers=[],
     )
     ctx.app = app
-    ctx.views.setdefault("topic_specs", topic_specs(settings))
-    ctx.views["channels"] = _declare_topics(app, ctx)
-    ctx.views["fatal"] = Fatal()
-    metrics_of(ctx)
+    if ctx.topic_specs is None:
+        ctx.topic_specs = topic_specs(settings)
+    ctx.fatal = Fatal()
+    rt = ctx.runtime = Runtime(
+        settings=settings,
+        clock=ctx.clock,
+        metrics=ctx.metrics,
+        app=app,
+        fatal=ctx.fatal,
+        channels=_declare_topics(app, settings, ctx.topic_specs),
+        specs=ctx.topic_specs,
+    )
 
     started = {"declared": False, "assigned": False}
 
@@ -104,7 +112,7 @@ def create_app(
     async def _declare_all() -> None:
         # faust creates only the topics it consumes; the outputs are declared here, with
         # the configured partitions, before anything is written to them.
-        for channel in vars(channels_of(ctx)).values():
+        for channel in vars(rt.channels).values():
             await channel.maybe_declare()
         started["declared"] = True
         _maybe_ready()
@@ -112,9 +120,9 @@ def create_app(
     # Called by faust once the App has fully started (faust.Worker uses it too).
     app.on_startup_finished = _declare_all
 
-    triage.register(app, ctx, classifier if classifier is not None else _load_classifier(settings))
+    triage.register(rt, ctx, classifier if classifier is not None else _load_classifier(settings))
     for module_name in PART_MODULES:
-        importlib.import_module(module_name).register(app, ctx)
+        importlib.import_module(module_name).register(rt, ctx)
     if web_app:
         app.add_dependency(WebService(ctx))
     return app
@@ -140,7 +148,7 @@ def _data_dir(settings: Settings, ctx: WorkerContext) -> Path:
     # removed when the context goes (TemporaryDirectory cleans up on collection and exit).
     if settings.store.startswith("memory://"):
         scratch = tempfile.TemporaryDirectory(prefix=f"{settings.app_id}-")
-        ctx.views["scratch_dir"] = scratch
+        ctx.scratch_dir = scratch
         return Path(scratch.name)
     return settings.data_dir
 
@@ -151,12 +159,12 @@ def _load_classifier(settings: Settings) -> Classifier:
     return classifiers.load(settings)
 
 
-def _declare_topics(app: faust.App, ctx: WorkerContext) -> Channels:
-    names = ctx.settings.topics
+def _declare_topics(app: faust.App, settings: Settings, specs: dict[str, TopicSpec]) -> Channels:
+    names = settings.topics
     topics = {}
     for field in Channels.__dataclass_fields__:
         name = getattr(names, field)
-        topics[field] = app.topic(name, **topic_options(ctx, name))
+        topics[field] = app.topic(name, **topic_options(settings, specs[name]))
     return Channels(**topics)
 
 
@@ -181,8 +189,8 @@ class WebService(mode.Service):  # type: ignore[misc]
         await site.start()
         addresses = self._runner.addresses  # (host, port, ...) of each bound socket
         self.port = addresses[0][1] if addresses else settings.web_port
-        self.ctx.views["web_url"] = f"http://{settings.web_host}:{self.port}"
-        log.info("web app listening", url=self.ctx.views["web_url"])
+        self.ctx.web_url = f"http://{settings.web_host}:{self.port}"
+        log.info("web app listening", url=self.ctx.web_url)
 
     async def on_stop(self) -> None:
         if self._runner is not None:

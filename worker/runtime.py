@@ -1,5 +1,6 @@
-"""What every part of a running worker uses: its faust topics, the fatal flag, and the
-guard that turns an agent's error into a stop of the whole worker.
+"""What every part of a running worker uses: the :class:`Runtime` (settings, clock,
+metrics, the App, the fatal flag, the faust topics), and the guard that turns an agent's
+error into a stop of the whole worker.
 
 worker/app.py builds these and registers the agents; the agents import this module, never
 worker/app.py, so that nothing imports the place where everything is wired.
@@ -10,26 +11,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
 from records import InvalidRecord
 from records.topics import TopicSpec
-
-if TYPE_CHECKING:
-    from worker.context import WorkerContext
+from worker.clock import Clock
+from worker.metrics import Metrics
+from worker.settings import Settings
 
 __all__ = [
     "Channels",
     "Fatal",
-    "channels_of",
+    "Runtime",
     "describe",
-    "fatal_of",
-    "specs_of",
     "stops_worker",
     "topic_options",
 ]
@@ -104,7 +103,22 @@ def _where(error: BaseException) -> list[str]:
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-def stops_worker(ctx: WorkerContext, part: str) -> Callable[[F], F]:
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What ``create_app`` builds once per App and hands to each part's constructors."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    # The faust App: its producer sends the outputs, its assignor says what is ours.
+    app: Any
+    fatal: Fatal
+    channels: Channels
+    # Every topic's settings (records/topics.py) with the policy's retention periods.
+    specs: Mapping[str, TopicSpec]
+
+
+def stops_worker(fatal: Fatal, part: str) -> Callable[[F], F]:
     """Wrap an agent, timer or task body so that any error it ends with sets the fatal
     flag instead of ending it quietly (faust would restart an agent on the same record)."""
 
@@ -116,7 +130,7 @@ def stops_worker(ctx: WorkerContext, part: str) -> Callable[[F], F]:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - not swallowed: a bug stops the worker
-                fatal_of(ctx).set(exc, part)
+                fatal.set(exc, part)
                 return None
 
         return guarded  # type: ignore[return-value]
@@ -124,27 +138,8 @@ def stops_worker(ctx: WorkerContext, part: str) -> Callable[[F], F]:
     return wrap
 
 
-def channels_of(ctx: WorkerContext) -> Channels:
-    """The faust topics of the App built for ``ctx`` (for agents in other modules)."""
-    channels: Channels = ctx.views["channels"]
-    return channels
-
-
-def fatal_of(ctx: WorkerContext) -> Fatal:
-    fatal: Fatal = ctx.views["fatal"]
-    return fatal
-
-
-def specs_of(ctx: WorkerContext) -> dict[str, TopicSpec]:
-    """Every topic's settings (records/topics.py) with the policy's retention periods."""
-    specs: dict[str, TopicSpec] = ctx.views["topic_specs"]
-    return specs
-
-
-def topic_options(ctx: WorkerContext, name: str) -> dict[str, Any]:
-    """faust ``app.topic`` arguments that create ``name`` as the table says."""
-    settings = ctx.settings
-    spec = specs_of(ctx)[name]
+def topic_options(settings: Settings, spec: TopicSpec) -> dict[str, Any]:
+    """faust ``app.topic`` arguments that create the topic as ``spec`` says."""
     return {
         # internal=True makes faust create the topic with these settings at start-up.
         "internal": True,
