@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from worker.context import WorkerContext
-from worker.web import api, ops, pages, security, sla_api
+from worker.web import api, authors, live, ops, pages, replies, reports, security, sla_api
 from worker.web.keys import CTX_KEY
 
 __all__ = ["CTX_KEY", "create_web_app"]
@@ -20,4 +20,7 @@ def create_web_app(ctx: WorkerContext) -> web.Application:
     # Their middlewares run in this order (authentication before the pages' CSRF check).
     for part in (ops, security, api, sla_api, pages):
         part.setup(web_app, ctx)
+    # The pages' areas, on the sessions, templates and middlewares pages.setup installed.
+    for area in (live, authors, replies, reports):
+        area.setup(web_app)
     return web_app

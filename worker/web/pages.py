@@ -520,8 +520,8 @@ async def _stop_live(web_app: web.Application) -> None:
 
 
 def setup(web_app: web.Application, ctx: WorkerContext) -> None:
-    from worker.web import authors, live, replies, reports
-
+    """The pages' state, middlewares and core routes; worker/web/app.py then adds the
+    areas built on them (live, authors, replies, reports), which import this module."""
     csp.setup(web_app)
     web_app[CTX] = ctx
     web_app[JINJA] = _environment()
@@ -553,5 +553,3 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
     web_app.router.add_get("/fragments/queue", queue_fragment)
     web_app.router.add_get("/items/{item_id}", item_page)
     web_app.router.add_post("/items/{item_id}/decision", decide)
-    for module in (live, authors, replies, reports):
-        module.setup(web_app)
