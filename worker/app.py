@@ -154,6 +154,8 @@ def _data_dir(settings: Settings, ctx: WorkerContext) -> Path:
 
 
 def _load_classifier(settings: Settings) -> Classifier:
+    # Lazy: importing classifiers takes seconds (its model libraries), and callers that
+    # hand in their own classifier (tests, tools) need not pay for it.
     import classifiers
 
     return classifiers.load(settings)
