@@ -1,165 +1,42 @@
 """The faust App factory: topics, agents and (optionally) the web app, per worker.
 
 Nothing here runs at import time. ``create_app`` builds one App with its own
-``WorkerContext``; each part registers itself: the triage agent (worker/triage.py) and,
-when their modules exist, the SLA and moderation agents (``register(app, ctx)``).
+``WorkerContext`` and one frozen ``Runtime`` (worker/runtime.py: settings, clock,
+metrics, the App, the fatal flag, the faust topics), then registers every part with them:
+the triage agent (worker/triage.py), the SLA and moderation agents (``register(rt, ctx)``).
+This is the one module that wires the parts together, so no other module imports it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import importlib
 import tempfile
-import traceback
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import faust
 import mode
 import structlog
 from aiohttp import web
 
-from records import InvalidRecord
 from records.kafka import KafkaConnection
 from records.topics import TopicSpec
+from worker import triage
 from worker.clock import Clock
 from worker.context import WorkerContext
-from worker.metrics import metrics_of
 from worker.retention import topic_specs
+from worker.runtime import Channels, Fatal, Runtime, topic_options
 from worker.settings import Settings
 from worker.transport import WorkerApp
+from worker.web.app import create_web_app
 
 if TYPE_CHECKING:
     from classifiers import Classifier
 
 log = structlog.get_logger(__name__)
 
-# The other parts' agents; each module has register(app, ctx). Missing ones are skipped.
+# The other parts' agents, each module with register(rt, ctx), registered in this order.
 PART_MODULES = ("worker.sla.agent", "worker.moderation.agent")
-
-
-@dataclass(frozen=True)
-class Channels:
-    """The App's faust topics (raw bytes in and out: records are decoded by the agents)."""
-
-    comments: Any
-    verdicts: Any
-    review: Any
-    decisions: Any
-    cases: Any
-    alerts: Any
-    audit: Any
-    labels: Any
-    deadletter: Any
-
-
-class Fatal:
-    """Set by a part that must stop the whole worker: the dead-letter breaker, or an
-    agent, reader or background task that failed. ``/ready`` then answers 503 and
-    ``triage run`` exits non-zero, so that a supervisor starts it again."""
-
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
-        self.part: str | None = None
-        self._event: asyncio.Event | None = None
-
-    @property
-    def event(self) -> asyncio.Event:
-        if self._event is None:
-            self._event = asyncio.Event()
-        return self._event
-
-    def set(self, error: BaseException, part: str | None = None) -> None:
-        if self.error is None:
-            self.error = error
-            self.part = part
-            log.error("worker stopping", part=part, error=describe(error), where=_where(error))
-        self.event.set()
-
-    @property
-    def reason(self) -> str:
-        """What stopped the worker, fit for a log or a terminal (no record contents)."""
-        if self.error is None:
-            return ""
-        prefix = f"{self.part} failed: " if self.part else ""
-        return prefix + describe(self.error)
-
-
-# Errors whose messages are written to be shown: they name fields and counts, not values.
-_SAFE_MESSAGES: tuple[type[BaseException], ...] = (InvalidRecord,)
-
-
-def describe(error: BaseException) -> str:
-    """An error in words that hold no record contents (a bug's message might quote one)."""
-    if isinstance(error, _SAFE_MESSAGES) or getattr(error, "safe_message", False):
-        return str(error)
-    return type(error).__name__
-
-
-def _where(error: BaseException) -> list[str]:
-    # Code locations only (file:line in function), never the message or local values.
-    frames = traceback.extract_tb(error.__traceback__)[-5:]
-    return [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames]
-
-
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def stops_worker(ctx: WorkerContext, part: str) -> Callable[[F], F]:
-    """Wrap an agent, timer or task body so that any error it ends with sets the fatal
-    flag instead of ending it quietly (faust would restart an agent on the same record)."""
-
-    def wrap(body: F) -> F:
-        @functools.wraps(body)
-        async def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await body(*args, **kwargs)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - not swallowed: a bug stops the worker
-                fatal_of(ctx).set(exc, part)
-                return None
-
-        return guarded  # type: ignore[return-value]
-
-    return wrap
-
-
-def channels_of(ctx: WorkerContext) -> Channels:
-    """The faust topics of the App built for ``ctx`` (for agents in other modules)."""
-    channels: Channels = ctx.views["channels"]
-    return channels
-
-
-def fatal_of(ctx: WorkerContext) -> Fatal:
-    fatal: Fatal = ctx.views["fatal"]
-    return fatal
-
-
-def specs_of(ctx: WorkerContext) -> dict[str, TopicSpec]:
-    """Every topic's settings (records/topics.py) with the policy's retention periods."""
-    specs: dict[str, TopicSpec] = ctx.views["topic_specs"]
-    return specs
-
-
-def topic_options(ctx: WorkerContext, name: str) -> dict[str, Any]:
-    """faust ``app.topic`` arguments that create ``name`` as the table says."""
-    settings = ctx.settings
-    spec = specs_of(ctx)[name]
-    return {
-        # internal=True makes faust create the topic with these settings at start-up.
-        "internal": True,
-        "partitions": 1 if spec.single_partition else settings.partitions,
-        "replicas": settings.replication_factor,
-        "config": spec.configs(),
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
 
 
 def create_app(
@@ -209,10 +86,18 @@ def create_app(
         loghandlers=[],
     )
     ctx.app = app
-    ctx.views.setdefault("topic_specs", topic_specs(settings))
-    ctx.views["channels"] = _declare_topics(app, ctx)
-    ctx.views["fatal"] = Fatal()
-    metrics_of(ctx)
+    if ctx.topic_specs is None:
+        ctx.topic_specs = topic_specs(settings)
+    ctx.fatal = Fatal()
+    rt = ctx.runtime = Runtime(
+        settings=settings,
+        clock=ctx.clock,
+        metrics=ctx.metrics,
+        app=app,
+        fatal=ctx.fatal,
+        channels=_declare_topics(app, settings, ctx.topic_specs),
+        specs=ctx.topic_specs,
+    )
 
     started = {"declared": False, "assigned": False}
 
@@ -227,7 +112,7 @@ def create_app(
     async def _declare_all() -> None:
         # faust creates only the topics it consumes; the outputs are declared here, with
         # the configured partitions, before anything is written to them.
-        for channel in vars(channels_of(ctx)).values():
+        for channel in vars(rt.channels).values():
             await channel.maybe_declare()
         started["declared"] = True
         _maybe_ready()
@@ -235,11 +120,9 @@ def create_app(
     # Called by faust once the App has fully started (faust.Worker uses it too).
     app.on_startup_finished = _declare_all
 
-    from worker import triage
-
-    triage.register(app, ctx, classifier if classifier is not None else _load_classifier(settings))
+    triage.register(rt, ctx, classifier if classifier is not None else _load_classifier(settings))
     for module_name in PART_MODULES:
-        importlib.import_module(module_name).register(app, ctx)
+        importlib.import_module(module_name).register(rt, ctx)
     if web_app:
         app.add_dependency(WebService(ctx))
     return app
@@ -265,23 +148,25 @@ def _data_dir(settings: Settings, ctx: WorkerContext) -> Path:
     # removed when the context goes (TemporaryDirectory cleans up on collection and exit).
     if settings.store.startswith("memory://"):
         scratch = tempfile.TemporaryDirectory(prefix=f"{settings.app_id}-")
-        ctx.views["scratch_dir"] = scratch
+        ctx.scratch_dir = scratch
         return Path(scratch.name)
     return settings.data_dir
 
 
 def _load_classifier(settings: Settings) -> Classifier:
+    # Lazy: importing classifiers takes seconds (its model libraries), and callers that
+    # hand in their own classifier (tests, tools) need not pay for it.
     import classifiers
 
     return classifiers.load(settings)
 
 
-def _declare_topics(app: faust.App, ctx: WorkerContext) -> Channels:
-    names = ctx.settings.topics
+def _declare_topics(app: faust.App, settings: Settings, specs: dict[str, TopicSpec]) -> Channels:
+    names = settings.topics
     topics = {}
     for field in Channels.__dataclass_fields__:
         name = getattr(names, field)
-        topics[field] = app.topic(name, **topic_options(ctx, name))
+        topics[field] = app.topic(name, **topic_options(settings, specs[name]))
     return Channels(**topics)
 
 
@@ -299,8 +184,6 @@ class WebService(mode.Service):  # type: ignore[misc]
         self.port: int | None = None
 
     async def on_start(self) -> None:
-        from worker.web.app import create_web_app
-
         settings = self.ctx.settings
         self._runner = web.AppRunner(create_web_app(self.ctx), access_log=None)
         await self._runner.setup()
@@ -308,8 +191,8 @@ class WebService(mode.Service):  # type: ignore[misc]
         await site.start()
         addresses = self._runner.addresses  # (host, port, ...) of each bound socket
         self.port = addresses[0][1] if addresses else settings.web_port
-        self.ctx.views["web_url"] = f"http://{settings.web_host}:{self.port}"
-        log.info("web app listening", url=self.ctx.views["web_url"])
+        self.ctx.web_url = f"http://{settings.web_host}:{self.port}"
+        log.info("web app listening", url=self.ctx.web_url)
 
     async def on_stop(self) -> None:
         if self._runner is not None:

@@ -7,8 +7,8 @@ hide it, so the :class:`Breaker` stops the worker instead.
 
 Use from an agent::
 
-    dead = DeadLetters(ctx, agent="sla")
-    breaker = Breaker.from_settings(ctx.settings)
+    dead = DeadLetters(rt, agent="sla")
+    breaker = Breaker.from_settings(rt.settings)
     comment = await decode_or_dead_letter(event, Comment, dead, breaker)
     if comment is None:
         ...  # it was dead-lettered; ack the event and move on
@@ -23,10 +23,9 @@ import structlog
 from pydantic import BaseModel
 
 from records import DeadLetter, InvalidRecord, decode, encode
-from worker.metrics import metrics_of
 
 if TYPE_CHECKING:
-    from worker.context import WorkerContext
+    from worker.runtime import Runtime
     from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -37,7 +36,7 @@ R = TypeVar("R", bound=BaseModel)
 class BreakerTripped(RuntimeError):
     """Too many invalid records in a row of recent ones: the worker must stop."""
 
-    # Its message holds counts only, so the fatal flag may show it (worker/app.py).
+    # Its message holds counts only, so the fatal flag may show it (worker/runtime.py).
     safe_message = True
 
 
@@ -86,17 +85,9 @@ class Breaker:
 class DeadLetters:
     """Sends refused records to the dead-letter topic; one per agent."""
 
-    def __init__(self, ctx: WorkerContext, agent: str) -> None:
-        self.ctx = ctx
+    def __init__(self, rt: Runtime, agent: str) -> None:
+        self.rt = rt
         self.agent = agent
-        self._topic: Any = None
-
-    def _dead_letter_topic(self) -> Any:
-        if self._topic is None:
-            from worker.app import channels_of
-
-            self._topic = channels_of(self.ctx).deadletter
-        return self._topic
 
     def build(
         self,
@@ -116,7 +107,7 @@ class DeadLetters:
             key=key,
             value=value,
             error=error,
-            at=self.ctx.clock.now(),
+            at=self.rt.clock.now(),
         )
 
     async def send(self, event: Any, reason: str) -> Any:
@@ -146,8 +137,8 @@ class DeadLetters:
         )
         # The reason names fields, never their values, so it is safe to log.
         log.warning("record dead-lettered", agent=self.agent, reason=letter.error)
-        metrics_of(self.ctx).dead_letters.labels(agent=self.agent).inc()
-        return await self._dead_letter_topic().send(key=key, value=encode(letter))
+        self.rt.metrics.dead_letters.labels(agent=self.agent).inc()
+        return await self.rt.channels.deadletter.send(key=key, value=encode(letter))
 
 
 class ReaderDeadLetters:

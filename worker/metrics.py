@@ -71,12 +71,3 @@ class Metrics:
     def render(self) -> bytes:
         text: bytes = generate_latest(self.registry)
         return text
-
-
-def metrics_of(ctx: object) -> Metrics:
-    """The worker's Metrics, kept in ``ctx.views['metrics']`` (created on first use)."""
-    views: dict[str, object] = ctx.views  # type: ignore[attr-defined]
-    found = views.get("metrics")
-    if not isinstance(found, Metrics):
-        found = views["metrics"] = Metrics()
-    return found

@@ -21,11 +21,9 @@ import structlog
 
 from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
 from worker.deadletter import Breaker, DeadLetters, decode_or_dead_letter
-from worker.metrics import metrics_of
+from worker.runtime import Runtime, stops_worker
 
 if TYPE_CHECKING:
-    import faust
-
     from classifiers import Classifier
     from worker.context import WorkerContext
 
@@ -84,16 +82,14 @@ def classify_batch(classifier: Classifier, comments: Sequence[Comment]) -> list[
 class Triage:
     """Handles one batch of faust events at a time; built once per App."""
 
-    def __init__(self, ctx: WorkerContext, classifier: Classifier) -> None:
-        from worker.app import channels_of
-
-        self.ctx = ctx
+    def __init__(self, rt: Runtime, classifier: Classifier) -> None:
+        self.rt = rt
         self.classifier = classifier
-        self.channels = channels_of(ctx)
-        self.topics = ctx.settings.topics
-        self.metrics = metrics_of(ctx)
-        self.dead = DeadLetters(ctx, agent="triage")
-        self.breaker = Breaker.from_settings(ctx.settings)
+        self.channels = rt.channels
+        self.topics = rt.settings.topics
+        self.metrics = rt.metrics
+        self.dead = DeadLetters(rt, agent="triage")
+        self.breaker = Breaker.from_settings(rt.settings)
 
     async def handle(self, events: Sequence[Any]) -> None:
         """Produce every output of ``events`` and wait until the broker has them."""
@@ -113,7 +109,7 @@ class Triage:
             verdicts = await asyncio.to_thread(classify_batch, self.classifier, comments)
             self.metrics.classify_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_size.observe(len(comments))
-            now = self.ctx.clock.now()
+            now = self.rt.clock.now()
             for (event, comment), verdict in zip(decoded, verdicts, strict=True):
                 pending.extend(await self._send(event, comment, verdict, now))
         # FutureMessages resolve once the broker has acknowledged the write.
@@ -122,13 +118,13 @@ class Triage:
 
     async def _produce(self, topic: str, key: bytes, value: bytes) -> Any:
         # faust's producer directly: the Topic.send path costs more than the classifier.
-        return await self.ctx.app.producer.send(topic, key, value, None, None, None)
+        return await self.rt.app.producer.send(topic, key, value, None, None, None)
 
     def _observe_lag(self, events: Sequence[Any]) -> None:
         last: dict[Any, int] = {}
         for event in events:
             last[event.message.tp] = max(last.get(event.message.tp, -1), event.message.offset)
-        consumer = getattr(self.ctx.app, "consumer", None)
+        consumer = getattr(self.rt.app, "consumer", None)
         for tp, offset in last.items():
             highwater = consumer.highwater(tp) if consumer is not None else None
             if highwater is not None:
@@ -168,15 +164,13 @@ class Triage:
         return futures
 
 
-def register(app: faust.App, ctx: WorkerContext, classifier: Classifier) -> None:
-    """Add the triage agent to ``app``."""
-    from worker.app import channels_of, stops_worker
+def register(rt: Runtime, ctx: WorkerContext, classifier: Classifier) -> None:
+    """Add the triage agent to ``rt.app``."""
+    settings = rt.settings
+    triage = Triage(rt, classifier)
+    ctx.views.triage = triage
 
-    settings = ctx.settings
-    triage = Triage(ctx, classifier)
-    ctx.views["triage"] = triage
-
-    @stops_worker(ctx, "triage agent")
+    @stops_worker(rt.fatal, "triage agent")
     async def triage_agent(stream: Any) -> None:
         # Any error (the breaker, or a bug) leaves the batch unacknowledged and stops the
         # worker: the batch is read again after the restart or the fix.
@@ -186,4 +180,4 @@ def register(app: faust.App, ctx: WorkerContext, classifier: Classifier) -> None
             for event in events:
                 await stream.ack(event)
 
-    app.agent(channels_of(ctx).comments, name="triage", concurrency=1)(triage_agent)
+    rt.app.agent(rt.channels.comments, name="triage", concurrency=1)(triage_agent)

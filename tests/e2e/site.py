@@ -292,10 +292,10 @@ def build_site(
         sla.apply_emergency(change)
 
     sla.publish_emergency = publish
-    ctx.views["sla"] = sla
-    ctx.views["users"] = users if users is not None else make_users(data_dir / "users.json")
+    ctx.views.sla = sla
+    ctx.views.users = users if users is not None else make_users(data_dir / "users.json")
     decisions = AppliedDecisions(state)
-    ctx.views["decision_sink"] = decisions
+    ctx.views.decision_sink = decisions
     if configure is not None:
         configure(ctx)
     app = create_web_app(ctx)

@@ -104,7 +104,7 @@ async def test_an_officer_works_the_demo_queue_of_a_running_worker(
     )
     comments = demo_comments(datetime.now(UTC))
     await produce(worker.topics.comments, comments, key=lambda c: c.conversation_key)
-    review = worker.ctx.views["review"]
+    review = worker.ctx.views.review
     await until(lambda: len(review.items()) >= 6, "the review items")
 
     runner = web.AppRunner(create_web_app(worker.ctx), shutdown_timeout=2.0)

@@ -122,7 +122,7 @@ def bootstrap_of(worker: RunningWorker) -> str:
 async def ready_status(worker: RunningWorker) -> int:
     async with (
         aiohttp.ClientSession() as http,
-        http.get(f"{worker.ctx.views['web_url']}/ready") as response,
+        http.get(f"{worker.ctx.web_url}/ready") as response,
     ):
         return response.status
 

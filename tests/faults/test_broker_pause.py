@@ -22,7 +22,6 @@ from tests.faults.conftest import (
     stop_worker,
 )
 from tests.integration.conftest import make_comment
-from worker.app import fatal_of
 from worker.broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -84,7 +83,7 @@ async def test_broker_frozen_for_30_seconds(own_broker):
         recover_s = time.monotonic() - resumed
         await asyncio.wait_for(feeder, timeout=120)
         got = await read_all(bootstrap, worker.topics.verdicts, verdicts_for(wanted), within=180)
-        assert fatal_of(worker.ctx).error is None
+        assert worker.ctx.fatal.error is None
         assert await ready_status(worker) == 200
     finally:
         own_broker.resume()

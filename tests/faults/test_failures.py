@@ -24,7 +24,6 @@ from tests.faults.conftest import (
     stop_worker,
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
-from worker.app import fatal_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +47,7 @@ async def test_a_failing_agent_stops_the_worker_and_loses_nothing(broker):
     comments = [make_comment(i, t, thread="bug") for i, t in enumerate(["ok", "boom", "pothole"])]
     try:
         await send(bootstrap_of(worker), worker.topics.comments, comments, b"facebook:bug")
-        fatal = fatal_of(worker.ctx)
+        fatal = worker.ctx.fatal
         await asyncio.wait_for(fatal.event.wait(), timeout=60)
         assert fatal.part == "triage agent"
         assert fatal.reason == "triage agent failed: RuntimeError"
@@ -69,7 +68,7 @@ async def test_a_failing_agent_stops_the_worker_and_loses_nothing(broker):
         )
         recover_s = time.monotonic() - started
         ids = [decode(r.value, TriageResult).comment.id for r in got]
-        assert fatal_of(again.ctx).error is None
+        assert again.ctx.fatal.error is None
     finally:
         await stop_worker(again)
     report(
@@ -88,7 +87,7 @@ async def test_a_failing_view_reader_stops_the_worker(broker):
     """A bug while the moderation view reads a valid record stops the worker (503)."""
     worker = await start_worker(broker, new_prefix())
     try:
-        state = worker.ctx.views["moderation_state"]
+        state = worker.ctx.views.moderation_state
 
         def broken(_item: Any) -> None:
             raise KeyError(MARK)
@@ -99,7 +98,7 @@ async def test_a_failing_view_reader_stops_the_worker(broker):
             id="rv-bug", lane="moderation", comment=comment, created_at=comment.created_at
         )
         await send(bootstrap_of(worker), worker.topics.review, [item], b"rv-bug")
-        fatal = fatal_of(worker.ctx)
+        fatal = worker.ctx.fatal
         await asyncio.wait_for(fatal.event.wait(), timeout=60)
         assert fatal.reason == "moderation view reader failed: KeyError"
         assert await ready_status(worker) == 503
@@ -112,7 +111,7 @@ async def test_a_failing_sla_reader_stops_the_worker(broker):
     would only restart them."""
     worker = await start_worker(broker, new_prefix())
     try:
-        view = worker.ctx.views["sla"]
+        view = worker.ctx.views.sla
 
         def broken(_case: Any) -> None:
             raise ValueError(MARK)
@@ -134,7 +133,7 @@ async def test_a_failing_sla_reader_stops_the_worker(broker):
             target_hours=8,
         )
         await send(bootstrap_of(worker), worker.topics.cases, [case], b"case-bug")
-        fatal = fatal_of(worker.ctx)
+        fatal = worker.ctx.fatal
         await asyncio.wait_for(fatal.event.wait(), timeout=60)
         assert fatal.reason == "sla state readers failed: ValueError"
         assert await ready_status(worker) == 503

@@ -23,7 +23,6 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.app import fatal_of
 from worker.sla.agent import SlaMessage
 from worker.sla.cases import Conversation, response_item_id
 from worker.sla.store import Stored
@@ -79,7 +78,7 @@ async def poison(
     assert all(dl.original_key == key for dl in letters)
     assert [dl.original_value for dl in sorted(letters, key=lambda d: d.offset)] == pills
     assert not any(MARK in dl.error for dl in letters)
-    assert fatal_of(worker.ctx).error is None
+    assert worker.ctx.fatal.error is None
     assert await ready_status(worker) == 200
     return Figures(
         fault=f"poison on {topic.split('.', 1)[1]}",
@@ -130,7 +129,7 @@ async def test_poison_on_triage_verdicts(shared_worker):
     worker = shared_worker
     comment = make_comment(201, "pothole", thread="poison-verdicts")
     result = TriageResult(comment=comment, verdict=VERDICT("pothole"), classified_at=NOW)
-    sla = worker.ctx.views["sla"]
+    sla = worker.ctx.views.sla
 
     def case_open() -> bool:
         return any(c.conversation_key == comment.conversation_key for c in sla.cases())
@@ -157,7 +156,7 @@ async def test_poison_on_triage_review(shared_worker):
     """The review view's reader and the moderation agent both carry on past the pills."""
     worker = shared_worker
     item = moderation_item(301)
-    view = worker.ctx.views["review"]
+    view = worker.ctx.views.review
 
     def enriched(records: list[Any]) -> bool:
         mine = [r for r in records if r.key == item.id.encode()]
@@ -170,7 +169,7 @@ async def test_poison_on_triage_review(shared_worker):
         return True
 
     report(await poison(worker, worker.topics.review, item.id.encode(), [item], seen_and_enriched))
-    assert worker.ctx.views["moderation_reader"].skipped >= len(PILLS)
+    assert worker.ctx.views.moderation_reader.skipped >= len(PILLS)
 
 
 async def test_poison_on_triage_decisions(shared_worker):
@@ -178,7 +177,7 @@ async def test_poison_on_triage_decisions(shared_worker):
     worker = shared_worker
     item = moderation_item(401)
     await send(bootstrap_of(worker), worker.topics.review, [item], item.id.encode())
-    await until(lambda: worker.ctx.views["review"].get(item.id), "the item in the view")
+    await until(lambda: worker.ctx.views.review.get(item.id), "the item in the view")
     decision = Decision(
         id="d-poison-401",
         item_id=item.id,
@@ -188,7 +187,7 @@ async def test_poison_on_triage_decisions(shared_worker):
         role="officer",
         decided_at=NOW,
     )
-    audit = worker.ctx.views["audit"]
+    audit = worker.ctx.views.audit
     report(
         await poison(
             worker,
@@ -218,7 +217,7 @@ async def test_poison_on_triage_audit(shared_worker):
         decided_by="officer",
         decided_at=NOW,
     )
-    audit = worker.ctx.views["audit"]
+    audit = worker.ctx.views.audit
     report(
         await poison(
             worker,
@@ -235,7 +234,7 @@ async def test_poison_on_triage_sla_events(shared_worker):
     worker = shared_worker
     comment = make_comment(501, "pothole", thread="poison-events")
     key = comment.conversation_key
-    sla = worker.ctx.views["sla"]
+    sla = worker.ctx.views.sla
     await send(bootstrap_of(worker), worker.topics.comments, [comment], key.encode())
 
     def case(status: str) -> bool:
@@ -273,7 +272,7 @@ async def test_poison_on_triage_sla_state(shared_worker):
     worker = shared_worker
     key = "facebook:poison-state"
     stored = Stored(seq=1, partition=0, conversation=Conversation(key=key))
-    store = worker.ctx.views["sla_keeper"].store
+    store = worker.ctx.views.sla_keeper.store
     report(
         await poison(
             worker,
@@ -290,7 +289,7 @@ async def test_poison_on_triage_emergency(shared_worker):
     """The emergency reader dead-letters the pills and still sees the switch after them."""
     worker = shared_worker
     change = EmergencyChange(id="e-poison", active=False, by="ops", reason="test", at=NOW)
-    sla = worker.ctx.views["sla"]
+    sla = worker.ctx.views.sla
     report(
         await poison(
             worker,
@@ -319,7 +318,7 @@ async def test_poison_on_triage_cases(shared_worker):
         due_at=NOW,
         target_hours=8.0,
     )
-    sla = worker.ctx.views["sla"]
+    sla = worker.ctx.views.sla
     report(
         await poison(
             worker,

@@ -23,7 +23,6 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.app import fatal_of
 from worker.triage import lanes_of, review_item_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,11 +35,11 @@ def snapshot(worker: Any) -> dict[str, Any]:
     """What the officers' app reads, by id."""
     views = worker.ctx.views
     return {
-        "review": sorted((i.id, i.status) for i in views["review"].items(status=None)),
-        "audit": sorted(r.id for r in views["audit"].records()),
-        "authors": sorted(a.author_key for a in views["ledger"].authors()),
-        "cases": sorted(c.id for c in views["sla"].cases()),
-        "emergency": sorted(c.id for c in views["sla"].emergency.changes),
+        "review": sorted((i.id, i.status) for i in views.review.items(status=None)),
+        "audit": sorted(r.id for r in views.audit.records()),
+        "authors": sorted(a.author_key for a in views.ledger.authors()),
+        "cases": sorted(c.id for c in views.sla.cases()),
+        "emergency": sorted(c.id for c in views.sla.emergency.changes),
     }
 
 
@@ -82,8 +81,8 @@ async def test_readers_restarted_rebuild_every_view(broker):
         for d in decisions:
             await send(bootstrap, worker.topics.decisions, [d], d.item_id.encode())
         await send(bootstrap, worker.topics.emergency, [switch], switch.id.encode())
-        review = worker.ctx.views["review"]
-        audit = worker.ctx.views["audit"]
+        review = worker.ctx.views.review
+        audit = worker.ctx.views.audit
 
         first = {
             review_item_id(c, lane)
@@ -98,7 +97,7 @@ async def test_readers_restarted_rebuild_every_view(broker):
         await until(first_half_in, "the first comments and decisions in the views")
 
         # 1. The moderation view's reader stops; comments keep coming; it starts again.
-        reader = worker.ctx.views["moderation_reader"]
+        reader = worker.ctx.views.moderation_reader
         await reader.stop()
         for c in comments[20:]:
             await send(bootstrap, worker.topics.comments, [c], c.conversation_key.encode())
@@ -109,7 +108,7 @@ async def test_readers_restarted_rebuild_every_view(broker):
             "every item after the restart",
         )
         reader_recover_s = time.monotonic() - started
-        assert fatal_of(worker.ctx).error is None
+        assert worker.ctx.fatal.error is None
         listed = [i.id for i in review.items(status=None)]
         before = await until(lambda: settled(worker), "reply cases, and no more arriving")
     finally:
@@ -133,7 +132,7 @@ async def test_readers_restarted_rebuild_every_view(broker):
         await until(lambda: snapshot(again) == before, "the views as they were", within=120)
         worker_recover_s = time.monotonic() - started
         after = snapshot(again)
-        listed = [i.id for i in again.ctx.views["review"].items(status=None)]
+        listed = [i.id for i in again.ctx.views.review.items(status=None)]
     finally:
         await stop_worker(again)
     assert after["audit"] == sorted(d.id for d in decisions)

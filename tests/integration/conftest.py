@@ -139,7 +139,7 @@ async def running_worker(
 ) -> AsyncIterator[Callable[..., Awaitable[RunningWorker]]]:
     """Factory: ``await running_worker(classifier=None, clock=None, web=False, **settings)``.
 
-    ``web=True`` also serves the aiohttp app on a free port: ``ctx.views["web_url"]``.
+    ``web=True`` also serves the aiohttp app on a free port: ``ctx.web_url``.
 
     Starts the App in this event loop (stand-in ``KeywordClassifier`` unless one is
     given), waits until its partitions are assigned (``ctx.ready``), and stops every

@@ -58,7 +58,7 @@ async def api(running_worker, tmp_path):
     for name in ("viewer", "officer", "manager"):
         store.add(name, name, "a password long enough")
         tokens[name] = {"Authorization": f"Bearer {store.issue_token(name)}"}
-    await asyncio.wait_for(worker.ctx.views["moderation_reader"].wait_caught_up(), WAIT_S)
+    await asyncio.wait_for(worker.ctx.views.moderation_reader.wait_caught_up(), WAIT_S)
     client = TestClient(TestServer(create_web_app(worker.ctx)))
     await client.start_server()
     yield worker, client, tokens, clock

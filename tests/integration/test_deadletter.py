@@ -8,7 +8,6 @@ import pytest
 
 from records import DeadLetter, TriageResult, encode
 from tests.integration.conftest import make_comment
-from worker.app import fatal_of
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +35,7 @@ async def test_malformed_records_are_dead_lettered_and_good_ones_processed(
 
     [result] = await read_topic(worker.topics.verdicts, 1, TriageResult)
     assert result.comment.id == "c1"
-    assert not fatal_of(worker.ctx).event.is_set()
+    assert not worker.ctx.fatal.event.is_set()
 
 
 async def test_breaker_stops_the_worker_when_most_records_are_invalid(
@@ -46,7 +45,7 @@ async def test_breaker_stops_the_worker_when_most_records_are_invalid(
     worker = await running_worker(breaker_window=10, breaker_max_invalid_ratio=0.5)
     await produce(worker.topics.comments, [b"garbage"] * 8, key=b"facebook:t1")
 
-    fatal = fatal_of(worker.ctx)
+    fatal = worker.ctx.fatal
     await asyncio.wait_for(fatal.event.wait(), timeout=60)
     assert "invalid" in str(fatal.error)
     # The record that tripped it is left for a later run, not dead-lettered.

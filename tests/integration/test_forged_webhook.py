@@ -89,7 +89,7 @@ async def post_signed(url: str, payload: object) -> httpx.Response:
 
 
 async def moderation_item(worker, comment_key: str):
-    review = worker.ctx.views["review"]
+    review = worker.ctx.views.review
 
     def find():
         items = review.items(lane="moderation", status=None)
@@ -106,7 +106,7 @@ async def test_forged_webhook_cannot_close_strike_or_delete(
     """The forged reply leaves the case open, the strike lands on a webhook key, no delete."""
     worker = await running_worker()
     topics, ctx = worker.topics, worker.ctx
-    await asyncio.wait_for(ctx.views["moderation_reader"].wait_caught_up(), 60)
+    await asyncio.wait_for(ctx.views.moderation_reader.wait_caught_up(), 60)
     now = datetime.now(UTC) - timedelta(seconds=5)
     question = facebook("42_101", "There is a pothole outside number 4", THREAD, now)
     abuse = facebook("42_102", "you idiot", "42_102", now)
@@ -170,7 +170,7 @@ async def test_forged_webhook_cannot_close_strike_or_delete(
         (f"webhook:{RESIDENT}", "webhook"),
         (f"facebook:{RESIDENT}", "meta"),
     }
-    ledger = ctx.views["ledger"]
+    ledger = ctx.views.ledger
     await until(lambda: ledger.get(f"webhook:{RESIDENT}"), "the webhook author's ledger")
     await until(lambda: ledger.get(f"facebook:{RESIDENT}"), "the real author's ledger")
     assert len(ledger.get(f"facebook:{RESIDENT}").strikes) == 1  # the real comment's only

@@ -73,12 +73,12 @@ def post(cid: str, text: str, author: str = "a1") -> Comment:
 
 async def start(running_worker):
     worker = await running_worker(classifier=ModerationClassifier(), clock=ManualClock(LEAP_DAY))
-    await asyncio.wait_for(worker.ctx.views["moderation_reader"].wait_caught_up(), WAIT_S)
+    await asyncio.wait_for(worker.ctx.views.moderation_reader.wait_caught_up(), WAIT_S)
     return worker
 
 
 async def moderation_item(worker, comment: Comment, *, enriched: bool = True):
-    review = worker.ctx.views["review"]
+    review = worker.ctx.views.review
 
     def find():
         for item in review.items(lane="moderation", status=None):
@@ -108,10 +108,10 @@ async def test_offences_warning_then_block_by_manager(running_worker, produce, r
     assert (audit.text, audit.account_handle, audit.posted_at) == ("you idiot", "@h", LEAP_DAY)
     assert audit.reasons
     assert audit.categories == ("abusive",)
-    ledger = ctx.views["ledger"]
+    ledger = ctx.views.ledger
     await until(lambda: ledger.get("facebook:a1"), "the author's ledger")
     assert len(ledger.get("facebook:a1").strikes) == 1
-    assert ctx.views["review"].get(item.id).status == "closed"
+    assert ctx.views.review.get(item.id).status == "closed"
     with pytest.raises(DecisionRefused) as closed:
         await submit_decision(ctx, OFFICER, DecisionRequest(item_id=item.id, action="delete"))
     assert closed.value.status == 409
@@ -168,9 +168,9 @@ async def test_same_decision_twice_gives_one_strike(running_worker, produce, rea
     assert len({d.id for d in decisions}) == 2
     [letter] = await read_topic(topics.deadletter, 1, DeadLetter)
     assert letter.error == f"decision id {first.decision.id} reused"
-    assert ctx.views["review"].decision(first.decision.id).action == "warn"
-    ledger = await until(lambda: ctx.views["ledger"].get("facebook:a3"), "ledger")
-    await until(lambda: len(ctx.views["ledger"].get("facebook:a3").warnings) == 1, "warning")
+    assert ctx.views.review.decision(first.decision.id).action == "warn"
+    ledger = await until(lambda: ctx.views.ledger.get("facebook:a3"), "ledger")
+    await until(lambda: len(ctx.views.ledger.get("facebook:a3").warnings) == 1, "warning")
     assert len(ledger.strikes) == 1
 
 
@@ -198,9 +198,9 @@ async def test_misinformation_ban_and_label_corrections(
     assert labels["facebook:c5"].text == fine.text
     assert labels["facebook:c4"].labels == ("misinformation",)
     assert labels["facebook:c4"].source == "confirmed"
-    ledger = await until(lambda: ctx.views["ledger"].get("facebook:a4"), "ledger")
+    ledger = await until(lambda: ctx.views.ledger.get("facebook:a4"), "ledger")
     assert ledger.banned_channels == ("nherts",)
-    assert ctx.views["ledger"].get("facebook:a5") is None  # a dismissal is no strike
+    assert ctx.views.ledger.get("facebook:a5") is None  # a dismissal is no strike
 
     # `triage labels export` turns them into the JSONL that `triage train --labels` reads.
     out = tmp_path / "labels.jsonl"

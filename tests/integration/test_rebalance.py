@@ -42,7 +42,7 @@ class Owners:
         self.seen: dict[str, list[set[int]]] = {name: [] for name in workers}
 
     def now(self, name: str) -> set[int]:
-        keeper = self.workers[name].ctx.views["sla_keeper"]
+        keeper = self.workers[name].ctx.views.sla_keeper
         owned = keeper._active_partitions() or set()
         if owned and (not self.seen[name] or self.seen[name][-1] != owned):
             self.seen[name].append(owned)
@@ -81,13 +81,13 @@ async def test_alerts_exactly_once_across_a_rebalance_between_two_workers(
     # 1. A alone: every case at risk.
     clock.set(at("2026-11-23T16:00"))
     await read_topic_until(topics.alerts, alerts_of("sla_at_risk"))
-    assert first.ctx.views["sla_keeper"]._active_partitions() == ALL
+    assert first.ctx.views.sla_keeper._active_partitions() == ALL
 
     # 2. B joins the group: the partitions are split between the two live workers.
     second = await running_worker(clock=clock, partitions=PARTITIONS)
     owners = Owners(a=first, b=second)
     await until(owners.split, "the partitions to be split between A and B")
-    await until(second.ctx.views["sla_keeper"].store.ready.is_set, "B to read the state")
+    await until(second.ctx.views.sla_keeper.store.ready.is_set, "B to read the state")
 
     # 3. Every case breaches while both workers own some of them.
     clock.set(at("2026-11-24T10:00"))

@@ -40,7 +40,7 @@ def post(cid: str, text: str, when: str, *, council: bool = False, thread: str =
 
 async def scans_pass(worker, n: int = 3) -> None:
     """Wait until the SLA timer has run ``n`` more times."""
-    keeper = worker.ctx.views["sla_keeper"]
+    keeper = worker.ctx.views.sla_keeper
     target = keeper.scans + n
     await until(lambda: keeper.scans >= target, f"{n} timer scans")
 
@@ -74,7 +74,7 @@ async def test_query_then_council_reply_closes_with_working_hours(
     closed = cases[-1]
     assert (closed.id, closed.status, closed.closed_by) == (opened.id, "closed", "council_reply")
     assert closed.response_hours == 3.5
-    view = worker.ctx.views["sla"]
+    view = worker.ctx.views.sla
     assert await until(
         lambda: view.get(opened.id) and view.get(opened.id).status == "closed",
         "the view to see the closed case",

@@ -67,7 +67,7 @@ async def test_decision_closes_case_and_report_counts_it(api, produce):
     worker, client, tokens, clock = api
     comment = query("q1", START, "thread-a")
     await produce(worker.topics.comments, [comment], key=lambda c: c.conversation_key)
-    view = worker.ctx.views["sla"]
+    view = worker.ctx.views.sla
     [case] = await until(lambda: _open_cases(view), "the case to open")
     assert case.due_at == START + timedelta(days=1)
 
@@ -129,7 +129,7 @@ async def test_emergency_switch_by_api_and_cli(api, produce, broker, topic_prefi
     state = await response.json()
     assert (state["active"], state["by"], state["reason"]) == (True, "manager", "flooding")
 
-    view = worker.ctx.views["sla"]
+    view = worker.ctx.views.sla
     await produce(
         worker.topics.comments,
         [query("q2", START + timedelta(minutes=5), "thread-b")],

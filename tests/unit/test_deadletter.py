@@ -9,9 +9,9 @@ import pytest
 
 from records import Comment, DeadLetter, decode, encode
 from worker.clock import ManualClock
-from worker.context import WorkerContext
 from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
-from worker.metrics import metrics_of
+from worker.metrics import Metrics
+from worker.runtime import Fatal, Runtime
 from worker.settings import Settings
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -32,12 +32,18 @@ class FakeTopic:
         return delivered()
 
 
-def make_dead_letters() -> tuple[DeadLetters, FakeTopic, WorkerContext]:
-    ctx = WorkerContext(settings=Settings(broker="kafka://x:1"), clock=ManualClock(NOW))
-    dead = DeadLetters(ctx, agent="triage")
+def make_dead_letters() -> tuple[DeadLetters, FakeTopic, Runtime]:
     topic = FakeTopic()
-    dead._topic = topic
-    return dead, topic, ctx
+    rt = Runtime(
+        settings=Settings(broker="kafka://x:1"),
+        clock=ManualClock(NOW),
+        metrics=Metrics(),
+        app=None,
+        fatal=Fatal(),
+        channels=SimpleNamespace(deadletter=topic),  # type: ignore[arg-type]
+        specs={},
+    )
+    return DeadLetters(rt, agent="triage"), topic, rt
 
 
 def event(value: bytes | None, key: bytes | None = b"facebook:t1", offset: int = 5):
@@ -104,9 +110,9 @@ async def test_dead_letter_reason_never_quotes_the_input():
 
 async def test_dead_letters_are_counted_in_metrics():
     """Every dead letter increments the per-agent counter."""
-    dead, _, ctx = make_dead_letters()
+    dead, _, rt = make_dead_letters()
     await decode_or_dead_letter(event(b"x"), Comment, dead, Breaker(10, 1.0))
-    counter = metrics_of(ctx).dead_letters.labels(agent="triage")
+    counter = rt.metrics.dead_letters.labels(agent="triage")
     assert counter._value.get() == 1
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from worker.app import Fatal
 from worker.context import WorkerContext
-from worker.metrics import metrics_of
 from worker.settings import Settings
 from worker.web import ops
 
@@ -23,14 +21,13 @@ async def client_for(ctx: WorkerContext) -> TestClient:
 async def test_health_is_ok_and_ready_follows_the_context():
     """/health is 200 at once; /ready is 503 until ctx.ready, then 200, then 503 on a fatal."""
     ctx = WorkerContext(settings=Settings())
-    ctx.views["fatal"] = Fatal()
     client = await client_for(ctx)
     try:
         assert (await client.get("/health")).status == 200
         assert (await client.get("/ready")).status == 503
         ctx.ready = True
         assert (await client.get("/ready")).status == 200
-        ctx.views["fatal"].set(RuntimeError("breaker"))
+        ctx.fatal.set(RuntimeError("breaker"))
         assert (await client.get("/ready")).status == 503
     finally:
         await client.close()
@@ -39,7 +36,7 @@ async def test_health_is_ok_and_ready_follows_the_context():
 async def test_metrics_are_prometheus_text_from_this_worker():
     """/metrics renders this worker's own registry, counts included."""
     ctx = WorkerContext(settings=Settings())
-    metrics_of(ctx).flagged.labels(category="spam").inc(3)
+    ctx.metrics.flagged.labels(category="spam").inc(3)
     client = await client_for(ctx)
     try:
         response = await client.get("/metrics")
@@ -68,8 +65,8 @@ async def test_metrics_need_the_bearer_token_when_one_is_set():
 def test_each_context_has_its_own_registry():
     """Two workers in one process count separately (no global registry)."""
     a, b = WorkerContext(settings=Settings()), WorkerContext(settings=Settings())
-    metrics_of(a).dead_letters.labels(agent="triage").inc()
-    metrics_of(b).dead_letters.labels(agent="triage")
+    a.metrics.dead_letters.labels(agent="triage").inc()
+    b.metrics.dead_letters.labels(agent="triage")
     sample = ("triage_dead_letters_total", {"agent": "triage"})
-    assert metrics_of(a).registry.get_sample_value(*sample) == 1
-    assert metrics_of(b).registry.get_sample_value(*sample) == 0
+    assert a.metrics.registry.get_sample_value(*sample) == 1
+    assert b.metrics.registry.get_sample_value(*sample) == 0

@@ -13,7 +13,7 @@ import click
 from records import CATEGORIES
 from records.verdict import LANES
 from worker.context import WorkerContext
-from worker.metrics import Metrics, metrics_of
+from worker.metrics import Metrics
 from worker.settings import Settings
 
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "demo" / "sample_feed.jsonl"
@@ -70,7 +70,7 @@ async def show_progress(
             rate=rate,
         )
     )
-    metrics = metrics_of(ctx)
+    metrics = ctx.metrics
     tty = sys.stdout.isatty()
     done, line = 0, ""
     while done < len(comments):
@@ -82,7 +82,7 @@ async def show_progress(
     await sender
     if tty:
         click.echo()
-    url = ctx.views.get("web_url", f"http://{ctx.settings.web_host}:{ctx.settings.web_port}")
+    url = ctx.web_url or f"http://{ctx.settings.web_host}:{ctx.settings.web_port}"
     click.echo("")
     click.echo("Demo feed triaged:")
     click.echo(f"  {line}")

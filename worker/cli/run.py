@@ -87,7 +87,7 @@ async def _check_retention(settings: Settings, ctx: WorkerContext) -> None:
     from worker.retention import TopicRetentionError, check_retention, topic_specs
 
     try:
-        specs = ctx.views["topic_specs"] = topic_specs(settings)
+        specs = ctx.topic_specs = topic_specs(settings)
     except PolicyError as exc:
         raise StartError(str(exc)) from exc
     try:
@@ -104,8 +104,6 @@ async def serve(
     while_running: Callable[[Any, WorkerContext], Awaitable[None]] | None = None,
 ) -> int:
     """Run until a signal, a fatal error or the end of ``while_running``; the exit code."""
-    from worker.app import fatal_of
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,7 +112,7 @@ async def serve(
         async with running(settings) as (app, ctx):
             waiters: list[asyncio.Future[Any]] = [
                 asyncio.ensure_future(stop.wait()),
-                asyncio.ensure_future(fatal_of(ctx).event.wait()),
+                asyncio.ensure_future(ctx.fatal.event.wait()),
             ]
             if while_running is not None:
                 waiters.append(asyncio.ensure_future(while_running(app, ctx)))
@@ -124,7 +122,7 @@ async def serve(
             for task in done:
                 if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-            fatal = fatal_of(ctx)
+            fatal = ctx.fatal
             log.info("worker stopping", reason="fatal error" if fatal.error else "asked to stop")
             if fatal.error is not None:
                 click.echo(f"triage: stopped: {fatal.reason}", err=True)

@@ -1,7 +1,7 @@
 """The moderation agents: officers' decisions in; audit records, alerts, labels and
 closed items out; moderation items enriched with the author's record.
 
-``register(app, ctx)`` (called by ``create_app``) adds two faust agents and the
+``register(rt, ctx)`` (called by ``create_app``) adds two faust agents and the
 topic reader that keeps the review, ledger and audit views whole in this process.
 Outputs are awaited before the input is acknowledged (at least once); the audit
 record's id is the decision id, so a decision delivered twice is recorded once.
@@ -36,10 +36,9 @@ from worker.moderation.ledger import (
 from worker.moderation.messages import check_templates
 from worker.moderation.policy import ModerationConfig, load_moderation_config
 from worker.moderation.review_view import ModerationState, TopicReader, install_views
+from worker.runtime import Runtime, stops_worker
 
 if TYPE_CHECKING:
-    import faust
-
     from worker.context import WorkerContext
 
 log = structlog.get_logger(__name__)
@@ -194,21 +193,20 @@ class Moderation:
 
     def __init__(
         self,
-        ctx: WorkerContext,
+        rt: Runtime,
         state: ModerationState,
         reader: TopicReader,
         config: ModerationConfig,
+        zone: ZoneInfo,
     ) -> None:
-        from worker.app import channels_of
-
-        self.ctx = ctx
+        self.rt = rt
         self.state = state
         self.reader = reader
         self.config = config
-        self.zone = ctx.zone
-        self.channels = channels_of(ctx)
-        self.dead = DeadLetters(ctx, agent="moderation")
-        self.breaker = Breaker.from_settings(ctx.settings)
+        self.zone = zone
+        self.channels = rt.channels
+        self.dead = DeadLetters(rt, agent="moderation")
+        self.breaker = Breaker.from_settings(rt.settings)
         self._done: dict[str, Decision] = {}
 
     async def _item(self, item_id: str) -> ReviewItem | None:
@@ -238,7 +236,7 @@ class Moderation:
         if item is None:
             return [await self.dead.send(event, f"no review item {decision.item_id}")]
         futures = []
-        now = self.ctx.clock.now()
+        now = self.rt.clock.now()
         if decision.action in AUDITED_ACTIONS and decision.id not in self.state.audit:
             record = audit_record(item, decision, self.config, self.zone)
             futures.append(
@@ -290,7 +288,7 @@ class Moderation:
         current = self.state.get(item.id)
         if current is not None and current.status == "closed":
             return []
-        now = self.ctx.clock.now()
+        now = self.rt.clock.now()
         futures = []
         record = automatic_record(item, self.config, now, self.zone)
         if record is not None and record.id not in self.state.audit:
@@ -325,23 +323,22 @@ class ViewService(mode.Service):  # type: ignore[misc]  # mode is untyped
         await self.reader.stop()
 
 
-def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Add the moderation agents and views to ``app``."""
-    from worker.app import channels_of, fatal_of, stops_worker
-
-    config = load_moderation_config(ctx.settings.policy)
+def register(rt: Runtime, ctx: WorkerContext) -> None:
+    """Add the moderation agents to ``rt.app`` and their views to ``ctx.views``."""
+    app = rt.app
+    config = load_moderation_config(rt.settings.policy)
     check_templates(config.messages)
-    state = ModerationState(config=config, clock=ctx.clock)
+    state = ModerationState(config=config, clock=rt.clock)
     install_views(ctx.views, state)
-    ctx.views["moderation_config"] = config
+    ctx.views.moderation_config = config
     reader = TopicReader(
-        ctx.settings,
+        rt.settings,
         state,
-        on_invalid=ReaderDeadLetters(DeadLetters(ctx, agent="moderation-view")),
-        on_crash=lambda error: fatal_of(ctx).set(error, "moderation view reader"),
+        on_invalid=ReaderDeadLetters(DeadLetters(rt, agent="moderation-view")),
+        on_crash=lambda error: rt.fatal.set(error, "moderation view reader"),
     )
-    ctx.views["moderation_reader"] = reader
-    channels = channels_of(ctx)
+    ctx.views.moderation_reader = reader
+    channels = rt.channels
     outputs = (
         channels.review,
         channels.decisions,
@@ -357,12 +354,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         )
         await future
 
-    ctx.views["decision_sink"] = sink
-    moderation = Moderation(ctx, state, reader, config)
-    ctx.views["moderation"] = moderation
+    ctx.views.decision_sink = sink
+    moderation = Moderation(rt, state, reader, config, ctx.zone)
+    ctx.views.moderation = moderation
 
     def agent_of(handle: Any, part: str) -> Any:
-        @stops_worker(ctx, part)
+        @stops_worker(rt.fatal, part)
         async def run(stream: Any) -> None:
             # An error (the breaker, or a bug) leaves the batch unacknowledged.
             async for events in stream.noack_take(50, within=0.2):

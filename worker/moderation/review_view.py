@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -38,6 +38,9 @@ from worker.clock import Clock
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.context import Views
 
 log = structlog.get_logger(__name__)
 
@@ -122,7 +125,7 @@ class ModerationState:
 
 
 class ReviewView:
-    """``ctx.views["review"]``: review items by lane and status, with decisions applied."""
+    """``ctx.views.review``: review items by lane and status, with decisions applied."""
 
     def __init__(self, state: ModerationState) -> None:
         self._state = state
@@ -146,7 +149,7 @@ class ReviewView:
 
 
 class LedgerView:
-    """``ctx.views["ledger"]``: each author's record, and the blocks."""
+    """``ctx.views.ledger``: each author's record, and the blocks."""
 
     def __init__(self, state: ModerationState) -> None:
         self._state = state
@@ -171,7 +174,7 @@ class LedgerView:
 
 
 class AuditView:
-    """``ctx.views["audit"]``: the policy's records, within the retention period."""
+    """``ctx.views.audit``: the policy's records, within the retention period."""
 
     def __init__(self, state: ModerationState) -> None:
         self._state = state
@@ -363,11 +366,11 @@ class TopicReader:
         self.state.add_audit(decode(value, AuditRecord))
 
 
-def install_views(views: dict[str, Any], state: ModerationState) -> None:
-    views["review"] = ReviewView(state)
-    views["ledger"] = LedgerView(state)
-    views["audit"] = AuditView(state)
-    views["moderation_state"] = state
+def install_views(views: Views, state: ModerationState) -> None:
+    views.review = ReviewView(state)
+    views.ledger = LedgerView(state)
+    views.audit = AuditView(state)
+    views.moderation_state = state
 
 
 def fill(state: ModerationState, records: Iterable[Any]) -> ModerationState:

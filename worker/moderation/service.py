@@ -5,10 +5,8 @@ The one path for every way a decision arrives (the JSON API, the officers' pages
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -27,8 +25,6 @@ log = structlog.get_logger(__name__)
 
 DecisionSink = Callable[[Decision], Awaitable[None]]
 
-_LOCK_KEY = "moderation_decision_lock"
-
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
@@ -37,20 +33,15 @@ class Submitted:
     repeat: bool
 
 
-def _lock(ctx: WorkerContext) -> asyncio.Lock:
-    lock: asyncio.Lock = ctx.views.setdefault(_LOCK_KEY, asyncio.Lock())
-    return lock
-
-
 async def submit_decision(ctx: WorkerContext, user: User, request: DecisionRequest) -> Submitted:
     """Validate against the current views and produce; raises :class:`DecisionRefused`."""
-    review: Any = ctx.views.get("review")
-    ledgers: Any = ctx.views.get("ledger")
-    sink: DecisionSink | None = ctx.views.get("decision_sink")
+    review = ctx.views.review
+    ledgers = ctx.views.ledger
+    sink = ctx.views.decision_sink
     if review is None or ledgers is None or sink is None:
         raise DecisionRefused(503, "the moderation workflow is not running in this worker")
     # One at a time per worker, so that a double click cannot pass the checks twice.
-    async with _lock(ctx):
+    async with ctx.decision_lock:
         item = review.get(request.item_id)
         ledger = ledgers.get(item.comment.author_key) if item is not None else None
         try:
@@ -68,7 +59,7 @@ async def submit_decision(ctx: WorkerContext, user: User, request: DecisionReque
         if repeat:
             return Submitted(decision, True)
         await sink(decision)
-        state = ctx.views.get("moderation_state")
+        state = ctx.views.moderation_state
         if state is not None:
             # Seen at once by this worker; the topic reader will find it again and skip it.
             state.add_decision(decision)

@@ -1,7 +1,7 @@
 """Reply tracking: working time, cases per conversation, deadline alerts and reports.
 
 The pure parts (working time, policy, cases, reports) import no Kafka code; the faust
-part is ``worker.sla.agent.register(app, ctx)``, called by ``worker.app.create_app``.
+part is ``worker.sla.agent.register(rt, ctx)``, called by ``worker.app.create_app``.
 """
 
 from worker.sla.cases import Conversation, Rules, alerts_due

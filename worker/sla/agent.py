@@ -35,7 +35,8 @@ from records.admin import ensure_topic
 from records.moderation import Decision
 from records.sla import Case
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
-from worker.metrics import metrics_of
+from worker.runtime import Runtime, stops_worker, topic_options
+from worker.settings import Settings
 from worker.sla.cases import (
     CaseEvent,
     Conversation,
@@ -50,8 +51,6 @@ from worker.sla.store import StateStore, Stored
 from worker.sla.view import SlaView
 
 if TYPE_CHECKING:
-    import faust
-
     from worker.context import WorkerContext
 
 log = structlog.get_logger(__name__)
@@ -77,16 +76,8 @@ class SlaMessage(BaseModel):
     decision: Decision | None = None
 
 
-def events_topic_name(ctx: WorkerContext) -> str:
-    return ctx.settings.topics.sla_events
-
-
-def state_topic_name(ctx: WorkerContext) -> str:
-    return ctx.settings.topics.sla_state
-
-
-def load_policy(ctx: WorkerContext) -> SlaPolicy:
-    path = ctx.settings.policy
+def load_policy(settings: Settings) -> SlaPolicy:
+    path = settings.policy
     if not path.exists():
         log.warning("policy file not found: reply tracking uses the default office hours")
         return SlaPolicy()
@@ -102,20 +93,18 @@ class CaseKeeper:
 
     def __init__(
         self,
-        ctx: WorkerContext,
+        rt: Runtime,
         store: StateStore,
         topics: tuple[Any, Any],
         view: SlaView,
     ) -> None:
-        from worker.app import channels_of
-
-        self.ctx = ctx
+        self.rt = rt
         self.store = store
         self.events_topic, self.state_topic = topics
         self.view = view
-        self.channels = channels_of(ctx)
-        self.dead = DeadLetters(ctx, agent="sla")
-        self.breaker = Breaker.from_settings(ctx.settings)
+        self.channels = rt.channels
+        self.dead = DeadLetters(rt, agent="sla")
+        self.breaker = Breaker.from_settings(rt.settings)
         # One conversation update at a time: two agents share the state.
         self._lock = asyncio.Lock()
         self._ticked: dict[str, tuple[float, int]] = {}
@@ -161,7 +150,7 @@ class CaseKeeper:
             if event is not None:
                 conversation = conversation.with_event(event)
             rules = self.view.rules
-            now = self.ctx.clock.now()
+            now = self.rt.clock.now()
             cases = conversation.cases(rules)
             alerts = [alert for case in cases for alert in alerts_due(case, rules, now)]
             pending = []
@@ -275,7 +264,7 @@ class CaseKeeper:
     # Timer
 
     def _active_partitions(self) -> set[int] | None:
-        app = self.ctx.app
+        app = self.rt.app
         try:
             actives = app.assignor.assigned_actives()
         except AttributeError:  # no faust App (yet): nothing is known about assignment
@@ -286,7 +275,7 @@ class CaseKeeper:
     async def scan(self) -> None:
         """Send a tick to every local conversation whose alert is due or whose rules changed."""
         self.scans += 1
-        now = self.ctx.clock.now()
+        now = self.rt.clock.now()
         self.update_metrics()
         partitions = self._active_partitions()
         if not partitions or not self.store.ready.is_set() or not self.synced.is_set():
@@ -323,26 +312,24 @@ class CaseKeeper:
         return upcoming
 
     def update_metrics(self) -> None:
-        counts = self.view.counts(self.ctx.clock.now())
-        metrics = metrics_of(self.ctx)
+        counts = self.view.counts(self.rt.clock.now())
+        metrics = self.rt.metrics
         metrics.open_cases.set(counts["open"])
         metrics.breached_cases.set(counts["breached"])
 
 
-async def run_readers(ctx: WorkerContext, store: StateStore, view: SlaView) -> None:
+async def run_readers(rt: Runtime, store: StateStore, view: SlaView) -> None:
     """Create the SLA topics if need be, then follow the state, emergency and cases topics.
 
     A broker error starts them again after a pause (each reads its topic from the start);
     any other error is a bug and ends them, which stops the worker (``stops_worker``).
     """
-    from worker.app import specs_of
-
-    settings = ctx.settings
+    settings = rt.settings
     kafka = settings.kafka
     replicas = settings.replication_factor
-    specs = specs_of(ctx)
+    specs = rt.specs
     topics = settings.topics
-    dead = ReaderDeadLetters(DeadLetters(ctx, agent="sla-readers"))
+    dead = ReaderDeadLetters(DeadLetters(rt, agent="sla-readers"))
     while True:
         try:
             for name in (topics.emergency, topics.cases, topics.sla_state):
@@ -388,20 +375,23 @@ def _broker_trouble(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError | OSError | TimeoutError)
 
 
-def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Add the SLA agents, state, timer and view to ``app``."""
-    from worker.app import channels_of, stops_worker, topic_options
+def register(rt: Runtime, ctx: WorkerContext) -> None:
+    """Add the SLA agents, state, timer and view to ``rt.app``."""
+    app = rt.app
+    topics = rt.settings.topics
+    view = SlaView(load_policy(rt.settings))
+    ctx.views.sla = view
+    channels = rt.channels
 
-    topics = ctx.settings.topics
-    view = SlaView(load_policy(ctx))
-    ctx.views["sla"] = view
-    channels = channels_of(ctx)
-    events_topic = app.topic(topics.sla_events, **topic_options(ctx, topics.sla_events))
-    emergency_topic = app.topic(topics.emergency, **topic_options(ctx, topics.emergency))
-    state_topic = app.topic(topics.sla_state, **topic_options(ctx, topics.sla_state))
+    def topic(name: str) -> Any:
+        return app.topic(name, **topic_options(rt.settings, rt.specs[name]))
+
+    events_topic = topic(topics.sla_events)
+    emergency_topic = topic(topics.emergency)
+    state_topic = topic(topics.sla_state)
     store = StateStore()
-    keeper = CaseKeeper(ctx, store, (events_topic, state_topic), view)
-    ctx.views["sla_keeper"] = keeper
+    keeper = CaseKeeper(rt, store, (events_topic, state_topic), view)
+    ctx.views.sla_keeper = keeper
 
     async def publish_emergency(change: Any) -> None:
         await (await emergency_topic.send(key=change.id.encode(), value=encode(change)))
@@ -414,18 +404,18 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         async for event in stream.events():
             await body(event)
 
-    @stops_worker(ctx, "sla verdicts agent")
+    @stops_worker(rt.fatal, "sla verdicts agent")
     async def sla_verdicts(stream: Any) -> None:
         await each(keeper.on_verdict, stream)
 
-    @stops_worker(ctx, "sla decisions agent")
+    @stops_worker(rt.fatal, "sla decisions agent")
     async def sla_decisions(stream: Any) -> None:
         async for event in stream.events():
             pending = await keeper.on_decision(event)
             if pending is not None:
                 await pending
 
-    @stops_worker(ctx, "sla events agent")
+    @stops_worker(rt.fatal, "sla events agent")
     async def sla_events(stream: Any) -> None:
         await each(keeper.on_sla_event, stream)
 
@@ -437,14 +427,14 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     app.agent(channels.decisions, name="sla-decisions", concurrency=1)(sla_decisions)
     app.agent(events_topic, name="sla-events", concurrency=1)(sla_events)
 
-    @stops_worker(ctx, "sla timer")
+    @stops_worker(rt.fatal, "sla timer")
     async def sla_timer() -> None:
         await keeper.scan()
 
     app.timer(SCAN_INTERVAL_S, name="sla-timer")(sla_timer)
 
-    @stops_worker(ctx, "sla state readers")
+    @stops_worker(rt.fatal, "sla state readers")
     async def sla_feeds() -> None:
-        await run_readers(ctx, store, view)
+        await run_readers(rt, store, view)
 
     app.task(sla_feeds)

@@ -25,6 +25,7 @@ from records.sla import Alert, Case, CloseReason
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 from worker.sla.worktime import ClockStopped, WorkCalendar
+from worker.triage import review_item_id
 
 EventKind = Literal["query", "resident", "council_reply", "decision"]
 
@@ -54,8 +55,6 @@ class CaseEvent(BaseModel):
 
 def response_item_id(comment: Comment) -> str:
     """The response-lane review item id triage gives this comment."""
-    from worker.triage import review_item_id
-
     return review_item_id(comment, "response")
 
 

@@ -1,7 +1,7 @@
 """The SLA view every worker holds whole: all cases and the emergency history.
 
 It is fed by readers of ``triage.cases`` and ``triage.emergency`` (worker/sla/feeds.py)
-and read by the reports, the API and the officers' app as ``ctx.views["sla"]``.
+and read by the reports, the API and the officers' app as ``ctx.views.sla``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -29,26 +29,40 @@ from worker.context import WorkerContext
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
+from worker.moderation.review_view import AuditView, LedgerView, ReviewView
 from worker.moderation.service import submit_decision
-from worker.web.app import CTX_KEY
+from worker.web.keys import CTX_KEY
 from worker.web.page_models import csv_cell
 from worker.web.security import error_response, require_permission
 
 MAX_BODY_BYTES = 16 * 1024
+
+V = TypeVar("V")
 
 
 def _ctx(request: web.Request) -> WorkerContext:
     return request.app[CTX_KEY]
 
 
-def _view(request: web.Request, name: str) -> Any:
-    view = _ctx(request).views.get(name)
+def _running(view: V | None, name: str) -> V:
     if view is None:
         raise web.HTTPServiceUnavailable(
             text=web.json_response({"error": f"the {name} view is not running"}).text,
             content_type="application/json",
         )
     return view
+
+
+def _review(request: web.Request) -> ReviewView:
+    return _running(_ctx(request).views.review, "review")
+
+
+def _ledgers(request: web.Request) -> LedgerView:
+    return _running(_ctx(request).views.ledger, "ledger")
+
+
+def _audit(request: web.Request) -> AuditView:
+    return _running(_ctx(request).views.audit, "audit")
 
 
 async def review_items(request: web.Request) -> web.Response:
@@ -59,18 +73,18 @@ async def review_items(request: web.Request) -> web.Response:
     status: str | None = request.query.get("status", "open")
     if status not in ("open", "closed", "all"):
         return error_response(400, "status must be open, closed or all")
-    items = _view(request, "review").items(lane=lane, status=None if status == "all" else status)
+    items = _review(request).items(lane=lane, status=None if status == "all" else status)
     return web.json_response({"items": [item.to_json_dict() for item in items]})
 
 
 async def review_item(request: web.Request) -> web.Response:
     require_permission(request, "view")
-    review = _view(request, "review")
+    review = _review(request)
     item = review.get(request.match_info["item_id"])
     if item is None:
         return error_response(404, f"no review item {request.match_info['item_id']!r}")
-    ledger = _view(request, "ledger").get(item.comment.author_key)
-    config = _ctx(request).views.get("moderation_config")
+    ledger = _ledgers(request).get(item.comment.author_key)
+    config = _ctx(request).views.moderation_config
     messages = messages_for(config.messages, item, ledger) if config is not None else []
     return web.json_response(
         {
@@ -135,7 +149,7 @@ async def post_decision(request: web.Request) -> web.Response:
 
 def _ledger_json(ledger: AuthorLedger, request: web.Request) -> dict[str, Any]:
     ctx = _ctx(request)
-    config = ctx.views.get("moderation_config")
+    config = ctx.views.moderation_config
     out = ledger.model_dump(mode="json", exclude={"decision_ids"})
     block = ledger.active_block
     out["blocked"] = block is not None
@@ -151,7 +165,7 @@ async def author(request: web.Request) -> web.Response:
     key = request.match_info["author_key"]
     if ":" not in key:
         return error_response(400, "an author key is platform:author_id")
-    ledger = _view(request, "ledger").get(key)
+    ledger = _ledgers(request).get(key)
     if ledger is None:
         return error_response(404, f"no record for author {key!r}")
     return web.json_response(_ledger_json(ledger, request))
@@ -173,7 +187,7 @@ def _flag(request: web.Request, name: str) -> bool | None:
 
 async def blocks(request: web.Request) -> web.Response:
     require_permission(request, "view")
-    ledgers = _view(request, "ledger").blocks(appealable=_flag(request, "appealable"))
+    ledgers = _ledgers(request).blocks(appealable=_flag(request, "appealable"))
     return web.json_response({"blocks": [_ledger_json(ledger, request) for ledger in ledgers]})
 
 
@@ -244,7 +258,7 @@ def _date(request: web.Request, name: str) -> date | None:
 
 async def audit_csv(request: web.Request) -> web.Response:
     require_permission(request, "export_audit")
-    records = _view(request, "audit").records(
+    records = _audit(request).records(
         _date(request, "from"), _date(request, "to"), request.query.get("author") or None
     )
     out = io.StringIO()

@@ -8,17 +8,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from worker.context import WorkerContext
+from worker.web import api, authors, live, ops, pages, replies, reports, security, sla_api
+from worker.web.keys import CTX_KEY
 
-CTX_KEY = web.AppKey("ctx", WorkerContext)
+__all__ = ["CTX_KEY", "create_web_app"]
 
 
 def create_web_app(ctx: WorkerContext) -> web.Application:
     web_app = web.Application(client_max_size=256 * 1024)
     web_app[CTX_KEY] = ctx
-    # Imported here: the route modules import CTX_KEY from this module.
-    from worker.web import api, ops, pages, security, sla_api
-
     # Their middlewares run in this order (authentication before the pages' CSRF check).
     for part in (ops, security, api, sla_api, pages):
         part.setup(web_app, ctx)
+    # The pages' areas, on the sessions, templates and middlewares pages.setup installed.
+    for area in (live, authors, replies, reports):
+        area.setup(web_app)
     return web_app

@@ -187,9 +187,9 @@ async def author_page(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     ctx = request.app[CTX]
     key = request.match_info["author_key"]
-    ledger_view = ctx.views.get("ledger")
-    audit_view = ctx.views.get("audit")
-    review_view = ctx.views.get("review")
+    ledger_view = ctx.views.ledger
+    audit_view = ctx.views.audit
+    review_view = ctx.views.review
     ledger = ledger_view.get(key) if ledger_view is not None else None
     records = list(audit_view.records(author=key)) if audit_view is not None else []
     items = [

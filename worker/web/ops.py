@@ -12,7 +12,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from worker.context import WorkerContext
-from worker.metrics import metrics_of
 
 
 def setup(web_app: web.Application, ctx: WorkerContext) -> None:
@@ -20,8 +19,7 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         return web.json_response({"status": "ok"})
 
     async def ready(_request: web.Request) -> web.Response:
-        fatal = ctx.views.get("fatal")
-        if fatal is not None and fatal.error is not None:
+        if ctx.fatal.error is not None:
             return web.json_response({"status": "stopping"}, status=503)
         if not ctx.ready:
             return web.json_response({"status": "starting"}, status=503)
@@ -39,7 +37,7 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
         return web.Response(
-            body=metrics_of(ctx).render(),
+            body=ctx.metrics.render(),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
 

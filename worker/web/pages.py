@@ -134,12 +134,8 @@ def _ctx(request: web.Request) -> WorkerContext:
     return request.app[CTX]
 
 
-def _view(request: web.Request, name: str) -> Any:
-    return _ctx(request).views.get(name)
-
-
 def _emergency_on(ctx: WorkerContext) -> bool:
-    view = ctx.views.get("sla")
+    view = ctx.views.sla
     return view is not None and bool(view.emergency.active)
 
 
@@ -186,7 +182,7 @@ def render(
 
 
 def _review_items(request: web.Request) -> list[ReviewItem]:
-    view = _view(request, "review")
+    view = _ctx(request).views.review
     if view is None:
         return []
     items: list[ReviewItem] = list(view.items(lane=None, status="open"))
@@ -194,7 +190,7 @@ def _review_items(request: web.Request) -> list[ReviewItem]:
 
 
 def _ledger(request: web.Request, author_key: str) -> Any:
-    view = _view(request, "ledger")
+    view = _ctx(request).views.ledger
     return view.get(author_key) if view is not None else None
 
 
@@ -213,7 +209,7 @@ def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
     """The item as a page shows it, with working time left from the SLA part's calendar."""
     ctx = _ctx(request)
     now = ctx.clock.now()
-    sla = ctx.views.get("sla")
+    sla = ctx.views.sla
     left: timedelta | None = None
     at_risk = timedelta(hours=2)
     if sla is not None:
@@ -359,7 +355,7 @@ async def queue_fragment(request: web.Request) -> web.StreamResponse:
 
 
 def _item_or_404(request: web.Request) -> ReviewItem:
-    view = _view(request, "review")
+    view = _ctx(request).views.review
     item = view.get(request.match_info["item_id"]) if view is not None else None
     if item is None:
         raise web.HTTPNotFound(text="No such item.")
@@ -376,7 +372,7 @@ MESSAGE_TITLES = {
 
 def _messages(request: web.Request, item: ReviewItem) -> list[dict[str, str]]:
     """The policy's messages for this case, filled in, for the officer to send."""
-    state = _ctx(request).views.get("moderation_state")
+    state = _ctx(request).views.moderation_state
     if state is None or item.status != "open":
         return []
     ledger = _ledger(request, item.comment.author_key)
@@ -437,7 +433,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[DECIDE_KEY](_ctx(request), user, decision)
     except DecisionRefused as refused:
-        view = _view(request, "review")
+        view = _ctx(request).views.review
         item = view.get(decision.item_id) if view is not None else None
         if item is None or refused.status == 403:
             raise _refusal(refused) from None
@@ -503,7 +499,7 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _user_store(ctx: WorkerContext) -> UserStore:
-    store = ctx.views.get("users")
+    store = ctx.views.users
     if isinstance(store, UserStore):
         return store
     return UserStore(users_path(ctx.settings))
@@ -524,8 +520,8 @@ async def _stop_live(web_app: web.Application) -> None:
 
 
 def setup(web_app: web.Application, ctx: WorkerContext) -> None:
-    from worker.web import authors, live, replies, reports
-
+    """The pages' state, middlewares and core routes; worker/web/app.py then adds the
+    areas built on them (live, authors, replies, reports), which import this module."""
     csp.setup(web_app)
     web_app[CTX] = ctx
     web_app[JINJA] = _environment()
@@ -557,5 +553,3 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
     web_app.router.add_get("/fragments/queue", queue_fragment)
     web_app.router.add_get("/items/{item_id}", item_page)
     web_app.router.add_post("/items/{item_id}/decision", decide)
-    for module in (live, authors, replies, reports):
-        module.setup(web_app)

@@ -18,7 +18,7 @@ __all__ = ["case_row", "compliance_figure", "setup"]
 
 
 def _sla(request: web.Request) -> Any:
-    return request.app[CTX].views.get("sla")
+    return request.app[CTX].views.sla
 
 
 def case_row(
@@ -73,7 +73,7 @@ async def replies_page(request: web.Request) -> web.StreamResponse:
         return render(request, "replies.html", {"running": False})
     ctx = request.app[CTX]
     now = ctx.clock.now()
-    review = ctx.views.get("review")
+    review = ctx.views.review
     rows = []
     open_cases = view.open_cases()
     for case in open_cases:

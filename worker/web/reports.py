@@ -60,7 +60,7 @@ def _compliance(
 ) -> list[sla_report.ReportRow] | None:
     """The SLA part's daily report rows, or None when reply tracking is not running."""
     ctx = request.app[CTX]
-    view = ctx.views.get("sla")
+    view = ctx.views.sla
     if view is None:
         return None
     return sla_report.build_report(
@@ -103,7 +103,7 @@ def _today(request: web.Request) -> date:
 
 
 def _items(request: web.Request) -> list[Any]:
-    view = request.app[CTX].views.get("review")
+    view = request.app[CTX].views.review
     return list(view.items(lane=None, status=None)) if view is not None else []
 
 

@@ -126,11 +126,9 @@ def _middleware(
 
 def user_store(ctx: WorkerContext) -> UserStore:
     """The one UserStore of this worker (shared with the sign-in pages)."""
-    store = ctx.views.get("users")
-    if not isinstance(store, UserStore):
-        store = UserStore(users_path(ctx.settings))
-        ctx.views["users"] = store
-    return store
+    if ctx.views.users is None:
+        ctx.views.users = UserStore(users_path(ctx.settings))
+    return ctx.views.users
 
 
 def setup(web_app: web.Application, ctx: WorkerContext) -> None:

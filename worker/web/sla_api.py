@@ -37,7 +37,7 @@ def _bad(message: str) -> web.Response:
 
 
 def _view(ctx: WorkerContext) -> SlaView:
-    view = ctx.views.get("sla")
+    view = ctx.views.sla
     if not isinstance(view, SlaView):
         raise web.HTTPServiceUnavailable(
             text=json.dumps({"error": "reply tracking is not running in this process"}),
