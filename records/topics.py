@@ -30,30 +30,39 @@ PERIOD_KEYS: dict[Period, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One topic: its name, cleanup, period (None: kept until replaced), and whether a
-    deletion sooner than that would lose what the council keeps (``records``)."""
+    """One topic: its name, cleanup, period (None: kept until replaced), whether a
+    deletion sooner than that would lose what the council keeps (``records``), and the
+    name of its record's JSON Schema in docs/schemas/ (``<schema>.schema.json``)."""
 
     base: str
     cleanup: Cleanup
     period: Period | None
     records: bool
+    schema: str
     single_partition: bool = False
 
 
 TABLE: tuple[Row, ...] = (
-    Row("social.comments", "delete", "comments", records=False),
-    Row("triage.verdicts", "delete", "comments", records=False),
-    Row("triage.review", "compact,delete", "review_items", records=True),
-    Row("triage.decisions", "delete", "decisions", records=True),
-    Row("triage.cases", "compact", None, records=True),
-    Row("triage.alerts", "delete", "comments", records=False),
-    Row("triage.audit", "delete", "audit", records=True),
-    Row("triage.labels", "delete", "labels", records=True),
-    Row("triage.deadletter", "delete", "comments", records=False),
-    Row("triage.sla-events", "delete", "comments", records=False),
-    Row("triage.sla-state", "compact", None, records=True),
+    Row("social.comments", "delete", "comments", records=False, schema="comment"),
+    Row("triage.verdicts", "delete", "comments", records=False, schema="triage-result"),
+    Row("triage.review", "compact,delete", "review_items", records=True, schema="review-item"),
+    Row("triage.decisions", "delete", "decisions", records=True, schema="decision"),
+    Row("triage.cases", "compact", None, records=True, schema="case"),
+    Row("triage.alerts", "delete", "comments", records=False, schema="alert"),
+    Row("triage.audit", "delete", "audit", records=True, schema="audit-record"),
+    Row("triage.labels", "delete", "labels", records=True, schema="label-example"),
+    Row("triage.deadletter", "delete", "comments", records=False, schema="dead-letter"),
+    Row("triage.sla-events", "delete", "comments", records=False, schema="sla-event"),
+    Row("triage.sla-state", "compact", None, records=True, schema="sla-state"),
     # Every switch has its own key, so compaction keeps the whole history.
-    Row("triage.emergency", "compact", None, records=True, single_partition=True),
+    Row(
+        "triage.emergency",
+        "compact",
+        None,
+        records=True,
+        schema="emergency-change",
+        single_partition=True,
+    ),
 )
 
 

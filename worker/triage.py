@@ -10,7 +10,6 @@ and only then acknowledge the input, so offsets are committed after the outputs 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
+from records.ids import review_item_id
 from worker.deadletter import Breaker, DeadLetters, decode_or_dead_letter
 from worker.runtime import Runtime, stops_worker
 
@@ -28,12 +28,6 @@ if TYPE_CHECKING:
     from worker.context import WorkerContext
 
 log = structlog.get_logger(__name__)
-
-
-def review_item_id(comment: Comment, lane: Lane) -> str:
-    """The same comment in the same lane always gives the same id (duplicates collapse)."""
-    digest = hashlib.sha256(f"{comment.comment_key}|{lane}".encode()).hexdigest()
-    return f"rv-{digest[:24]}"
 
 
 def lanes_of(verdict: Verdict) -> tuple[Lane, ...]:

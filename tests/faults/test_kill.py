@@ -11,11 +11,12 @@ from datetime import timedelta
 import pytest
 
 from records import Comment, Topics, TriageResult, decode
+from records.ids import review_item_id
 from records.sla import Case
 from tests.faults.conftest import Figures, kill, new_prefix, read_all, report, send, spawn
 from tests.integration.conftest import make_comment
 from tests.polling import until
-from worker.triage import lanes_of, review_item_id
+from worker.triage import lanes_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from records.ids import review_item_id
 from records.moderation import Decision
 from records.sla import EmergencyChange
 from tests.faults.conftest import (
@@ -23,7 +24,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.triage import lanes_of, review_item_id
+from worker.triage import lanes_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

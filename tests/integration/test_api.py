@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from records import Comment
+from records.ids import decision_id
 from worker.clock import ManualClock
-from worker.moderation.decisions import decision_id
 from worker.users import UserStore
 from worker.web.app import create_web_app
 

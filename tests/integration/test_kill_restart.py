@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from records import ReviewItem, Topics, TriageResult, decode
+from records.ids import review_item_id
 from tests.integration.conftest import make_comment
-from worker.triage import lanes_of, review_item_id
+from worker.triage import lanes_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,12 +13,12 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from records import Comment
+from records.ids import review_item_id
 from records.moderation import Decision
 from records.sla import Case
 from tests.polling import until
 from worker.cli import cli
 from worker.clock import ManualClock
-from worker.triage import review_item_id
 from worker.users import UserStore
 from worker.web.app import create_web_app
 

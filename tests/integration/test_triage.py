@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from records import ReviewItem, TriageResult, decode
+from records.ids import review_item_id
 from tests.integration.conftest import make_comment
-from worker.triage import review_item_id
 
 pytestmark = pytest.mark.integration
 

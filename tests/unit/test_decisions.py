@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from records import Author, Comment, ReviewItem, Verdict
+from records.ids import decision_id, keyed_decision_id
 from records.moderation import ACTIONS, CLOSING_ACTIONS, AuditRecord, Decision
 from worker.moderation.decisions import (
     DecisionRefused,
     DecisionRequest,
     build_decision,
-    decision_id,
-    keyed_decision_id,
     may,
 )
 from worker.moderation.ledger import fold

@@ -1,4 +1,4 @@
-"""The JSON Schema files in docs/schemas match the record types."""
+"""The JSON Schema files in docs/schemas match the record types and cover every topic."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from records.topics import TABLE
 
 GENERATOR = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "generate.py"
 
@@ -37,3 +39,18 @@ def test_schemas_describe_the_wire_form():
     assert {"id", "platform", "text", "created_at"} <= set(comment["required"])
     letter = json.loads(GEN.render(GEN.SCHEMAS["dead-letter"]))
     assert {"error", "topic", "partition", "offset"} <= set(letter["required"])
+
+
+@pytest.mark.parametrize("row", TABLE, ids=lambda r: r.base)
+def test_every_topic_names_a_schema_that_is_generated(row):
+    """Each topic of records/topics.py names a schema that generate.py writes, on disk."""
+    assert row.schema in GEN.SCHEMAS, f"{row.base}: no record type for schema {row.schema!r}"
+    assert (GEN.HERE / f"{row.schema}.schema.json").exists(), (
+        f"{row.schema}.schema.json missing: run python docs/schemas/generate.py"
+    )
+
+
+def test_schema_folder_holds_only_what_generate_writes():
+    """No schema file in docs/schemas is left over from a record that generate.py dropped."""
+    on_disk = set(GEN.HERE.glob("*.schema.json"))
+    assert on_disk == set(GEN.expected())

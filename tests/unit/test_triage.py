@@ -1,11 +1,11 @@
-"""The triage agent's pure helpers: item ids, lanes, outputs and batching."""
+"""The triage agent's pure helpers: lanes, outputs and batching."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from records import Comment, Verdict
-from worker.triage import classify_batch, lanes_of, outputs_for, review_item_id
+from worker.triage import classify_batch, lanes_of, outputs_for
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SCORES = {"service_request": 0.9, "abusive": 0.1, "misinformation": 0.0, "spam": 0.0}
@@ -38,15 +38,6 @@ class Recorder:
     def classify(self, batch):
         self.batches.append([c.id for c in batch])
         return [verdict("response", ("response",)) for _ in batch]
-
-
-def test_review_item_id_is_deterministic_and_distinct_per_lane_and_comment():
-    """Same comment and lane give the same id; another lane or comment another id."""
-    a = review_item_id(comment(1), "response")
-    assert a == review_item_id(comment(1), "response")
-    assert a != review_item_id(comment(1), "urgent")
-    assert a != review_item_id(comment(2), "response")
-    assert a != review_item_id(comment(1, platform="x"), "response")
 
 
 def test_lanes_fall_back_to_the_single_lane():

@@ -20,6 +20,7 @@ import mode
 import structlog
 
 from records import ReviewItem, encode
+from records.ids import automatic_decision_id, block_alert_id
 from records.moderation import CLOSING_ACTIONS, AuditRecord, Decision, LabelExample
 from records.sla import Alert
 from records.verdict import Category
@@ -109,7 +110,7 @@ def automatic_record(
     if score < policy.auto_hide_score:
         return None
     decision = Decision(
-        id=f"auto-{item.id}",
+        id=automatic_decision_id(item.id),
         item_id=item.id,
         lane=item.lane,
         action="hide",
@@ -170,7 +171,7 @@ def block_alert(record: AuditRecord, now: datetime) -> Alert:
             f"{record.appealable_from}."
         )
     return Alert(
-        id=f"md-{record.action}-{record.decision_id}",
+        id=block_alert_id(record.action, record.decision_id),
         kind=f"author_{record.action}ed",
         severity="info" if lifted else "warning",
         subject=record.author_key,

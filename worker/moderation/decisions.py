@@ -13,11 +13,11 @@ content is a repeat (applied once); with different content it is refused with 40
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from records.ids import decision_id, keyed_decision_id
 from records.moderation import (
     ACTIONS,
     CLOSING_ACTIONS,
@@ -88,22 +88,6 @@ class DecisionRequest:
 
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-
-
-def decision_id(item_id: str, action: str, by: str) -> str:
-    """The same officer taking the same action on the same item gives the same id."""
-    digest = hashlib.sha256(f"{item_id}\x1f{action}\x1f{by}".encode()).hexdigest()
-    return f"d-{digest[:32]}"
-
-
-def keyed_decision_id(by: str, key: str) -> str:
-    """The id of the decision ``by`` sent with retry key ``key``.
-
-    User names cannot hold the separator, so two users never reach the same input; the
-    ``k-`` prefix keeps these ids apart from :func:`decision_id`'s.
-    """
-    digest = hashlib.sha256(f"{by}\x1f{key}".encode()).hexdigest()
-    return f"k-{digest[:32]}"
 
 
 def id_for(request: DecisionRequest, user: str) -> str:

@@ -9,7 +9,6 @@ by their deterministic ids, which survive restarts in the conversation's state.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,12 +19,12 @@ from pydantic import BaseModel, ConfigDict
 
 from records import Comment, TriageResult, Verdict
 from records.base import UtcDatetime
+from records.ids import case_id, review_item_id, sla_alert_id
 from records.moderation import REPLY_ACTIONS, Decision
 from records.sla import Alert, Case, CloseReason
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 from worker.sla.worktime import ClockStopped, WorkCalendar
-from worker.triage import review_item_id
 
 EventKind = Literal["query", "resident", "council_reply", "decision"]
 
@@ -96,15 +95,6 @@ def event_from_decision(decision: Decision) -> CaseEvent | None:
         action=decision.action,
         by=decision.by,
     )
-
-
-def case_id(conversation_key: str, opened_by: str) -> str:
-    digest = hashlib.sha256(f"{conversation_key}|{opened_by}".encode()).hexdigest()
-    return f"case-{digest[:24]}"
-
-
-def alert_id(case: Case, kind: str) -> str:
-    return f"{case.id}:{kind}"
 
 
 @dataclass(frozen=True)
@@ -227,8 +217,8 @@ class Conversation(BaseModel):
         return [
             case.model_copy(
                 update={
-                    "at_risk_alerted": alert_id(case, "sla_at_risk") in sent,
-                    "breach_alerted": alert_id(case, "sla_breach") in sent,
+                    "at_risk_alerted": sla_alert_id(case.id, "sla_at_risk") in sent,
+                    "breach_alerted": sla_alert_id(case.id, "sla_breach") in sent,
                 }
             )
             for case in built
@@ -335,7 +325,7 @@ def _alert(
             f"{local_due:%a %d %b %H:%M}."
         )
     return Alert(
-        id=alert_id(case, kind),
+        id=sla_alert_id(case.id, kind),
         kind=kind,
         severity=severity,
         subject=case.conversation_key,
