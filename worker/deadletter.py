@@ -89,27 +89,6 @@ class DeadLetters:
         self.rt = rt
         self.agent = agent
 
-    def build(
-        self,
-        *,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        error: str,
-    ) -> DeadLetter:
-        return DeadLetter.of(
-            agent=self.agent,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            value=value,
-            error=error,
-            at=self.rt.clock.now(),
-        )
-
     async def send(self, event: Any, reason: str) -> Any:
         """Dead-letter a faust event's message; returns the send's future (await it)."""
         message = event.message
@@ -132,8 +111,15 @@ class DeadLetters:
         value: bytes | None,
         error: str,
     ) -> Any:
-        letter = self.build(
-            topic=topic, partition=partition, offset=offset, key=key, value=value, error=error
+        letter = DeadLetter.of(
+            agent=self.agent,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            error=error,
+            at=self.rt.clock.now(),
         )
         # The reason names fields, never their values, so it is safe to log.
         log.warning("record dead-lettered", agent=self.agent, reason=letter.error)
