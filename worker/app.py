@@ -24,6 +24,7 @@ from records.topics import TopicSpec
 from worker import triage
 from worker.clock import Clock
 from worker.context import WorkerContext
+from worker.producer import FaustProducer
 from worker.retention import topic_specs
 from worker.runtime import Channels, Fatal, Runtime, topic_options
 from worker.settings import Settings
@@ -94,6 +95,7 @@ def create_app(
         clock=ctx.clock,
         metrics=ctx.metrics,
         app=app,
+        producer=FaustProducer(app),
         fatal=ctx.fatal,
         channels=_declare_topics(app, settings, ctx.topic_specs),
         specs=ctx.topic_specs,

@@ -124,7 +124,7 @@ class DeadLetters:
         # The reason names fields, never their values, so it is safe to log.
         log.warning("record dead-lettered", agent=self.agent, reason=letter.error)
         self.rt.metrics.dead_letters.labels(agent=self.agent).inc()
-        return await self.rt.channels.deadletter.send(key=key, value=encode(letter))
+        return await self.rt.producer.send(self.rt.settings.topics.deadletter, key, encode(letter))
 
 
 class ReaderDeadLetters:

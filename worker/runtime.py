@@ -22,6 +22,7 @@ from records import InvalidRecord
 from records.topics import TopicSpec
 from worker.clock import Clock
 from worker.metrics import Metrics
+from worker.producer import Producer
 from worker.settings import Settings
 
 __all__ = [
@@ -110,8 +111,10 @@ class Runtime:
     settings: Settings
     clock: Clock
     metrics: Metrics
-    # The faust App: its producer sends the outputs, its assignor says what is ours.
+    # The faust App: its assignor says which partitions are ours.
     app: Any
+    # Writes every output: the App's producer, or an in-memory one in the middle tier.
+    producer: Producer
     fatal: Fatal
     channels: Channels
     # Every topic's settings (records/topics.py) with the policy's retention periods.

@@ -111,8 +111,7 @@ class Triage:
         self._observe_lag(events)
 
     async def _produce(self, topic: str, key: bytes, value: bytes) -> Any:
-        # faust's producer directly: the Topic.send path costs more than the classifier.
-        return await self.rt.app.producer.send(topic, key, value, None, None, None)
+        return await self.rt.producer.send(topic, key, value)
 
     def _observe_lag(self, events: Sequence[Any]) -> None:
         last: dict[Any, int] = {}

@@ -11,36 +11,37 @@ from records import Comment, DeadLetter, decode, encode
 from worker.clock import ManualClock
 from worker.deadletter import Breaker, BreakerTripped, DeadLetters, decode_or_dead_letter
 from worker.metrics import Metrics
+from worker.producer import MemoryProducer
 from worker.runtime import Fatal, Runtime
 from worker.settings import Settings
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
-class FakeTopic:
-    """Collects what is sent; each send returns an already-resolved future-like value."""
+class DeadLetterTopic:
+    """What the producer sent to the dead-letter topic, as (key, value) pairs."""
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
+    def __init__(self, producer: MemoryProducer, name: str) -> None:
+        self.producer = producer
+        self.name = name
 
-    async def send(self, key: bytes | None, value: bytes):
-        self.sent.append((key, value))
-
-        async def delivered():
-            return None
-
-        return delivered()
+    @property
+    def sent(self) -> list[tuple[bytes | None, bytes | None]]:
+        return [(s.key, s.value) for s in self.producer.on(self.name)]
 
 
-def make_dead_letters() -> tuple[DeadLetters, FakeTopic, Runtime]:
-    topic = FakeTopic()
+def make_dead_letters() -> tuple[DeadLetters, DeadLetterTopic, Runtime]:
+    settings = Settings(broker="kafka://x:1")
+    producer = MemoryProducer()
+    topic = DeadLetterTopic(producer, settings.topics.deadletter)
     rt = Runtime(
-        settings=Settings(broker="kafka://x:1"),
+        settings=settings,
         clock=ManualClock(NOW),
         metrics=Metrics(),
         app=None,
+        producer=producer,
         fatal=Fatal(),
-        channels=SimpleNamespace(deadletter=topic),  # type: ignore[arg-type]
+        channels=SimpleNamespace(),  # type: ignore[arg-type]
         specs={},
     )
     return DeadLetters(rt, agent="triage"), topic, rt
