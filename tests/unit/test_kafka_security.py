@@ -240,6 +240,7 @@ def recorder(monkeypatch):
         "worker.moderation.review_view",
         "worker.replay",
         "worker.retention",
+        "worker.cli.emergency",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
         for kind in CLIENTS:

@@ -15,9 +15,15 @@ from typing import Any
 
 import click
 import structlog
+from aiokafka.errors import KafkaError
 
+from classifiers import ClassifierError
+from records.policy import PolicyError
+from worker.app import create_app
 from worker.broker import BrokerError, EmbeddedBroker
+from worker.cli import get_settings
 from worker.context import WorkerContext
+from worker.retention import TopicRetentionError, check_retention, topic_specs
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -67,10 +73,6 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
 
 
 def _build(settings: Settings, ctx: WorkerContext) -> Any:
-    from classifiers import ClassifierError
-    from records.policy import PolicyError
-    from worker.app import create_app
-
     try:
         return create_app(settings, ctx=ctx, web_app=True)
     except ClassifierError as exc:
@@ -81,11 +83,6 @@ def _build(settings: Settings, ctx: WorkerContext) -> Any:
 
 async def _check_retention(settings: Settings, ctx: WorkerContext) -> None:
     """Refuse to start while an existing topic would delete records too soon."""
-    from aiokafka.errors import KafkaError
-
-    from records.policy import PolicyError
-    from worker.retention import TopicRetentionError, check_retention, topic_specs
-
     try:
         specs = ctx.topic_specs = topic_specs(settings)
     except PolicyError as exc:
@@ -140,7 +137,5 @@ async def serve(
 @click.pass_context
 def command(ctx: click.Context) -> None:
     """Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset)."""
-    from worker.cli import get_settings
-
     settings = get_settings(ctx)
     ctx.exit(asyncio.run(serve(settings)))

@@ -8,12 +8,11 @@ import sys
 import click
 
 from records.moderation import ROLES
+from worker.cli import get_settings
 from worker.users import UserError, UserStore, users_path
 
 
 def _store(ctx: click.Context) -> UserStore:
-    from worker.cli import get_settings
-
     return UserStore(users_path(get_settings(ctx)))
 
 
