@@ -19,6 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from records.base import Record, UtcDatetime
 from records.verdict import Category, Lane, Reason
 
+__all__ = [
+    "ACTIONS",
+    "CLOSING_ACTIONS",
+    "REPLY_ACTIONS",
+    "ROLES",
+    "Action",
+    "AuditRecord",
+    "AuthorLedger",
+    "Block",
+    "Decision",
+    "LabelExample",
+    "LedgerEntry",
+    "Role",
+    "Strike",
+    "role_at_least",
+]
+
 Action = Literal[
     "dismiss",
     "hide",

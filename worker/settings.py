@@ -12,6 +12,16 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from records import Topics
 from records.kafka import KafkaSettings
 
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "DEFAULT_POLICY",
+    "PACKAGE_DIR",
+    "Network",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_POLICY = PACKAGE_DIR.parent / "classifiers" / "policy" / "north-herts.yaml"
 DEFAULT_MODEL_DIR = PACKAGE_DIR.parent / "classifiers" / "model"

@@ -37,6 +37,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from records.moderation import ROLES, Role, role_at_least
 from worker.settings import Settings
 
+__all__ = [
+    "MIN_PASSWORD_CHARS",
+    "NAME_PATTERN",
+    "TOKEN_PREFIX",
+    "User",
+    "UserError",
+    "UserStore",
+    "users_path",
+]
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TOKEN_PREFIX = "tri_"  # noqa: S105 - a marker, not a secret
 MIN_PASSWORD_CHARS = 10

@@ -42,6 +42,20 @@ from worker.runtime import Runtime, stops_worker
 if TYPE_CHECKING:
     from worker.context import WorkerContext
 
+__all__ = [
+    "AUDITED_ACTIONS",
+    "AUTOMATIC",
+    "ITEM_WAIT_S",
+    "Moderation",
+    "ViewService",
+    "audit_record",
+    "automatic_record",
+    "block_alert",
+    "label_example",
+    "local_date",
+    "register",
+]
+
 log = structlog.get_logger(__name__)
 
 AUDITED_ACTIONS = BREACH_ACTIONS | {"unblock"}
