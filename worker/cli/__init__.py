@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "emergency": "emergency",
     "users": "users",
     "labels": "labels",
+    "db": "db",
 }
 
 
