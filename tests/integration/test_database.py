@@ -9,9 +9,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from worker.cli import cli
+from worker.cli import cli, run
+from worker.context import WorkerContext
 from worker.db import Database, DatabaseError, current, database_url, head, upgrade
 from worker.db.models import Base
 from worker.settings import Settings
@@ -68,8 +69,30 @@ def test_an_unreachable_database_is_a_clear_error_without_its_password(postgres)
     assert "does not exist" in message
 
 
+def test_a_database_from_a_newer_version_is_refused_clearly(database):
+    """A revision this version does not know stops the upgrade with a message saying so."""
+    with database.write() as session:
+        session.execute(text("UPDATE alembic_version SET version_num = 'from-the-future'"))
+    with pytest.raises(DatabaseError, match="newer version"):
+        upgrade(database)
+
+
 @pytest.mark.parametrize("url", ["mysql://db/triage", "not a url"])
 def test_unsupported_urls_are_refused(url):
     """Only SQLite and PostgreSQL URLs are accepted, with a message naming the setting."""
     with pytest.raises(DatabaseError, match="TRIAGE_DATABASE_URL"):
         Database(url)
+
+
+def test_triage_run_migrates_and_opens_the_accounts_as_it_starts(tmp_path):
+    """The start of `triage run` migrates the database, imports an old users file and
+    hands the accounts to the web app; an unusable database stops it with a message."""
+    (tmp_path / "users.json").write_text('{"users": {}}')
+    ctx = WorkerContext(settings=Settings(data_dir=tmp_path))
+    run._open_database(ctx)
+    assert ctx.views.users is not None
+    assert current(ctx.views.users.database) == head()
+    ctx.views.users.database.close()
+    broken = WorkerContext(settings=Settings(data_dir=tmp_path, database_url="mysql://x/y"))
+    with pytest.raises(run.StartError, match="TRIAGE_DATABASE_URL"):
+        run._open_database(broken)

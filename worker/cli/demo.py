@@ -42,9 +42,9 @@ def progress_line(metrics: Metrics, total: int) -> tuple[int, str]:
 
 def demo_officer(settings: Settings) -> tuple[str, str] | None:
     """Create a demo manager account when nobody can sign in yet; None when accounts exist."""
-    from worker.users import UserStore, users_path
+    from worker.users import open_store
 
-    store = UserStore(users_path(settings))
+    store = open_store(settings)
     if store.users():
         return None
     password = secrets.token_urlsafe(12)

@@ -1,8 +1,9 @@
 """``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
 
-Without TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine)
-and stops it last. The App runs in this process's event loop rather than under
-``faust.Worker``, which would take over logging and signals.
+It first migrates the database (as ``triage db upgrade`` does). Without TRIAGE_BROKER it
+starts the embedded broker first (in memory, for one machine) and stops it last. The App
+runs in this process's event loop rather than under ``faust.Worker``, which would take
+over logging and signals.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
         ctx = WorkerContext(settings=settings)
         # Before anything is built or created: an existing topic may delete records early.
         await _check_retention(settings, ctx)
+        await asyncio.to_thread(_open_database, ctx)
         app = await asyncio.to_thread(_build, settings, ctx)
         try:
             await app.start()
@@ -64,6 +66,17 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
             await app.stop()
         if broker is not None:
             await asyncio.to_thread(broker.stop)
+
+
+def _open_database(ctx: WorkerContext) -> None:
+    """Migrates the database to this version's schema and opens the officers' accounts."""
+    from worker.db import DatabaseError
+    from worker.users import UserError, open_store
+
+    try:
+        ctx.views.users = open_store(ctx.settings)
+    except (DatabaseError, UserError) as exc:
+        raise StartError(str(exc)) from exc
 
 
 def _build(settings: Settings, ctx: WorkerContext) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -109,6 +109,12 @@ class Database:
         """A transaction that commits when the block ends and rolls back if it raises."""
         with self._writer() as session, session.begin():
             yield session
+
+    def serialise(self, session: Session, lock: int) -> None:
+        """Holds ``lock`` until the write transaction ends, so that transactions taking it
+        run one at a time. On SQLite the IMMEDIATE write lock already does that."""
+        if self.kind == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": lock})
 
     def close(self) -> None:
         self.engine.dispose()

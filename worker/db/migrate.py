@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.db.engine import Database, DatabaseError
@@ -46,6 +47,12 @@ def upgrade(database: Database, revision: str = "head") -> None:
             command.upgrade(config, revision)
     except SQLAlchemyError as exc:
         raise DatabaseError(_unreachable(database, exc)) from None
+    except CommandError as exc:
+        # Typically a database migrated by a newer version than this one.
+        raise DatabaseError(
+            f"the database {database.safe_url} cannot be migrated to {head()}: {exc}"
+            " (was it migrated by a newer version of the worker?)"
+        ) from None
 
 
 def _unreachable(database: Database, exc: SQLAlchemyError) -> str:
