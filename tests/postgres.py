@@ -56,7 +56,8 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        """A superuser connection to the ``postgres`` database, in autocommit."""
         return psycopg.connect(
             host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
         )
@@ -65,12 +66,12 @@ class PostgresServer:
     def fresh_database(self) -> Iterator[str]:
         """The URL of a new, empty database, dropped afterwards."""
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with self._admin() as admin:
+        with self.admin() as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         try:
             yield self.url(name)
         finally:
-            with self._admin() as admin:
+            with self.admin() as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -55,6 +55,8 @@ class Settings(KafkaSettings):
     database_url: SecretStr | None = None
     # A users file of earlier versions, imported once into the database; <data_dir>/users.json.
     users_file: Path | None = None
+    # `triage run` folds the topics into the database's read side (off: `triage db project`).
+    projector: bool = True
     # A signed-in session ends after this long without a request, and this long after sign-in.
     web_session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     web_session_lifetime_hours: float = Field(default=10.0, gt=0, le=24 * 31)

@@ -13,6 +13,7 @@ from ipaddress import ip_network
 import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from argon2 import PasswordHasher
+from sqlalchemy import text
 
 from tests.e2e.site import PASSWORD, USERS, build_site
 from tests.unit.test_pages import csrf_token, sign_in
@@ -225,6 +226,20 @@ async def test_two_apps_on_one_database_share_sessions_sign_outs_tokens_and_the_
     # The sixth try is refused on either app, even with the right password.
     assert (await sign_in(second, user="victor")).status == 429
     assert (await sign_in(first, user="victor")).status == 429
+
+
+async def test_sign_in_without_a_usable_database_answers_503(served, store):
+    """When the accounts database fails, the sign-in form says so (503), showing no error
+    detail, and nothing else breaks."""
+    _, client = await served()
+    with store.database.write() as session:
+        session.execute(text("DROP TABLE sign_in_attempts"))
+    response = await sign_in(client)
+    assert response.status == 503
+    page = await response.text()
+    assert "not possible just now" in page
+    assert "sign_in_attempts" not in page
+    assert "Traceback" not in page
 
 
 async def test_a_new_password_and_the_cli_end_sessions(served, store):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
 import click
 
 from worker.db import Database, DatabaseError, current, database_url, head, upgrade
+from worker.settings import Settings
 
 
 @click.group("db")
 def command() -> None:
-    """The database behind TRIAGE_DATABASE_URL: migrate it, say its revision."""
+    """The database behind TRIAGE_DATABASE_URL: migrate it, fold the topics into it."""
 
 
 def _database(ctx: click.Context) -> Database:
@@ -50,3 +57,62 @@ def current_command(ctx: click.Context) -> None:
         click.echo("no tables yet: run `triage db upgrade`", err=True)
     else:
         click.echo(revision)
+
+
+def _broker_settings(ctx: click.Context) -> Settings:
+    from worker.cli import get_settings
+
+    settings = get_settings(ctx)
+    if settings.embedded:
+        raise click.ClickException(
+            "TRIAGE_BROKER is not set: the embedded broker's topics live only inside "
+            "`triage run`, which folds them itself"
+        )
+    return settings
+
+
+@command.command("rebuild")
+@click.option("--timeout", "timeout_s", type=float, default=3600.0, show_default=True)
+@click.pass_context
+def rebuild_command(ctx: click.Context, timeout_s: float) -> None:
+    """Empty the read-side tables and fold every topic again from its start."""
+    from worker.db.projector import rebuild
+
+    settings = _broker_settings(ctx)
+    database = _database(ctx)
+    try:
+        upgrade(database)
+        rows = asyncio.run(rebuild(settings, database, timeout_s=timeout_s))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    except TimeoutError:
+        raise click.ClickException(f"the topics were not read within {timeout_s:.0f}s") from None
+    finally:
+        database.close()
+    click.echo(f"rebuilt the read side: {rows} records folded", err=True)
+
+
+@command.command("project")
+@click.pass_context
+def project_command(ctx: click.Context) -> None:
+    """Fold the topics into the read-side tables until Ctrl-C or SIGTERM."""
+    from worker.db.projector import Projector
+
+    settings = _broker_settings(ctx)
+    database = _database(ctx)
+    try:
+        upgrade(database)
+        asyncio.run(_until_signal(Projector(settings, database).run()))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.close()
+
+
+async def _until_signal(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

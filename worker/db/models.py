@@ -1,15 +1,29 @@
 """The tables, as typed SQLAlchemy 2 models.
 
 Accounts, their API tokens and the sign-in attempts are primary state: they live only
-here, not on a topic, so they are backed up with the database (docs/operators.md).
+here, not on a topic, so they are backed up with the database (docs/operators.md). The
+tables after them are the read side, folded from the topics and rebuilt from them at will.
 A change to these models needs a migration in migrations/versions/.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Fixed constraint names, so that migrations can name what they change on every engine.
@@ -83,3 +97,90 @@ class LegacyImport(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rows: Mapped[int] = mapped_column(Integer)
+
+
+# -- the read side, folded from the topics by worker/db/projector.py ------------------------
+# Each row is one record (the latest version seen), keyed by the record's id, with the
+# whole record as JSON, the columns that pages and reports filter on, and where on its
+# topic the row's version was read. All of it can be rebuilt: `triage db rebuild`.
+
+# JSONB on PostgreSQL (indexable, queryable by reporting tools); JSON text on SQLite.
+RecordJson = JSON().with_variant(JSONB(), "postgresql")
+# Text, not String(n), for what records leave unbounded: PostgreSQL would refuse a long one.
+
+
+class Projected:
+    """The columns every folded table has."""
+
+    record: Mapped[dict[str, Any]] = mapped_column(RecordJson)
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReviewItemRow(Projected, Base):
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_queue", "status", "lane", "created_at"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    lane: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8))
+    platform: Mapped[str] = mapped_column(Text)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    comment_key: Mapped[str] = mapped_column(Text, index=True)
+    conversation_key: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DecisionRow(Projected, Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text, index=True)
+    lane: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+
+
+class CaseRow(Projected, Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_board", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    conversation_key: Mapped[str] = mapped_column(Text, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    item_id: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertRow(Projected, Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditRow(Projected, Base):
+    __tablename__ = "audit_records"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    decision_id: Mapped[str] = mapped_column(Text, index=True)
+    item_id: Mapped[str] = mapped_column(Text, index=True)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    action: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

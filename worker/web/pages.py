@@ -28,7 +28,7 @@ from worker.context import WorkerContext
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.messages import MessageError, messages_for
 from worker.moderation.service import submit_decision
-from worker.users import User, UserStore, open_store
+from worker.users import User, UserError, UserStore, open_store
 from worker.web import csp
 from worker.web.page_models import (
     ACTION_TEXT,
@@ -278,12 +278,28 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    manager = request.app[SESSIONS_KEY]
     form = await request.post()
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
     next_url = _local_path(str(form.get("next", "")))
     address = client_address(request, _ctx(request).settings.trusted_proxies)
+    try:
+        return await _check_sign_in(request, username, password, address, next_url)
+    except UserError:
+        log.error("sign-in unavailable: the accounts database cannot be used")
+        return _login_refused(
+            request,
+            next_url,
+            username,
+            "Signing in is not possible just now. Try again in a few minutes.",
+            status=503,
+        )
+
+
+async def _check_sign_in(
+    request: web.Request, username: str, password: str, address: str, next_url: str
+) -> web.StreamResponse:
+    manager = request.app[SESSIONS_KEY]
     limiter = manager.limiter
     # Counted before the hash is checked: requests sent together cannot all be tried.
     attempt = await asyncio.to_thread(limiter.reserve, username, address)

@@ -20,25 +20,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as DbSession
 
 from worker.clock import Clock
 from worker.db import Database
 from worker.db.models import SignInAttempt
 from worker.settings import Settings
-from worker.users import User, UserStore
+from worker.users import User, UserError, UserStore
 
 __all__ = [
     "COOKIE_NAME",
@@ -277,15 +279,26 @@ class LoginLimiter:
                 return True
         return False
 
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            # Not str(exc): it carries the statement's parameters.
+            raise UserError(
+                f"the accounts database cannot be used ({type(exc).__name__})"
+            ) from None
+
     def blocked(self, username: str, address: str) -> bool:
-        with self._database.read() as session:
+        with self._errors(), self._database.read() as session:
             return self._blocked(session, self._keys(username, address), self._now())
 
     def reserve(self, username: str, address: str) -> Attempt | None:
-        """Counts an attempt now, or None (nothing counted) when a limit is reached."""
+        """Counts an attempt now, or None (nothing counted) when a limit is reached.
+        Raises UserError when the database cannot be used."""
         now = self._now()
         keys = self._keys(username, address)
-        with self._database.write() as session:
+        with self._errors(), self._database.write() as session:
             self._database.serialise(session, LIMITER_LOCK)
             # Names and addresses that stopped trying would otherwise stay for ever.
             session.execute(delete(SignInAttempt).where(SignInAttempt.at <= now - self._window))
@@ -300,7 +313,7 @@ class LoginLimiter:
     def succeeded(self, attempt: Attempt) -> None:
         """The password was right: the attempt was no failure, and its pair starts afresh."""
         (kind, key), *_ = attempt.keys
-        with self._database.write() as session:
+        with self._errors(), self._database.write() as session:
             session.execute(
                 delete(SignInAttempt).where(
                     or_(
