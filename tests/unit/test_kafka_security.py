@@ -183,7 +183,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 10  # the sites the recorder test below goes through
+    assert found == 11  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -237,6 +237,7 @@ def recorder(monkeypatch):
         "connectors.sink",
         "connectors.actions",
         "worker.sla.feeds",
+        "worker.sla.store",
         "worker.moderation.review_view",
         "worker.replay",
         "worker.retention",
@@ -273,6 +274,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
     from worker.sla.feeds import follow_topic
+    from worker.sla.store import PartitionStore, recover_partition
 
     worker = Settings(**sasl_ssl(certs))
     (tmp_path / "policy.yaml").write_text("moderation:\n  connector_actions_enabled: true\n")
@@ -288,6 +290,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     await check_retention(worker, {})  # admin
     with pytest.raises(Built):
         await follow_topic(worker.kafka, "t", lambda _k, _v: None)  # consumer
+    with pytest.raises(Built):
+        await recover_partition(worker.kafka, "t", 0, PartitionStore())  # consumer
     reader = TopicReader(worker, ModerationState(ModerationConfig(), ManualClock(NOW)))
     with pytest.raises(Built):
         await reader.start()  # consumer
@@ -304,7 +308,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 4}
+    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 5}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 
