@@ -20,6 +20,7 @@ import structlog
 
 from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
 from records.ids import review_item_id
+from records.sla import asks_for_reply
 from worker.deadletter import Breaker, DeadLetters, decode_or_dead_letter
 from worker.runtime import Runtime, stops_worker
 
@@ -58,9 +59,18 @@ def outputs_for(comment: Comment, verdict: Verdict | None, now: datetime) -> Out
             verdict=verdict,
             created_at=now,
         )
-        for lane in lanes_of(verdict)
+        for lane in lanes_for(comment, verdict)
     )
     return Outputs(result, items)
+
+
+def lanes_for(comment: Comment, verdict: Verdict) -> tuple[Lane, ...]:
+    """The verdict's lanes, and the response lane for every comment owed a reply: the
+    SLA part opens a case for it, and the officers' view shows the case on this item."""
+    lanes = lanes_of(verdict)
+    if "response" not in lanes and asks_for_reply(comment, verdict):
+        return (*lanes, "response")
+    return lanes
 
 
 def classify_batch(classifier: Classifier, comments: Sequence[Comment]) -> list[Verdict | None]:

@@ -12,6 +12,7 @@ import pytest
 from records import ReviewItem, TriageResult, decode
 from records.moderation import AuditRecord, Decision
 from records.sla import Case, EmergencyChange
+from records.sla_state import Conversation, SlaMessage, SlaState
 from tests.faults.conftest import (
     Figures,
     bootstrap_of,
@@ -23,9 +24,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.sla.agent import SlaMessage
-from worker.sla.cases import Conversation, response_item_id
-from worker.sla.store import Stored
+from worker.sla.cases import response_item_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -265,21 +264,33 @@ async def test_poison_on_triage_sla_events(shared_worker):
 
 
 async def test_poison_on_triage_sla_state(shared_worker):
-    """The state reader dead-letters the pills and keeps the valid state after them.
+    """The state recovery dead-letters the pills and keeps the valid state after them.
 
-    An empty value is a tombstone on this compacted topic (it forgets a conversation), so
-    it is the one ordinary kind left out here."""
+    The state is read when partitions are assigned, so the test asks the keeper to take
+    its partitions again after writing. An empty value is a tombstone on this compacted
+    topic (it forgets a conversation), so it is the one ordinary kind left out here."""
     worker = shared_worker
     key = "facebook:poison-state"
-    stored = Stored(seq=1, partition=0, conversation=Conversation(key=key))
-    store = worker.ctx.views.sla_keeper.store
+    stored = SlaState(seq=1, partition=0, conversation=Conversation(key=key))
+    keeper = worker.ctx.views.sla_keeper
+    taken: list[int] = []
+
+    async def reassign_then_check() -> bool:
+        if not taken:  # once, after the pills and the state were written
+            await until(lambda: keeper.store.ready_partitions() >= keeper.owned, "recovery")
+            taken.append(keeper.recovered)
+            await keeper.on_assigned(set(keeper.owned))
+        return keeper.recovered >= taken[0] + len(keeper.owned) and any(
+            keeper.store.get(p, key) is not None for p in keeper.owned
+        )
+
     report(
         await poison(
             worker,
             worker.topics.sla_state,
             key.encode(),
             [stored.model_dump_json().encode()],
-            lambda: store.get(key) is not None,
+            reassign_then_check,
             pills=[p for p in PILLS if p is not None],
         )
     )

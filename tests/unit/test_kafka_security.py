@@ -237,6 +237,7 @@ def recorder(monkeypatch):
         "connectors.sink",
         "connectors.actions",
         "worker.sla.feeds",
+        "worker.sla.store",
         "worker.moderation.review_view",
         "worker.replay",
         "worker.retention",
@@ -277,6 +278,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
     from worker.sla.feeds import follow_topic
+    from worker.sla.store import PartitionStore, recover_partition
 
     worker = Settings(**sasl_ssl(certs))
     (tmp_path / "policy.yaml").write_text("moderation:\n  connector_actions_enabled: true\n")
@@ -292,6 +294,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     await check_retention(worker, {})  # admin
     with pytest.raises(Built):
         await follow_topic(worker.kafka, "t", lambda _k, _v: None)  # consumer
+    with pytest.raises(Built):
+        await recover_partition(worker.kafka, "t", 0, PartitionStore())  # consumer
     reader = TopicReader(worker, ModerationState(ModerationConfig(), ManualClock(NOW)))
     with pytest.raises(Built):
         await reader.start()  # consumer

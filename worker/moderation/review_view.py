@@ -6,7 +6,9 @@ consumer group), and folds them into memory:
 
 - the review view: the latest version of each item, with the decisions taken on it
   laid over (so an item is closed the moment its decision is seen, whoever closes it
-  on the topic), and moderation items enriched with the author's current record;
+  on the topic), response items with their reply case from ``triage.cases`` (its
+  deadline, and closed once the case is), and moderation items enriched with the
+  author's current record;
 - the ledger view: each author's record, folded from the audit records;
 - the audit view: the audit records within the retention period, for export.
 
@@ -33,6 +35,7 @@ from aiokafka.errors import KafkaError
 
 from records import InvalidRecord, ReviewItem, decode
 from records.moderation import CLOSING_ACTIONS, AuditRecord, AuthorLedger, Decision
+from records.sla import Case
 from records.verdict import Lane
 from worker.clock import Clock
 from worker.moderation.ledger import apply_record, enrich
@@ -73,6 +76,8 @@ class ModerationState:
     decisions_by_id: dict[str, Decision] = field(default_factory=dict)
     ledgers: dict[str, AuthorLedger] = field(default_factory=dict)
     audit: dict[str, AuditRecord] = field(default_factory=dict)
+    # The latest version of each reply case, by the response item that opened it.
+    cases: dict[str, Case] = field(default_factory=dict)
     # Bumped on every change, so pages can tell when to refresh.
     version: int = 0
 
@@ -87,6 +92,10 @@ class ModerationState:
         self.decisions.setdefault(decision.item_id, []).append(decision)
         self.version += 1
 
+    def add_case(self, case: Case) -> None:
+        self.cases[case.item_id] = case
+        self.version += 1
+
     def add_audit(self, record: AuditRecord) -> None:
         # Past the retention period a record leaves the ledger as well as the exports.
         if record.id in self.audit or record.decided_at < self.retained_since():
@@ -97,7 +106,10 @@ class ModerationState:
 
     # -- reading -----------------------------------------------------------------------
     def current(self, item: ReviewItem) -> ReviewItem:
-        """The item with its decisions laid over and, for moderation, the advice now."""
+        """The item with its case and decisions laid over and, for moderation, the advice now."""
+        case = self.cases.get(item.id) if item.lane == "response" else None
+        if case is not None:
+            item = with_case(item, case)
         update: dict[str, Any] = {}
         for decision in self.decisions.get(item.id, ()):
             if decision.action == "relabel" and decision.labels is not None and item.verdict:
@@ -134,6 +146,20 @@ class ModerationState:
 
     def retained_since(self) -> datetime:
         return self.clock.now() - timedelta(days=self.config.moderation.audit_retention_days)
+
+
+def with_case(item: ReviewItem, case: Case) -> ReviewItem:
+    """A response item as its reply case has it: received, due, and closed with the case."""
+    closed = case.status == "closed"
+    note = f"reply case closed: {case.closed_by}" if closed else case.suggested_reply or ""
+    return item.model_copy(
+        update={
+            "status": "closed" if closed or item.status == "closed" else "open",
+            "created_at": case.received_at,
+            "due_at": case.due_at,
+            "note": note,
+        }
+    )
 
 
 class ReviewView:
@@ -225,11 +251,12 @@ def _before(at: datetime, end: date | datetime) -> bool:
 
 
 class TopicReader:
-    """Reads the three topics from the start, for ever, into a :class:`ModerationState`.
+    """Reads its topics from the start, for ever, into a :class:`ModerationState`.
 
     A record it cannot read is skipped; those of ``triage.audit``, which no agent
     reads, go to ``on_invalid`` (the dead-letter topic), while the moderation agents
-    dead-letter those of the other two. Any other failure ends the reader and is
+    dead-letter those of the review and decision topics, and the SLA view those of
+    ``triage.cases``. Any other failure ends the reader and is
     passed to ``on_crash`` (the worker's fatal flag): a view that stopped reading would
     go on answering officers with stale data.
     """
@@ -249,6 +276,7 @@ class TopicReader:
             topics.review: self._on_review,
             topics.decisions: self._on_decision,
             topics.audit: self._on_audit,
+            topics.cases: self._on_case,
         }
         self._dead_lettered = {topics.audit}
         self._on_invalid = on_invalid
@@ -259,13 +287,16 @@ class TopicReader:
         self._targets: dict[TopicPartition, int] = {}
         self.skipped = 0
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             **self.settings.kafka.options(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"{self.settings.app_id}-moderation-view",
         )
+
+    async def start(self) -> None:
+        self._consumer = self._new_consumer()
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="moderation-view")
         self._task.add_done_callback(self._ended)
@@ -308,13 +339,18 @@ class TopicReader:
                 await asyncio.sleep(1.0)
                 continue
             if all(t in existing for t in self._handlers):
-                parts = [
-                    TopicPartition(topic, p)
-                    for topic in self._handlers
-                    for p in sorted(consumer.partitions_for_topic(topic) or ())
-                ]
-                if parts:
+                if all(consumer.partitions_for_topic(t) for t in self._handlers):
+                    parts = [
+                        TopicPartition(topic, p)
+                        for topic in self._handlers
+                        for p in sorted(consumer.partitions_for_topic(topic) or ())
+                    ]
                     break
+                # This consumer's metadata predates a topic (listing topics does not
+                # update it), and a topic assigned without partitions is never read.
+                await consumer.stop()
+                consumer = self._consumer = self._new_consumer()
+                await consumer.start()
             await asyncio.sleep(0.5)
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
@@ -336,9 +372,9 @@ class TopicReader:
             )
 
     async def _run(self) -> None:
+        await self._assign()
         consumer = self._consumer
         assert consumer is not None
-        await self._assign()
         while True:
             try:
                 batch = await consumer.getmany(timeout_ms=500, max_records=1000)
@@ -378,6 +414,9 @@ class TopicReader:
     def _on_audit(self, value: bytes | None) -> None:
         self.state.add_audit(decode(value, AuditRecord))
 
+    def _on_case(self, value: bytes | None) -> None:
+        self.state.add_case(decode(value, Case))
+
 
 def install_views(views: Views, state: ModerationState) -> None:
     views.review = ReviewView(state)
@@ -395,4 +434,6 @@ def fill(state: ModerationState, records: Iterable[Any]) -> ModerationState:
             state.add_decision(record)
         elif isinstance(record, AuditRecord):
             state.add_audit(record)
+        elif isinstance(record, Case):
+            state.add_case(record)
     return state
