@@ -24,6 +24,7 @@ __all__ = [
     "CloseReason",
     "EmergencyChange",
     "Severity",
+    "asks_for_reply",
 ]
 
 CaseStatus = Literal["open", "closed"]

@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FEED_RETRY_S",
     "SCAN_INTERVAL_S",
-    "SYNC_TIMEOUT_S",
     "TICK_RETRY_S",
     "CaseKeeper",
     "SlaMessage",
