@@ -106,3 +106,17 @@ def test_a_waiting_decision_is_forgotten_when_its_partition_goes():
         assert out == Outputs()
     state.forget({0})
     assert [d.item_id for d in state.waiting()] == ["rv-1"]
+
+
+def test_the_steps_own_copy_of_an_item_goes_once_the_view_has_it():
+    """An item the agent reads before the view's reader does is kept by the step only until
+    the reader has it, so the step holds no second copy of the queue."""
+    config = ModerationConfig()
+    state = StepState(view=ModerationState(config=config, clock=ManualClock(NOW)))
+    logic = ModerationStep(config, ZoneInfo("Europe/London"), Topics())
+    first = item(1)
+    state, _ = logic.step(state, ItemRead(first, Origin("triage.review", 0, 0)), NOW)
+    assert list(state.items) == [first.id]
+    state.view.add_item(first)
+    state, _ = logic.step(state, ReviewRead(0, 1), NOW)
+    assert state.items == {}

@@ -331,6 +331,9 @@ class ModerationStep:
         elif isinstance(record, DecisionRead):
             self._on_decision(state, record, now, out)
         else:
+            # Items the view holds now need no copy of their own.
+            for item_id in [i for i in state.items if i in state.view.items]:
+                del state.items[item_id]
             self._read_to(state, record.partition, record.offset, now, out)
         return state, Outputs(tuple(out.sends), tuple(out.done))
 
