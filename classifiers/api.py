@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import structlog
 
 from classifiers import rules
-from classifiers.detox import DetoxifyError, DetoxifyScorer
+from classifiers.detox import DetoxifyError, DetoxifyScorer, load_detoxify
 from classifiers.normalise import normalise
 from classifiers.policy import ClassificationPolicy, load_policy
 from classifiers.shipped import ShippedModel
@@ -292,16 +292,15 @@ def _load_detoxify(settings: ClassifierSettings) -> DetoxifyScorer | None:
                 "(TRIAGE_DETOXIFY_CHECKPOINT and TRIAGE_DETOXIFY_CONFIG_DIR)"
             )
         try:
-            from classifiers.detox import load_detoxify
-        except ImportError as exc:  # pragma: no cover - the detoxify extra is not installed
+            return load_detoxify(
+                Path(checkpoint),
+                Path(config_dir),
+                quantize=settings.detoxify_quantize,
+                threads=settings.torch_threads,
+                sha256=settings.detoxify_sha256,
+            )
+        except ImportError as exc:  # pragma: no cover - torch or detoxify is not installed
             raise DetoxifyError(f"detoxify is not installed ({exc.name})") from None
-        return load_detoxify(
-            Path(checkpoint),
-            Path(config_dir),
-            quantize=settings.detoxify_quantize,
-            threads=settings.torch_threads,
-            sha256=settings.detoxify_sha256,
-        )
     except DetoxifyError as exc:
         if settings.require_detoxify:
             raise ClassifierError(f"detoxify is required but cannot be used: {exc}") from None

@@ -10,6 +10,19 @@ from __future__ import annotations
 import re
 import unicodedata
 
+__all__ = [
+    "DISGUISED_WORDS",
+    "EMAIL_PATTERN",
+    "EMAIL_WORD",
+    "HANDLE_WORD",
+    "MAX_CHARS",
+    "URL_PATTERN",
+    "URL_WORD",
+    "clean",
+    "mask_contacts",
+    "normalise",
+]
+
 MAX_CHARS = 4000
 """Longer texts are cut: the first few thousand characters carry the meaning."""
 

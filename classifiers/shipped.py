@@ -181,8 +181,7 @@ def _load_transformer(
 ) -> tuple[Part | None, str | None]:
     """The transformer part, or None and why it cannot run here."""
     try:
-        # torch and transformers are optional and slow to import: only here.
-        from classifiers.transformer import TransformerError, TransformerModel
+        from classifiers.transformer import TransformerError, TransformerModel  # lazy: torch
     except ImportError as exc:
         return None, f"{exc.name or 'torch'} is not installed"
     try:

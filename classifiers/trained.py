@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import skops.io as sio
 from scipy.special import expit
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -267,6 +266,8 @@ class TrainedModel:
                 f"no trained model in {model_dir} (expected {MODEL_FILE} and {META_FILE}; "
                 "build one with `triage train`)"
             )
+        import skops.io as sio  # lazy: its type scan imports torch where it is installed
+
         raw = model_path.read_bytes()
         untrusted = [t for t in sio.get_untrusted_types(data=raw) if t not in TRUSTED_TYPES]
         if untrusted:

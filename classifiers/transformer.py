@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# skops.io before transformers: its first import scans every loaded module, waking their lazy parts.
+import skops.io  # noqa: F401
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
@@ -44,6 +47,7 @@ __all__ = [
     "TransformerError",
     "TransformerModel",
     "file_sha256",
+    "pad",
     "prepare",
 ]
 

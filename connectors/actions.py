@@ -56,6 +56,21 @@ from records.admin import ensure_topic
 from records.moderation import AuditRecord
 from records.policy import PolicyError, read_policy
 
+__all__ = [
+    "ACTED_ON",
+    "AGENT",
+    "CONNECTOR_FOR",
+    "KNOWN_PLATFORMS",
+    "SUPPORTED",
+    "ActionsDisabled",
+    "ActionsRunner",
+    "Outcome",
+    "actions_enabled",
+    "check_record",
+    "disabled_message",
+    "refusal_outcome",
+]
+
 log = structlog.get_logger(__name__)
 
 AGENT = "actions"
@@ -202,6 +217,8 @@ class ActionsRunner(MakesPlatformClients):
         self._stopping.set()
 
     async def cleanup(self) -> None:
+        # Each part is closed even when closing an earlier one failed (nothing is lost:
+        # an unacknowledged record stays uncommitted for the next start).
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.stop()

@@ -16,6 +16,15 @@ from records.kafka import KafkaSettings
 from records.policy import PolicyError
 from records.retention import load_retention
 
+__all__ = [
+    "DEFAULT_POLICY",
+    "META_GRAPH_BASE",
+    "X_API_BASE",
+    "ConnectorSettings",
+    "ConnectorSettingsError",
+    "load_connector_settings",
+]
+
 X_API_BASE = "https://api.x.com"
 META_GRAPH_BASE = "https://graph.facebook.com/v25.0"
 # The worker's default policy file (TRIAGE_POLICY is shared with it).

@@ -186,6 +186,7 @@ class KafkaSink:
             if not done:
                 log.error("the Kafka sender did not stop in time", seconds=STOP_WAIT_S)
         if self._producer is not None:
+            # The flush above has said what is unsent; a failing stop changes nothing.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), 10)
             self._producer = None
@@ -290,11 +291,11 @@ class KafkaSink:
         try:
             await producer.start()
         except (KafkaConnectionError, KafkaTimeoutError, OSError):
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # the start error is the one to raise
                 await producer.stop()
             raise
         except KafkaError as exc:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # the start error decides what follows
                 await producer.stop()
             if not idempotent:
                 raise

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
+__all__ = ["Record", "UtcDatetime"]
+
 
 def _to_utc(value: datetime) -> datetime:
     try:

@@ -22,6 +22,15 @@ from typing import Any, Literal
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
+__all__ = [
+    "KafkaConnection",
+    "KafkaSettings",
+    "KafkaSettingsError",
+    "SaslMechanism",
+    "SecurityProtocol",
+    "bootstrap_servers",
+]
+
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 

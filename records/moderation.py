@@ -20,6 +20,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from records.base import Record, UtcDatetime
 from records.verdict import AuthorHistory, Category, Lane, Reason
 
+__all__ = [
+    "ACTIONS",
+    "CLOSING_ACTIONS",
+    "REPLY_ACTIONS",
+    "ROLES",
+    "Action",
+    "AuditRecord",
+    "AuthorLedger",
+    "Block",
+    "Decision",
+    "ItemModeration",
+    "LabelExample",
+    "LedgerEntry",
+    "Role",
+    "Strike",
+    "role_at_least",
+]
+
 Action = Literal[
     "dismiss",
     "hide",

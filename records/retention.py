@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from records.policy import PolicyInvalid, read_policy, sections
 
+__all__ = ["RetentionPolicy", "load_retention", "parse_retention"]
+
 
 class RetentionPolicy(BaseModel):
     """Days each class of data is kept; ``audit_days`` is moderation.audit_retention_days."""

@@ -14,6 +14,16 @@ from pydantic import Field
 
 from records.base import Record, UtcDatetime
 
+__all__ = [
+    "Alert",
+    "AlertValue",
+    "Case",
+    "CaseStatus",
+    "CloseReason",
+    "EmergencyChange",
+    "Severity",
+]
+
 CaseStatus = Literal["open", "closed"]
 # A council reply in the thread, or one of records.moderation.REPLY_ACTIONS.
 CloseReason = Literal["council_reply", "replied", "no_reply_needed", "moved_private"]

@@ -13,6 +13,8 @@ from typing import Literal
 
 from records.retention import RetentionPolicy
 
+__all__ = ["DAY_MS", "PERIOD_KEYS", "TABLE", "Cleanup", "Period", "Row", "TopicSpec", "Topics"]
+
 DAY_MS = 24 * 60 * 60 * 1000
 
 Cleanup = Literal["delete", "compact", "compact,delete"]

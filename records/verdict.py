@@ -10,6 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from records.base import Record, UtcDatetime
 from records.comment import Comment
 
+__all__ = [
+    "CATEGORIES",
+    "LANES",
+    "AuthorHistory",
+    "Category",
+    "Lane",
+    "Reason",
+    "ReviewItem",
+    "Signals",
+    "TriageResult",
+    "Verdict",
+]
+
 Category = Literal["service_request", "abusive", "misinformation", "spam"]
 CATEGORIES: tuple[Category, ...] = ("service_request", "abusive", "misinformation", "spam")
 

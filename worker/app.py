@@ -4,40 +4,47 @@ Nothing here runs at import time. ``create_app`` builds one App with its own
 ``WorkerContext`` and one frozen ``Runtime`` (worker/runtime.py: settings, clock,
 metrics, the App, the fatal flag, the faust topics), then registers every part with them:
 the triage agent (worker/triage.py), the SLA and moderation agents (``register(rt, ctx)``).
-This is the one module that wires the parts together, so no other module imports it.
+This is the one module that wires the parts together, so no part imports it (only the
+``triage run`` command, tests and benchmarks do, to build a worker).
 """
 
 from __future__ import annotations
 
-import importlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 import mode
 import structlog
 from aiohttp import web
 
+from classifiers import Classifier
+from classifiers import load as load_classifier
 from records.kafka import KafkaConnection
 from records.topics import TopicSpec
 from worker import triage
 from worker.clock import Clock
 from worker.context import WorkerContext
+from worker.moderation import agent as moderation_agent
 from worker.producer import FaustProducer
 from worker.retention import topic_specs
 from worker.runtime import Channels, Fatal, Runtime, topic_options
 from worker.settings import Settings
+from worker.sla import agent as sla_agent
 from worker.transport import WorkerApp
 from worker.web.app import create_web_app
 
-if TYPE_CHECKING:
-    from classifiers import Classifier
+__all__ = ["PARTS", "WebService", "broker_credentials", "create_app"]
 
 log = structlog.get_logger(__name__)
 
-# The other parts' agents, each module with register(rt, ctx), registered in this order.
-PART_MODULES = ("worker.sla.agent", "worker.moderation.agent")
+# The other parts' agents, registered in this order after the triage agent.
+PARTS: tuple[Callable[[Runtime, WorkerContext], None], ...] = (
+    sla_agent.register,
+    moderation_agent.register,
+)
 
 
 def create_app(
@@ -122,9 +129,9 @@ def create_app(
     # Called by faust once the App has fully started (faust.Worker uses it too).
     app.on_startup_finished = _declare_all
 
-    triage.register(rt, ctx, classifier if classifier is not None else _load_classifier(settings))
-    for module_name in PART_MODULES:
-        importlib.import_module(module_name).register(rt, ctx)
+    triage.register(rt, ctx, classifier if classifier is not None else load_classifier(settings))
+    for register in PARTS:
+        register(rt, ctx)
     if web_app:
         app.add_dependency(WebService(ctx))
     return app
@@ -153,14 +160,6 @@ def _data_dir(settings: Settings, ctx: WorkerContext) -> Path:
         ctx.scratch_dir = scratch
         return Path(scratch.name)
     return settings.data_dir
-
-
-def _load_classifier(settings: Settings) -> Classifier:
-    # Lazy: importing classifiers takes seconds (its model libraries), and callers that
-    # hand in their own classifier (tests, tools) need not pay for it.
-    import classifiers
-
-    return classifiers.load(settings)
 
 
 def _declare_topics(app: faust.App, settings: Settings, specs: dict[str, TopicSpec]) -> Channels:

@@ -25,6 +25,8 @@ from types import TracebackType
 
 import structlog
 
+__all__ = ["BrokerError", "EmbeddedBroker", "answers_kafka", "find_binary", "free_port"]
+
 log = structlog.get_logger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -221,5 +223,5 @@ class EmbeddedBroker:
         self.stop()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # a finalizer has no one to tell; stop() logs
             self.stop()

@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from worker.runtime import Runtime
     from worker.settings import Settings
 
+__all__ = [
+    "Breaker",
+    "BreakerTripped",
+    "DeadLetters",
+    "ReaderDeadLetters",
+    "decode_or_dead_letter",
+]
+
 log = structlog.get_logger(__name__)
 
 R = TypeVar("R", bound=BaseModel)

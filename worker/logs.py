@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+__all__ = ["REDACTED_KEYS", "configure_logging", "redact_personal_data"]
+
 # Keys that may carry comment text or personal data: never logged as given.
 REDACTED_KEYS = frozenset(
     {

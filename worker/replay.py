@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from records import Comment, encode
 from records.kafka import KafkaConnection
 
+__all__ = ["ProgressFn", "ReplayError", "load_feed", "replay"]
+
 ProgressFn = Callable[[int, int], None]
 
 # CSV columns that are booleans or nested under ``author``.

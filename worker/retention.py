@@ -27,6 +27,17 @@ from records.retention import load_retention
 from records.topics import DAY_MS, TopicSpec
 from worker.settings import Settings
 
+__all__ = [
+    "BROKER_DEFAULT_RETENTION_MS",
+    "CONNECT_WITHIN_S",
+    "Kept",
+    "TopicRetentionError",
+    "check_retention",
+    "excess",
+    "shortfall",
+    "topic_specs",
+]
+
 log = structlog.get_logger(__name__)
 
 BROKER_DEFAULT_RETENTION_MS = 7 * DAY_MS
@@ -152,7 +163,7 @@ async def _describe(kafka: KafkaConnection, names: list[str]) -> dict[str, dict[
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]
         responses = await admin.describe_configs(resources)
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # closing must not hide what happened above
             await admin.close()
     out: dict[str, dict[str, str]] = {}
     for response in responses:
@@ -174,7 +185,7 @@ async def _admin(kafka: KafkaConnection) -> Any:
         try:
             await admin.start()
         except (KafkaError, OSError):
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # the start error is the one to raise
                 await admin.close()
             if time.monotonic() > deadline:
                 raise

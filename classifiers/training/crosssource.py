@@ -52,8 +52,7 @@ HELD_OUT: Mapping[str, tuple[str, ...]] = {
 
 def frozen_vectors(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
     """Pooled vectors of the pretrained encoder for each text (cached by the texts)."""
-    # torch is needed here only: the reduced recipe's frozen encoder.
-    from classifiers.transformer import Base, Network, TransformerModel
+    from classifiers.transformer import Base, Network, TransformerModel  # lazy: torch
 
     base = Base.installed()
     key = hashlib.sha256(("\n".join(texts) + base.version).encode()).hexdigest()[:16]

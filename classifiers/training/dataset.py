@@ -19,6 +19,17 @@ import numpy as np
 
 from records import CATEGORIES
 
+__all__ = [
+    "NO_LABEL",
+    "WEAK",
+    "ColumnMapping",
+    "DatasetError",
+    "Example",
+    "label_matrix",
+    "label_weights",
+    "read_labelled",
+]
+
 NO_LABEL = frozenset({"", "none", "other", "no", "ham", "not"})
 """Label values that mean "none of the categories" when no mapping says otherwise."""
 

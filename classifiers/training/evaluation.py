@@ -12,6 +12,16 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score
 from classifiers.training.dataset import Example, label_matrix
 from records import CATEGORIES
 
+__all__ = [
+    "CategoryScore",
+    "choose_thresholds",
+    "confusions",
+    "format_report",
+    "recall_cut",
+    "score",
+    "scores_by_source",
+]
+
 
 @dataclass(frozen=True)
 class CategoryScore:

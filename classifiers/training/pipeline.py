@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 
 from classifiers.features import WordTable, build_features
 from classifiers.trained import META_FILE, MODEL_FILE, MultiLabelTextClassifier
 from classifiers.training.dataset import Example, label_matrix, label_weights
+from classifiers.training.distil import vocabulary, word_vectors
 from classifiers.training.evaluation import choose_thresholds, scores_by_source
 from records import CATEGORIES
 
@@ -52,8 +52,6 @@ def word_table(
     examples: Sequence[Example], seed: int = 0, cache_dir: Path | None = None
 ) -> WordTable | None:
     """The word-vector table for these training texts (see ``distil``); None if too few words."""
-    from classifiers.training.distil import vocabulary, word_vectors
-
     words = vocabulary((e.text for e in examples), size=12000)
     if len(words) < 10:
         return None
@@ -168,6 +166,8 @@ def counts(everything: Sequence[Example], *parts: Sequence[Example]) -> dict[str
 
 def save(result: TrainResult, out_dir: Path, extra_meta: dict[str, Any] | None = None) -> Path:
     """Write ``model.skops`` and ``model.json`` into a directory; return the model path."""
+    import skops.io as sio  # lazy: its type scan imports torch where it is installed
+
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = sio.dumps(result.model, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     model_path = out_dir / MODEL_FILE

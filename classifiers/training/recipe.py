@@ -70,9 +70,8 @@ def build(
     served: TransformerModel | None = None
     base_meta: dict[str, str] | None = None
     if recipe.transformer:
-        # torch and transformers: needed only when the recipe has the transformer.
-        from classifiers.training.finetune import finetune
-        from classifiers.transformer import BASE_PACKAGE, Base, TransformerModel
+        from classifiers.training.finetune import finetune  # lazy: torch
+        from classifiers.transformer import BASE_PACKAGE, Base, TransformerModel  # lazy: torch
 
         base = base or Base.installed()
         base_meta = {"package": BASE_PACKAGE, "version": base.version}

@@ -20,6 +20,29 @@ from pathlib import Path
 
 from classifiers.training.dataset import Example, read_labelled
 
+__all__ = [
+    "CAPS",
+    "COUNCIL_DIR",
+    "COUNCIL_WEIGHT",
+    "CUSTOMER_CARE_WEIGHT",
+    "KNOWN",
+    "MAX_TRAIN_CHARS",
+    "READERS",
+    "banking77",
+    "coaid",
+    "constraint",
+    "council",
+    "customer_care",
+    "davidson",
+    "fixmystreet",
+    "held_out_sets",
+    "jigsaw",
+    "load_shared",
+    "olid",
+    "politifact",
+    "youtube",
+]
+
 COUNCIL_DIR = Path(__file__).resolve().parent.parent / "data" / "council"
 
 # Caps per source and label set (texts kept after sampling): they balance a source's

@@ -16,6 +16,7 @@ from tests.contract.moderation import NOW, ModerationContract, R
 from tests.polling import until
 from worker.broker import EmbeddedBroker
 from worker.clock import ManualClock
+from worker.moderation.agent import register
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ class TestOnBroker(ModerationContract):
         self, monkeypatch: pytest.MonkeyPatch, broker: EmbeddedBroker, running_worker: Any
     ) -> Any:
         # The triage and moderation parts only: the SLA part has its own tests.
-        monkeypatch.setattr("worker.app.PART_MODULES", ("worker.moderation.agent",))
+        monkeypatch.setattr("worker.app.PARTS", (register,))
         self.worker = await running_worker(clock=ManualClock(NOW))
         self.topics = self.worker.topics
         views = self.worker.ctx.views

@@ -33,7 +33,9 @@ WAIT_S = 60.0
 @pytest.fixture(autouse=True)
 def moderation_only(monkeypatch):
     """Run the triage and moderation parts only: the SLA part has its own tests."""
-    monkeypatch.setattr("worker.app.PART_MODULES", ("worker.moderation.agent",))
+    from worker.moderation.agent import register
+
+    monkeypatch.setattr("worker.app.PARTS", (register,))
 
 
 class ModerationClassifier(KeywordClassifier):

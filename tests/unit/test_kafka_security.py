@@ -183,7 +183,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 10  # the sites the recorder test below goes through
+    assert found == 11  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -240,6 +240,8 @@ def recorder(monkeypatch):
         "worker.moderation.review_view",
         "worker.replay",
         "worker.retention",
+        "worker.cli.emergency",
+        "worker.db.projector",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
         for kind in CLIENTS:
@@ -268,6 +270,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.cli.emergency import _publish
     from worker.cli.labels import read_labels
     from worker.clock import ManualClock
+    from worker.db import Database
+    from worker.db.projector import Projector
     from worker.moderation.policy import ModerationConfig
     from worker.moderation.review_view import ModerationState, TopicReader
     from worker.replay import replay
@@ -292,6 +296,10 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     with pytest.raises(Built):
         await reader.start()  # consumer
     await replay([], kafka=worker.kafka, topic="t")  # producer
+    database = Database(f"sqlite:///{tmp_path / 'read-side.db'}")
+    with pytest.raises(Built):
+        await Projector(worker, database).run()  # consumer (rebuild's is the same one)
+    database.close()
     with pytest.raises(Built):
         await read_labels(worker)  # consumer
     await _publish(worker, change)  # admin, producer
@@ -304,7 +312,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 4}
+    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 5}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

@@ -1,4 +1,4 @@
-"""The ``triage`` command. Each subcommand lives in its own module, imported on use."""
+"""The ``triage`` command. Each subcommand lives in its own module, imported when it runs."""
 
 from __future__ import annotations
 
@@ -9,43 +9,57 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
+from worker.logs import configure_logging
 from worker.settings import Settings, SettingsError, load_settings
 
-# name -> module under worker.cli; each module exposes ``command``.
+# name -> the one-line summary `triage --help` shows; each name is a module under
+# worker.cli exposing ``command``, whose help starts with the same line.
 COMMANDS: dict[str, str] = {
-    "run": "run",
-    "demo": "demo",
-    "broker": "broker",
-    "replay": "replay",
-    "connect": "connect",
-    "classify": "classify",
-    "detoxify": "detoxify",
-    "train": "train",
-    "evaluate": "evaluate",
-    "sla": "sla",
-    "emergency": "emergency",
-    "users": "users",
-    "labels": "labels",
+    "run": "Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset).",
+    "demo": "Run the worker and replay a sample feed through it, showing progress.",
+    "broker": "Run the embedded Kafka-protocol broker; prints its bootstrap address first.",
+    "replay": "Replay FEED (JSON Lines of Comments or templates with offset_minutes, or CSV).",
+    "connect": "Run one connector: platform events in, Comments out on social.comments.",
+    "classify": "Classify JSON Lines of texts; one verdict line per input line, in order.",
+    "detoxify": "detoxify's weights (docs/detoxify.md).",
+    "train": "Train the model on labelled files and save it to OUT.",
+    "evaluate": (
+        "Print per-category precision, recall, F1, ROC AUC and confusions for labelled data."
+    ),
+    "sla": "Reply deadlines under the policy's office hours.",
+    "emergency": (
+        "Emergency mode: every query is pointed to the website; the reply clock may pause."
+    ),
+    "users": "Officers' accounts and roles (viewer, officer, manager, admin).",
+    "labels": "Labelled examples from officers' decisions (triage.labels).",
+    "db": "The database behind TRIAGE_DATABASE_URL: migrate it, fold the topics into it.",
 }
 
 
 class LazyGroup(click.Group):
-    """Imports a subcommand's module only when it is run (the ML stack is slow to load)."""
+    """Imports a subcommand's module only when it is run: the modules import the ML and
+    Kafka stacks at their top, and ``triage --help`` lists them from COMMANDS instead."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(
-            name
-            for name, module in COMMANDS.items()
-            if importlib.util.find_spec(f"worker.cli.{module}") is not None
+            name for name in COMMANDS if importlib.util.find_spec(f"worker.cli.{name}") is not None
         )
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(cmd_name)
-        if module is None or importlib.util.find_spec(f"worker.cli.{module}") is None:
+        if cmd_name not in COMMANDS or importlib.util.find_spec(f"worker.cli.{cmd_name}") is None:
             return None
-        command: click.Command = importlib.import_module(f"worker.cli.{module}").command
+        command: click.Command = importlib.import_module(f"worker.cli.{cmd_name}").command
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)  # as click's own
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, make_default_short_help(COMMANDS[n], limit)) for n in names])
 
 
 @click.group(cls=LazyGroup)
@@ -69,8 +83,6 @@ def get_settings(ctx: click.Context, **overrides: Any) -> Settings:
     except SettingsError as exc:
         click.echo(f"triage: {exc}", err=True)
         ctx.exit(2)
-    from worker.logs import configure_logging
-
     configure_logging(settings.log_format, settings.log_level)
     return settings
 

@@ -9,6 +9,7 @@ import threading
 import click
 
 from worker.broker import BrokerError, EmbeddedBroker
+from worker.cli import get_settings
 
 
 @click.command()
@@ -16,8 +17,6 @@ from worker.broker import BrokerError, EmbeddedBroker
 @click.pass_context
 def command(ctx: click.Context, port: int) -> None:
     """Run the embedded Kafka-protocol broker; prints its bootstrap address first."""
-    from worker.cli import get_settings
-
     get_settings(ctx)
     broker = EmbeddedBroker(port=port or None)
     try:

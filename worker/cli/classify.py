@@ -16,7 +16,9 @@ from typing import IO, Any
 import click
 from pydantic import ValidationError
 
+from classifiers import ClassifierError, load
 from records import MAX_TEXT_CHARS, Comment, Verdict
+from worker.cli import get_settings
 
 CHUNK = 256
 """Input lines classified together: big enough to batch, small enough to stream."""
@@ -124,9 +126,6 @@ def _chunks(lines: Iterable[tuple[int, bytes]]) -> Iterator[list[Parsed]]:
 @click.pass_context
 def command(ctx: click.Context, input_file: IO[bytes], output_file: IO[str]) -> None:
     """Classify JSON Lines of texts; one verdict line per input line, in order."""
-    from classifiers import ClassifierError, load
-    from worker.cli import get_settings
-
     settings = get_settings(ctx)
     try:
         classifier = load(settings)

@@ -14,11 +14,23 @@ from typing import Any
 
 import click
 
+from connectors import (
+    ConnectorSettingsError,
+    GenericWebhookConnector,
+    MastodonConnector,
+    MetaConnector,
+    PlatformRefused,
+    SpoolError,
+    StateError,
+    XConnector,
+    serve,
+)
+from connectors.actions import ActionsRunner, actions_enabled, disabled_message
+from connectors.settings import load_connector_settings
+from worker.cli import get_settings
+
 
 def _settings(ctx: click.Context, **overrides: Any) -> Any:
-    from connectors.settings import ConnectorSettingsError, load_connector_settings
-    from worker.cli import get_settings
-
     get_settings(ctx)  # logging set-up, and the shared broker settings checked once
     env_file: Path | None = (ctx.find_root().obj or {}).get("env_file")
     try:
@@ -37,8 +49,6 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
 
 
 def _run(ctx: click.Context, connector: Any, announce: bool = False) -> None:
-    from connectors import ConnectorSettingsError, PlatformRefused, SpoolError, StateError, serve
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,8 +115,6 @@ def command() -> None:
 @_listen_options
 def meta(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Facebook Page and Instagram webhooks on /webhooks/meta."""
-    from connectors import MetaConnector
-
     settings = _settings(ctx)
     _run(ctx, MetaConnector(settings, host=host, port=port), announce=True)
 
@@ -115,8 +123,6 @@ def meta(ctx: click.Context, host: str | None, port: int | None) -> None:
 @_listen_options
 def webhook(ctx: click.Context, host: str | None, port: int | None) -> None:
     """The signed generic webhook on /webhooks/generic (web chat, forms, integrations)."""
-    from connectors import GenericWebhookConnector
-
     settings = _settings(ctx)
     _run(ctx, GenericWebhookConnector(settings, host=host, port=port), announce=True)
 
@@ -125,8 +131,6 @@ def webhook(ctx: click.Context, host: str | None, port: int | None) -> None:
 @_poll_options
 def x(ctx: click.Context, interval: float | None, port: int | None) -> None:
     """Poll X (API v2) for mentions and the account's own replies."""
-    from connectors import XConnector
-
     _run_poller(ctx, XConnector, interval, port)
 
 
@@ -134,8 +138,6 @@ def x(ctx: click.Context, interval: float | None, port: int | None) -> None:
 @_poll_options
 def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> None:
     """Poll Mastodon for mentions, direct messages and the account's own replies."""
-    from connectors import MastodonConnector
-
     _run_poller(ctx, MastodonConnector, interval, port)
 
 
@@ -149,9 +151,6 @@ def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> No
 @click.pass_context
 def actions(ctx: click.Context, port: int | None) -> None:
     """Hide and delete posts on the platforms as officers decided (the policy must allow it)."""
-    from connectors.actions import ActionsRunner, actions_enabled, disabled_message
-    from connectors.settings import ConnectorSettingsError
-
     settings = _settings(ctx)
     try:
         enabled = actions_enabled(settings.policy)

@@ -12,9 +12,14 @@ import click
 
 from records import CATEGORIES
 from records.verdict import LANES
+from worker.cli import get_settings
+from worker.cli.run import serve
+from worker.clock import SystemClock
 from worker.context import WorkerContext
 from worker.metrics import Metrics
+from worker.replay import ReplayError, load_feed, replay
 from worker.settings import Settings
+from worker.users import open_store
 
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "demo" / "sample_feed.jsonl"
 
@@ -42,9 +47,7 @@ def progress_line(metrics: Metrics, total: int) -> tuple[int, str]:
 
 def demo_officer(settings: Settings) -> tuple[str, str] | None:
     """Create a demo manager account when nobody can sign in yet; None when accounts exist."""
-    from worker.users import UserStore, users_path
-
-    store = UserStore(users_path(settings))
+    store = open_store(settings)
     if store.users():
         return None
     password = secrets.token_urlsafe(12)
@@ -56,8 +59,6 @@ async def show_progress(
     ctx: WorkerContext, feed: Path, rate: float | None, login: tuple[str, str] | None = None
 ) -> None:
     """Replay ``feed`` once the worker is ready and print counts until all are triaged."""
-    from worker.replay import load_feed, replay
-
     comments = load_feed(feed, now=ctx.clock.now())
     while not ctx.ready:  # noqa: ASYNC110 - ctx.ready is a plain flag set by the App
         await asyncio.sleep(0.2)
@@ -116,10 +117,6 @@ async def show_progress(
 @click.pass_context
 def command(ctx: click.Context, feed: Path, rate: float) -> None:
     """Run the worker and replay a sample feed through it, showing progress."""
-    from worker.cli import get_settings
-    from worker.cli.run import serve
-    from worker.replay import ReplayError, load_feed
-
     settings = get_settings(ctx)
     try:
         load_feed(feed, now=_now())  # fail before starting anything
@@ -136,6 +133,4 @@ def command(ctx: click.Context, feed: Path, rate: float) -> None:
 
 
 def _now() -> Any:
-    from worker.clock import SystemClock
-
     return SystemClock().now()

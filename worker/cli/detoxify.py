@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from classifiers.detox import DetoxifyError
+from classifiers.detox import convert as convert_checkpoint
+
 
 @click.group("detoxify")
 def command() -> None:
@@ -26,9 +29,6 @@ def convert(checkpoint: Path, out: Path, sha256: str | None) -> None:
 
     Point TRIAGE_DETOXIFY_CHECKPOINT at OUT afterwards: it holds tensors and JSON only.
     """
-    from classifiers.detox import DetoxifyError
-    from classifiers.detox import convert as convert_checkpoint
-
     try:
         digest = convert_checkpoint(checkpoint, out, sha256=sha256)
     except DetoxifyError as exc:

@@ -8,11 +8,20 @@ import secrets
 from datetime import UTC, datetime
 
 import click
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
-from records import encode
+from records import InvalidRecord, decode, encode
+from records.admin import ensure_topic, read_topic
 from records.policy import PolicyError
 from records.sla import EmergencyChange
+from worker.cli import get_settings
+from worker.retention import topic_specs
 from worker.settings import Settings
+from worker.sla.emergency import EmergencyState
+
+log = structlog.get_logger(__name__)
 
 
 @click.group()
@@ -21,8 +30,6 @@ def command() -> None:
 
 
 def _settings(ctx: click.Context) -> Settings:
-    from worker.cli import get_settings
-
     settings = get_settings(ctx)
     if settings.embedded:
         click.echo(
@@ -35,11 +42,6 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 async def _publish(settings: Settings, change: EmergencyChange) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    from records.admin import ensure_topic
-    from worker.retention import topic_specs
-
     kafka = settings.kafka
     topic = settings.topics.emergency
     await ensure_topic(kafka, topic_specs(settings)[topic], 1, settings.replication_factor)
@@ -52,29 +54,16 @@ async def _publish(settings: Settings, change: EmergencyChange) -> None:
 
 
 async def _history(settings: Settings) -> list[EmergencyChange]:
-    from records.admin import ensure_topic
-    from worker.retention import topic_specs
-    from worker.sla.emergency import EmergencyState
-    from worker.sla.feeds import follow_topic
-
     kafka = settings.kafka
     topic = settings.topics.emergency
     await ensure_topic(kafka, topic_specs(settings)[topic], 1, settings.replication_factor)
-    state = [EmergencyState()]
-    done = asyncio.Event()
-
-    def on_record(_key: bytes | None, value: bytes | None) -> None:
-        from records import decode
-
-        state[0] = state[0].add(decode(value, EmergencyChange))
-
-    reader = asyncio.ensure_future(follow_topic(kafka, topic, on_record, done, poll_ms=200))
-    try:
-        await asyncio.wait_for(done.wait(), timeout=30)
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    return list(state[0].changes)
+    state = EmergencyState()
+    for message in await read_topic(kafka, topic):
+        try:
+            state = state.add(decode(message.value, EmergencyChange))
+        except InvalidRecord as exc:  # one bad switch record must not hide the others
+            log.warning("unreadable emergency change skipped", reason=exc.reason)
+    return list(state.changes)
 
 
 def _switch(ctx: click.Context, active: bool, by: str, reason: str) -> None:
@@ -92,8 +81,6 @@ def _switch(ctx: click.Context, active: bool, by: str, reason: str) -> None:
         reason=reason,
         at=now,
     )
-    from aiokafka.errors import KafkaError
-
     try:
         asyncio.run(_publish(settings, change))
     except (KafkaError, OSError, PolicyError) as exc:  # broker unreachable, refused, ...
@@ -128,8 +115,6 @@ def switch_off(ctx: click.Context, by: str, reason: str) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Print whether emergency mode is on, and its history, as JSON."""
-    from aiokafka.errors import KafkaError
-
     settings = _settings(ctx)
     try:
         changes = asyncio.run(_history(settings))

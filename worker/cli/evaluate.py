@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
+from classifiers import Classifier, load_policy
+from classifiers.shipped import ShippedModel
+from classifiers.trained import ModelError
+from classifiers.training import council, load_shared, split
+from classifiers.training.crosssource import cross_source, mix, seed_spread
+from classifiers.training.dataset import label_matrix
+from classifiers.training.evaluation import confusions, format_report, score, scores_by_source
+from classifiers.training.sources import held_out_sets
+from records import CATEGORIES
 from worker.cli import get_settings
 from worker.cli.train import PATH, cache_dir, mapping_options, read_files
 
@@ -75,17 +85,12 @@ def command(  # noqa: PLR0917 - one parameter per click option
         raise click.BadParameter(
             "a comma-separated list of integers", param_hint="--seeds"
         ) from None
-    from classifiers.shipped import ShippedModel
-    from classifiers.trained import ModelError
-
     try:
         model = ShippedModel.load(model_dir or settings.model_dir, threads=settings.torch_threads)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
     if model.degraded:
         click.echo(f"transformer unavailable ({model.degraded}): the linear part alone", err=True)
-    from classifiers import Classifier, load_policy
-
     whole = Classifier(model, load_policy(settings.policy))
     thresholds: dict[str, dict[str, float]] = {
         **_thresholds(model),
@@ -110,10 +115,6 @@ def command(  # noqa: PLR0917 - one parameter per click option
 
 def _parts_proba(whole: Any, texts: list[str]) -> dict[str, Any]:
     """Each part's probabilities, and the whole classifier's scores (rules and policy too)."""
-    import numpy as np
-
-    from records import CATEGORIES
-
     parts: dict[str, Any] = whole.model.predict_parts(texts)
     verdicts = whole.classify(texts)
     parts["classifier"] = np.asarray([[v.scores[c] for c in CATEGORIES] for v in verdicts])
@@ -124,9 +125,6 @@ def _score_file(
     name: str, whole: Any, examples: list[Any], thresholds: dict[str, dict[str, float]]
 ) -> dict[str, Any]:
     """Each part's scores and confusions on one labelled file, printed as it goes."""
-    from classifiers.training.dataset import label_matrix
-    from classifiers.training.evaluation import confusions, format_report, score
-
     Y = label_matrix(examples)
     out: dict[str, Any] = {}
     for part, proba in _parts_proba(whole, [e.text for e in examples]).items():
@@ -166,10 +164,6 @@ def _held_out(whole: Any, shared: Path, thresholds: dict[str, dict[str, float]])
     """Scores on the test part of the standard mix, re-split with the model's own seed,
     and on the held-out sets (the council test file, BANKING77's and the customer-care
     tweets' own test splits)."""
-    from classifiers.training import council, load_shared, split
-    from classifiers.training.evaluation import scores_by_source
-    from classifiers.training.sources import held_out_sets
-
     model = whole.model
     seed = int(model.info.get("seed", 0))
     holdout = float(model.info.get("holdout", 0.1))
@@ -197,8 +191,6 @@ def _held_out(whole: Any, shared: Path, thresholds: dict[str, dict[str, float]])
 
 def _seed_spread(shared: Path, seeds: list[int]) -> dict[str, Any]:
     """The reduced recipe per seed; prints each source's F1 per seed, mean and range."""
-    from classifiers.training.crosssource import mix, seed_spread
-
     # The mix is drawn once (seed 0) so that the frozen vectors are computed once.
     spread = seed_spread(
         mix(shared), seeds=seeds, cache_dir=cache_dir(), progress=lambda m: click.echo(m, err=True)
@@ -224,8 +216,6 @@ def _seed_spread(shared: Path, seeds: list[int]) -> dict[str, Any]:
 
 def _cross_source(shared: Path, seed: int) -> dict[str, Any]:
     """Trained without each source, scored on it (reduced recipe); printed as a table."""
-    from classifiers.training.crosssource import cross_source, mix
-
     results = cross_source(
         mix(shared, seed),
         seed=seed,

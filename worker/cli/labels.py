@@ -15,47 +15,24 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+from aiokafka.errors import KafkaError
 
 from records import InvalidRecord, decode
+from records.admin import read_topic
 from records.moderation import LabelExample
+from worker.cli import get_settings
 from worker.settings import Settings
 
 
-async def read_labels(settings: Settings, idle_s: float = 2.0) -> tuple[list[LabelExample], int]:
+async def read_labels(settings: Settings) -> tuple[list[LabelExample], int]:
     """Every label example on the topic now, and how many records could not be read."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(
-        **settings.kafka.options(),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
     examples: list[LabelExample] = []
     bad = 0
-    try:
-        topic = settings.topics.labels
-        if topic not in await consumer.topics():
-            return [], 0
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        left = {tp: end for tp, end in ends.items() if end > 0}
-        while left:
-            batch = await consumer.getmany(timeout_ms=int(idle_s * 1000))
-            if not batch:
-                break  # nothing more arrives: take what there is
-            for tp, messages in batch.items():
-                for message in messages:
-                    try:
-                        examples.append(decode(message.value, LabelExample))
-                    except InvalidRecord:
-                        bad += 1
-                    if message.offset + 1 >= left.get(tp, 0):
-                        left.pop(tp, None)
-    finally:
-        await consumer.stop()
+    for message in await read_topic(settings.kafka, settings.topics.labels):
+        try:
+            examples.append(decode(message.value, LabelExample))
+        except InvalidRecord:
+            bad += 1
     return examples, bad
 
 
@@ -96,15 +73,17 @@ def command() -> None:
 @click.pass_context
 def export(ctx: click.Context, out_path: Path, corrections_only: bool) -> None:
     """Write the officers' labels as JSONL {"text", "labels"} for `triage train --labels`."""
-    from worker.cli import get_settings
-
     settings = get_settings(ctx)
     if settings.embedded:
         raise click.UsageError(
             "set TRIAGE_BROKER to the cluster the worker runs against: the embedded "
             "broker keeps nothing between runs"
         )
-    examples, bad = asyncio.run(read_labels(settings))
+    try:
+        examples, bad = asyncio.run(read_labels(settings))
+    except (KafkaError, OSError) as exc:  # TimeoutError is an OSError
+        click.echo(f"triage: could not read {settings.topics.labels}: {exc}", err=True)
+        ctx.exit(1)
     chosen = [
         e for e in latest_per_comment(examples) if not corrections_only or e.source == "corrected"
     ]

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import click
 
+from worker.cli import get_settings
+from worker.clock import SystemClock
+from worker.replay import ReplayError, load_feed, replay
+
 
 @click.command()
 @click.argument("feed", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -30,10 +34,6 @@ def command(ctx: click.Context, feed: Path, rate: float | None, mapping: tuple[s
 
     Sends to TRIAGE_BROKER's social.comments, keyed by conversation.
     """
-    from worker.cli import get_settings
-    from worker.clock import SystemClock
-    from worker.replay import ReplayError, load_feed, replay
-
     settings = get_settings(ctx)
     if settings.embedded:
         click.echo("triage: set TRIAGE_BROKER (replay needs a running broker)", err=True)

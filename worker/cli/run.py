@@ -1,13 +1,16 @@
 """``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
 
-Without TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine)
-and stops it last. The App runs in this process's event loop rather than under
-``faust.Worker``, which would take over logging and signals.
+It migrates the database as it starts (as ``triage db upgrade`` does) and, unless
+TRIAGE_PROJECTOR is false, folds the topics into the database's read side. Without
+TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine) and stops
+it last. The App runs in this process's event loop rather than under ``faust.Worker``,
+which would take over logging and signals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,10 +18,19 @@ from typing import Any
 
 import click
 import structlog
+from aiokafka.errors import KafkaError
 
+from classifiers import ClassifierError
+from records.policy import PolicyError
+from worker.app import create_app
 from worker.broker import BrokerError, EmbeddedBroker
+from worker.cli import get_settings
 from worker.context import WorkerContext
+from worker.db import DatabaseError
+from worker.db.projector import Projector
+from worker.retention import TopicRetentionError, check_retention, topic_specs
 from worker.settings import Settings
+from worker.users import UserError, open_store
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +59,12 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
             }
         )
     app = None
+    projector: asyncio.Task[None] | None = None
     try:
         ctx = WorkerContext(settings=settings)
         # Before anything is built or created: an existing topic may delete records early.
         await _check_retention(settings, ctx)
+        await asyncio.to_thread(_open_database, ctx)
         app = await asyncio.to_thread(_build, settings, ctx)
         try:
             await app.start()
@@ -58,19 +72,45 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
             raise StartError(
                 f"could not serve on {settings.web_host}:{settings.web_port}: {exc.strerror}"
             ) from exc
+        if settings.projector:
+            projector = _start_projector(ctx)
         yield app, ctx
     finally:
+        if projector is not None:
+            projector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await projector
         if app is not None:
             await app.stop()
         if broker is not None:
             await asyncio.to_thread(broker.stop)
 
 
-def _build(settings: Settings, ctx: WorkerContext) -> Any:
-    from classifiers import ClassifierError
-    from records.policy import PolicyError
-    from worker.app import create_app
+def _open_database(ctx: WorkerContext) -> None:
+    """Migrates the database to this version's schema and opens the officers' accounts."""
+    try:
+        ctx.views.users = open_store(ctx.settings)
+    except (DatabaseError, UserError) as exc:
+        raise StartError(str(exc)) from exc
 
+
+def _start_projector(ctx: WorkerContext) -> asyncio.Task[None]:
+    """Folds the topics into the database's read side (worker/db/projector.py) until the
+    worker stops; a projector that fails stops the worker, as any failed part does."""
+    assert ctx.views.users is not None
+    projector = Projector(ctx.settings, ctx.views.users.database)
+    task = asyncio.create_task(projector.run(), name="projector")
+
+    def ended(done: asyncio.Task[None]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            ctx.fatal.set(error, "projector")
+
+    task.add_done_callback(ended)
+    return task
+
+
+def _build(settings: Settings, ctx: WorkerContext) -> Any:
     try:
         return create_app(settings, ctx=ctx, web_app=True)
     except ClassifierError as exc:
@@ -81,11 +121,6 @@ def _build(settings: Settings, ctx: WorkerContext) -> Any:
 
 async def _check_retention(settings: Settings, ctx: WorkerContext) -> None:
     """Refuse to start while an existing topic would delete records too soon."""
-    from aiokafka.errors import KafkaError
-
-    from records.policy import PolicyError
-    from worker.retention import TopicRetentionError, check_retention, topic_specs
-
     try:
         specs = ctx.topic_specs = topic_specs(settings)
     except PolicyError as exc:
@@ -140,7 +175,5 @@ async def serve(
 @click.pass_context
 def command(ctx: click.Context) -> None:
     """Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset)."""
-    from worker.cli import get_settings
-
     settings = get_settings(ctx)
     ctx.exit(asyncio.run(serve(settings)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from records.policy import PolicyError
+from worker.cli import get_settings
 from worker.sla.policy import load_sla_policy
 from worker.sla.worktime import ClockStopped, WorkCalendar, parse_instant
 
@@ -29,8 +30,6 @@ def due(ctx: click.Context, timestamp: str, hours: float | None) -> None:
     A TIMESTAMP without a UTC offset is read as local time in the policy's
     working_time.timezone (Europe/London in the shipped policy).
     """
-    from worker.cli import get_settings
-
     settings = get_settings(ctx)
     try:
         policy = load_sla_policy(settings.policy)

@@ -9,6 +9,11 @@ from typing import Any
 
 import click
 
+from classifiers.training import ColumnMapping, DatasetError, read_labelled
+from classifiers.training import council as council_examples
+from classifiers.training.config import FinetuneConfig, Recipe
+from classifiers.training.recipe import build
+from classifiers.training.sources import held_out_sets, load_shared
 from worker.cli import get_settings
 
 PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -56,8 +61,6 @@ def read_files(
     no_header: bool,
 ) -> list[Any]:
     """Examples from every file, or a usage error naming the bad file and line."""
-    from classifiers.training import ColumnMapping, DatasetError, read_labelled
-
     try:
         mapping = ColumnMapping.parse(text_cols, labels_col, label_map, not no_header)
         return [e for path in files for e in read_labelled(path, mapping)]
@@ -153,12 +156,6 @@ def command(  # noqa: PLR0917 - one parameter per click option
     figures, thresholds, files' SHA-256 and the command and wall time of the run.
     """
     settings = get_settings(ctx)
-    from classifiers.training import ColumnMapping, DatasetError, read_labelled
-    from classifiers.training import council as council_examples
-    from classifiers.training.config import FinetuneConfig, Recipe
-    from classifiers.training.recipe import build
-    from classifiers.training.sources import held_out_sets, load_shared
-
     examples = read_files(files, text_cols, labels_col, label_map, no_header)
     extra: dict[str, list[Any]] = {}
     if shared is not None:
@@ -250,7 +247,7 @@ class ProgressBar:
 
     def update(self, step: int, total: int, loss: float) -> None:
         if self._bar is None:
-            from tqdm import tqdm
+            from tqdm import tqdm  # lazy: of the optional embeddings extra
 
             self._bar = tqdm(total=total, initial=step - 1, unit="step", desc="fine-tuning")
         self._bar.update(step - self._bar.n)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from worker.context import WorkerContext
 
-__all__ = ["Moderation", "register"]
+__all__ = ["Moderation", "ViewService", "register"]
 
 log = structlog.get_logger(__name__)
 

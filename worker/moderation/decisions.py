@@ -30,6 +30,19 @@ from records.moderation import (
 )
 from records.verdict import CATEGORIES, Category, Lane, ReviewItem
 
+__all__ = [
+    "KEY_PATTERN",
+    "LANE_ACTIONS",
+    "REQUIRED_ROLE",
+    "DecisionRefused",
+    "DecisionRequest",
+    "build_decision",
+    "effective_labels",
+    "id_for",
+    "may",
+    "same_content",
+]
+
 # The least role that may take each action (roles are ordered viewer < ... < admin).
 REQUIRED_ROLE: dict[Action, Role] = {
     "dismiss": "officer",

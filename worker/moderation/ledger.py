@@ -20,6 +20,22 @@ from records.moderation import (
 from records.verdict import AuthorHistory, Category, ReviewItem, Verdict
 from worker.moderation.policy import ModerationPolicy
 
+__all__ = [
+    "BREACH_ACTIONS",
+    "MODERATION_CATEGORIES",
+    "Recommendation",
+    "appeal_date",
+    "apply_record",
+    "enrich",
+    "fold",
+    "history",
+    "is_extreme",
+    "needs_moderation",
+    "new_ledger",
+    "recommend",
+    "suspects_crime",
+]
+
 # Decisions that confirm a post breaks the policy: each post counts once as a strike,
 # even when it is in two lanes (urgent and moderation) and decided in both.
 BREACH_ACTIONS: frozenset[Action] = frozenset(

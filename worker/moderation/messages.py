@@ -19,6 +19,16 @@ from records.verdict import ReviewItem
 from worker.moderation.ledger import appeal_date
 from worker.moderation.policy import MessageTemplates
 
+__all__ = [
+    "MESSAGE_KINDS",
+    "Message",
+    "MessageError",
+    "MessageKind",
+    "check_templates",
+    "messages_for",
+    "render",
+]
+
 MessageKind = Literal["warning", "channel_ban", "appeal"]
 MESSAGE_KINDS: tuple[MessageKind, ...] = ("warning", "channel_ban", "appeal")
 

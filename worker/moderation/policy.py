@@ -9,6 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from records.policy import invalid, read_policy, sections
 
+__all__ = [
+    "DEFAULT_MESSAGES",
+    "MessageTemplates",
+    "ModerationConfig",
+    "ModerationPolicy",
+    "load_moderation_config",
+    "parse_moderation_config",
+]
+
 
 class ModerationPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

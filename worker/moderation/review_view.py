@@ -49,6 +49,18 @@ from worker.settings import Settings
 if TYPE_CHECKING:
     from worker.context import Views
 
+__all__ = [
+    "AuditView",
+    "LedgerView",
+    "ModerationState",
+    "OnCrash",
+    "OnInvalid",
+    "ReviewView",
+    "TopicReader",
+    "fill",
+    "install_views",
+]
+
 log = structlog.get_logger(__name__)
 
 OnInvalid = Callable[[Any, str], Awaitable[None]]
@@ -304,6 +316,7 @@ class TopicReader:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+            # Its crash, if any, already went to on_crash (_ended): stopping only waits.
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None

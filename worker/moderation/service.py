@@ -21,6 +21,8 @@ from worker.moderation.decisions import (
 )
 from worker.users import User
 
+__all__ = ["DecisionSink", "Submitted", "submit", "submit_decision"]
+
 log = structlog.get_logger(__name__)
 
 DecisionSink = Callable[[Decision], Awaitable[None]]

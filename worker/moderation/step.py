@@ -48,6 +48,9 @@ from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState
 
 __all__ = [
+    "AGENT",
+    "AUDITED_ACTIONS",
+    "AUTOMATIC",
     "DecisionRead",
     "ItemRead",
     "ModerationStep",
@@ -55,11 +58,13 @@ __all__ = [
     "Outputs",
     "ReviewRead",
     "Send",
+    "StepRecord",
     "StepState",
     "audit_record",
     "automatic_record",
     "block_alert",
     "label_example",
+    "local_date",
 ]
 
 AGENT = "moderation"

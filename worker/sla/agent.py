@@ -53,6 +53,18 @@ from worker.sla.view import SlaView
 if TYPE_CHECKING:
     from worker.context import WorkerContext
 
+__all__ = [
+    "FEED_RETRY_S",
+    "SCAN_INTERVAL_S",
+    "SYNC_TIMEOUT_S",
+    "TICK_RETRY_S",
+    "CaseKeeper",
+    "SlaMessage",
+    "load_policy",
+    "register",
+    "run_readers",
+]
+
 log = structlog.get_logger(__name__)
 
 SCAN_INTERVAL_S = 1.0

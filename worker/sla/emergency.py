@@ -9,6 +9,8 @@ from datetime import datetime
 from records.sla import EmergencyChange
 from worker.sla.worktime import Interval
 
+__all__ = ["EmergencyState"]
+
 
 @dataclass(frozen=True)
 class EmergencyState:

@@ -17,6 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from records import InvalidRecord
 from records.kafka import KafkaConnection
 
+__all__ = ["Barrier", "OnInvalid", "OnRecord", "follow_topic"]
+
 log = structlog.get_logger(__name__)
 
 OnRecord = Callable[[bytes | None, bytes | None], None]

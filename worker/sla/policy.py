@@ -16,6 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from records.policy import invalid, read_policy, sections
 
+__all__ = [
+    "WEEKDAYS",
+    "RepliesPolicy",
+    "SlaPolicy",
+    "Weekday",
+    "WorkingTimePolicy",
+    "load_sla_policy",
+    "parse_sla_policy",
+]
+
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = (
     "monday",

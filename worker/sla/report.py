@@ -27,6 +27,20 @@ from zoneinfo import ZoneInfo
 
 from records.sla import Case
 
+__all__ = [
+    "ALL_CHANNELS",
+    "ANSWERS",
+    "COLUMNS",
+    "Period",
+    "ReportRow",
+    "build_report",
+    "nearest_rank",
+    "period_start",
+    "periods",
+    "to_csv",
+    "to_json",
+]
+
 Period = Literal["day", "week"]
 ALL_CHANNELS = "all"
 ANSWERS = frozenset({"council_reply", "replied", "moved_private"})

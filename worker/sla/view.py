@@ -16,6 +16,8 @@ from worker.sla.cases import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 
+__all__ = ["Publish", "SlaView"]
+
 Publish = Callable[[EmergencyChange], Awaitable[None]]
 
 

@@ -20,6 +20,8 @@ import holidays
 
 from worker.sla.policy import WEEKDAYS, WorkingTimePolicy
 
+__all__ = ["ClockStopped", "Interval", "WorkCalendar", "parse_instant"]
+
 # A calendar with no opening in this many days is treated as a configuration error
 # rather than looped over for ever.
 _MAX_SEARCH_DAYS = 3 * 366
