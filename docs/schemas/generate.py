@@ -16,7 +16,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 from pydantic import BaseModel  # noqa: E402
 
 from records import Comment, DeadLetter, ReviewItem, TriageResult, Verdict  # noqa: E402
-from records.moderation import AuditRecord, Decision, LabelExample  # noqa: E402
+from records.moderation import AuditRecord, Decision, ItemModeration, LabelExample  # noqa: E402
 from records.sla import Alert, Case, EmergencyChange  # noqa: E402
 from records.sla_state import SlaMessage, SlaState  # noqa: E402
 
@@ -28,6 +28,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "triage-result": TriageResult,
     "review-item": ReviewItem,
     "decision": Decision,
+    "item-moderation": ItemModeration,
     "case": Case,
     "alert": Alert,
     "audit-record": AuditRecord,

@@ -23,10 +23,10 @@ from records.moderation import AuditRecord, Decision
 from records.sla import Case, EmergencyChange
 from worker.clock import ManualClock
 from worker.context import WorkerContext
-from worker.moderation.agent import audit_record
 from worker.moderation.ledger import BREACH_ACTIONS, appeal_date
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState, fill, install_views
+from worker.moderation.step import audit_record
 from worker.settings import Settings
 from worker.users import UserStore, open_store
 from worker.web.app import create_web_app

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from records import ReviewItem, TriageResult, decode
-from records.moderation import AuditRecord, Decision
+from records.moderation import AuditRecord, Decision, ItemModeration
 from records.sla import Case, EmergencyChange
 from records.sla_state import Conversation, SlaMessage, SlaState
 from tests.faults.conftest import (
@@ -157,14 +157,14 @@ async def test_poison_on_triage_review(shared_worker):
     item = moderation_item(301)
     view = worker.ctx.views.review
 
-    def enriched(records: list[Any]) -> bool:
-        mine = [r for r in records if r.key == item.id.encode()]
-        return any(decode(r.value, ReviewItem).history is not None for r in mine[len(PILLS) :])
+    def advised(records: list[Any]) -> bool:
+        return any(r.key == item.id.encode() for r in records)
 
     async def seen_and_enriched() -> bool:
         if view.get(item.id) is None:
             return False
-        await read_all(bootstrap_of(worker), worker.topics.review, enriched)
+        # The agent's advice on the item after the pills, on its own topic.
+        await read_all(bootstrap_of(worker), worker.topics.moderation, advised)
         return True
 
     report(await poison(worker, worker.topics.review, item.id.encode(), [item], seen_and_enriched))
@@ -194,6 +194,33 @@ async def test_poison_on_triage_decisions(shared_worker):
             item.id.encode(),
             [decision],
             lambda: audit.has(decision.id),
+        )
+    )
+
+
+async def test_poison_on_triage_moderation(shared_worker):
+    """The view's reader dead-letters the pills on moderation's own topic (no agent reads
+    it) and still lays the closed record after them over the item."""
+    worker = shared_worker
+    item = moderation_item(451)
+    await send(bootstrap_of(worker), worker.topics.review, [item], item.id.encode())
+    view = worker.ctx.views.review
+    await until(lambda: view.get(item.id), "the item in the view")
+    closed = ItemModeration(
+        item_id=item.id,
+        status="closed",
+        outcome="hide",
+        decided_by="officer",
+        decided_at=NOW,
+        updated_at=NOW,
+    )
+    report(
+        await poison(
+            worker,
+            worker.topics.moderation,
+            item.id.encode(),
+            [closed],
+            lambda: view.get(item.id).status == "closed",
         )
     )
 
