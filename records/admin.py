@@ -64,7 +64,7 @@ async def read_topic(
     It reads at least up to the end offsets it found on starting (with whatever came in
     the same fetches), and raises TimeoutError when no partition has moved on for
     ``stall_s``. The worker's views follow their topics for ever instead
-    (worker/sla/feeds.py, worker/moderation/review_view.py).
+    (worker/follow.py).
     """
     consumer = AIOKafkaConsumer(
         **kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest"

@@ -325,9 +325,9 @@ READERS = {
     "moderation view: review": (lambda: _reader()._on_review, ReviewItem),
     "moderation view: decisions": (lambda: _reader()._on_decision, Decision),
     "moderation view: audit": (lambda: _reader()._on_audit, AuditRecord),
-    "sla view: cases": (lambda: lambda v: SlaView().on_case_record(b"k", v), Case),
+    "sla view: cases": (lambda: lambda v: SlaView().on_case_record(v), Case),
     "sla view: emergency": (
-        lambda: lambda v: SlaView().on_emergency_record(b"k", v),
+        lambda: lambda v: SlaView().on_emergency_record(v),
         EmergencyChange,
     ),
     "sla state store": (

@@ -183,7 +183,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 12  # the sites the recorder test below goes through
+    assert found == 11  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -236,9 +236,8 @@ def recorder(monkeypatch):
         "records.admin",
         "connectors.sink",
         "connectors.actions",
-        "worker.sla.feeds",
+        "worker.follow",
         "worker.sla.store",
-        "worker.moderation.review_view",
         "worker.replay",
         "worker.retention",
         "worker.cli.emergency",
@@ -277,7 +276,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.moderation.review_view import ModerationState, TopicReader
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
-    from worker.sla.feeds import follow_topic
+    from worker.follow import TopicFollower
     from worker.sla.store import PartitionStore, recover_partition
 
     worker = Settings(**sasl_ssl(certs))
@@ -293,7 +292,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     await ensure_topic(worker.kafka, topic_specs(worker)[worker.topics.sla_state], 1)  # admin
     await check_retention(worker, {})  # admin
     with pytest.raises(Built):
-        await follow_topic(worker.kafka, "t", lambda _k, _v: None)  # consumer
+        await TopicFollower(worker, {"t": lambda _v: None}, name="t").start()  # consumer
     with pytest.raises(Built):
         await recover_partition(worker.kafka, "t", 0, PartitionStore())  # consumer
     reader = TopicReader(worker, ModerationState(ModerationConfig(), ManualClock(NOW)))

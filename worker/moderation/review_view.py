@@ -22,18 +22,14 @@ caught up, which the decision agent waits for after a restart.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
-from records import InvalidRecord, ReviewItem, decode
+from records import ReviewItem, decode
 from records.moderation import (
     CLOSING_ACTIONS,
     AuditRecord,
@@ -44,6 +40,7 @@ from records.moderation import (
 from records.sla import Case
 from records.verdict import Lane
 from worker.clock import Clock
+from worker.follow import OnCrash, OnInvalid, TopicFollower
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
 from worker.settings import Settings
@@ -64,10 +61,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-OnInvalid = Callable[[Any, str], Awaitable[None]]
-"""Called with a record the reader could not read and why (to dead-letter it)."""
-OnCrash = Callable[[BaseException], None]
 
 
 @dataclass
@@ -281,16 +274,14 @@ def _before(at: datetime, end: date | datetime) -> bool:
     return at <= end if isinstance(end, datetime) else at.date() <= end
 
 
-class TopicReader:
-    """Reads its topics from the start, for ever, into a :class:`ModerationState`.
+class TopicReader(TopicFollower):
+    """Follows the review, moderation, decision, audit and case topics into a
+    :class:`ModerationState` (worker/follow.py does the reading).
 
-    A record it cannot read is skipped; those of ``triage.audit`` and
-    ``triage.moderation``, which no agent reads, go to ``on_invalid`` (the dead-letter
-    topic), while the moderation agent dead-letters those of its inputs (the review and
-    decision topics), and the SLA view those of ``triage.cases``. Any other failure ends
-    the reader and is
-    passed to ``on_crash`` (the worker's fatal flag): a view that stopped reading would
-    go on answering officers with stale data.
+    Those of ``triage.audit`` and ``triage.moderation`` that it cannot read, which no
+    agent reads, go to ``on_invalid`` (the dead-letter topic), while the moderation agent
+    dead-letters those of its inputs (the review and decision topics), and the SLA view
+    those of ``triage.cases``.
     """
 
     def __init__(
@@ -301,163 +292,22 @@ class TopicReader:
         on_invalid: OnInvalid | None = None,
         on_crash: OnCrash | None = None,
     ) -> None:
-        self.settings = settings
         self.state = state
         topics = settings.topics
-        self._handlers = {
-            topics.review: self._on_review,
-            topics.moderation: self._on_moderation,
-            topics.decisions: self._on_decision,
-            topics.audit: self._on_audit,
-            topics.cases: self._on_case,
-        }
-        self._dead_lettered = {topics.audit, topics.moderation}
-        self._on_invalid = on_invalid
-        self._on_crash = on_crash
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._caught_up = asyncio.Event()
-        self._targets: dict[TopicPartition, int] = {}
-        # The next offset to read of each partition (everything before it is folded in).
-        self._positions: dict[TopicPartition, int] = {}
-        self.skipped = 0
-
-    def _new_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            **self.settings.kafka.options(),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id=f"{self.settings.app_id}-moderation-view",
+        super().__init__(
+            settings,
+            {
+                topics.review: self._on_review,
+                topics.moderation: self._on_moderation,
+                topics.decisions: self._on_decision,
+                topics.audit: self._on_audit,
+                topics.cases: self._on_case,
+            },
+            name="moderation-view",
+            dead_lettered={topics.audit, topics.moderation},
+            on_invalid=on_invalid,
+            on_crash=on_crash,
         )
-
-    async def start(self) -> None:
-        self._consumer = self._new_consumer()
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name="moderation-view")
-        self._task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None and self._on_crash is not None:
-            self._on_crash(error)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # Its crash, if any, already went to on_crash (_ended): stopping only waits.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-
-    async def wait_caught_up(self) -> None:
-        """Until everything on the topics when the reader started has been read."""
-        await self._caught_up.wait()
-
-    @property
-    def caught_up(self) -> bool:
-        return self._caught_up.is_set()
-
-    async def end_offset(self, topic: str, partition: int) -> int | None:
-        """The partition's end offset now (None when the broker cannot say)."""
-        consumer = self._consumer
-        if consumer is None:
-            return None
-        tp = TopicPartition(topic, partition)
-        try:
-            ends = await consumer.end_offsets([tp])
-        except KafkaError as exc:
-            log.warning("moderation view cannot read an end offset", error=str(exc))
-            return None
-        end: int | None = ends.get(tp)
-        return end
-
-    def position(self, topic: str, partition: int) -> int:
-        """How far the state holds the partition: every record before this offset."""
-        return self._positions.get(TopicPartition(topic, partition), 0)
-
-    async def _assign(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        while True:
-            # topics() refreshes metadata: the worker may still be creating them.
-            try:
-                existing = await consumer.topics()
-            except KafkaError as exc:
-                log.warning("moderation view cannot list topics; retrying", error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            if all(t in existing for t in self._handlers):
-                if all(consumer.partitions_for_topic(t) for t in self._handlers):
-                    parts = [
-                        TopicPartition(topic, p)
-                        for topic in self._handlers
-                        for p in sorted(consumer.partitions_for_topic(topic) or ())
-                    ]
-                    break
-                # This consumer's metadata predates a topic (listing topics does not
-                # update it), and a topic assigned without partitions is never read.
-                await consumer.stop()
-                consumer = self._consumer = self._new_consumer()
-                await consumer.start()
-            await asyncio.sleep(0.5)
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        self._targets = {tp: end for tp, end in ends.items() if end > 0}
-        self._check_caught_up()
-
-    def _check_caught_up(self, tp: TopicPartition | None = None, offset: int = -1) -> None:
-        if self._caught_up.is_set():
-            return
-        if tp is not None and offset + 1 >= self._targets.get(tp, 0):
-            self._targets.pop(tp, None)
-        if not self._targets:
-            self._caught_up.set()
-            log.info(
-                "moderation view caught up",
-                items=len(self.state.items),
-                authors=len(self.state.ledgers),
-            )
-
-    async def _run(self) -> None:
-        await self._assign()
-        consumer = self._consumer
-        assert consumer is not None
-        while True:
-            try:
-                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
-            except KafkaError as exc:
-                # aiokafka reconnects by itself; keep reading rather than go stale.
-                log.warning("moderation view read failed; retrying", error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            for tp, messages in batch.items():
-                handler = self._handlers[tp.topic]
-                for message in messages:
-                    await self._apply(handler, message)
-                    self._positions[tp] = message.offset + 1
-                if messages:
-                    self._check_caught_up(tp, messages[-1].offset)
-
-    async def _apply(self, handler: Any, message: Any) -> None:
-        try:
-            handler(message.value)
-        except InvalidRecord as exc:
-            self.skipped += 1
-            log.warning(
-                "moderation view skipped a record",
-                reason=exc.reason,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
-            if message.topic in self._dead_lettered and self._on_invalid is not None:
-                await self._on_invalid(message, exc.reason)
 
     def _on_review(self, value: bytes | None) -> None:
         self.state.add_item(decode(value, ReviewItem))

@@ -37,10 +37,10 @@ from records.admin import ensure_topic
 from records.moderation import Decision
 from records.sla_state import CaseEvent, SlaMessage, SlaState
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
+from worker.follow import TopicFollower
 from worker.runtime import Runtime, stops_worker, topic_options
 from worker.settings import Settings
 from worker.sla.cases import cases_of, event_from_decision, event_from_result, next_alert_at
-from worker.sla.feeds import follow_topic
 from worker.sla.policy import SlaPolicy, load_sla_policy
 from worker.sla.step import new_state, step
 from worker.sla.store import PartitionStore, recover_partition
@@ -359,48 +359,32 @@ async def run_readers(rt: Runtime, view: SlaView) -> None:
     """Create the SLA topics if need be, then follow the emergency and cases topics whole
     (every worker's view holds every case, for the reports and the officers' pages).
 
-    A broker error starts them again after a pause (each reads its topic from the start);
-    any other error is a bug and ends them, which stops the worker (``stops_worker``).
+    A broker error starts them again after a pause (the view takes each record again
+    without harm: cases replace by id, switches are kept once); any other error is a bug
+    and ends them, which stops the worker (``stops_worker``).
     """
     settings = rt.settings
-    kafka = settings.kafka
-    replicas = settings.replication_factor
-    specs = rt.specs
     topics = settings.topics
     dead = ReaderDeadLetters(DeadLetters(rt, agent="sla-readers"))
     while True:
+        follower = TopicFollower(
+            settings,
+            {topics.emergency: view.on_emergency_record, topics.cases: view.on_case_record},
+            name="sla-view",
+            # No agent reads these topics, so nobody else would dead-letter their records.
+            dead_lettered={topics.emergency, topics.cases},
+            on_invalid=dead,
+        )
         try:
             for name in (topics.emergency, topics.cases, topics.sla_state):
-                await ensure_topic(kafka, specs[name], settings.partitions, replicas)
-            async with asyncio.TaskGroup() as group:
-                group.create_task(
-                    follow_topic(kafka, topics.emergency, view.on_emergency_record, on_invalid=dead)
+                await ensure_topic(
+                    settings.kafka, rt.specs[name], settings.partitions, settings.replication_factor
                 )
-                group.create_task(
-                    follow_topic(kafka, topics.cases, view.on_case_record, on_invalid=dead)
-                )
-        except Exception as exc:  # noqa: BLE001 - the TaskGroup's group: bugs are re-raised
-            if not _broker_trouble(exc):
-                raise _first_bug(exc) from None
+            await follower.run()
+        except (KafkaError, OSError, TimeoutError) as exc:
             # The broker is away: read everything again once it is back.
             log.warning("sla view readers stopped; retrying", error=type(exc).__name__)
             await asyncio.sleep(FEED_RETRY_S)
-
-
-def _first_bug(exc: Exception) -> Exception:
-    """The error inside a task group's that is not the broker's (the group itself is noise)."""
-    if isinstance(exc, ExceptionGroup):
-        for inner in exc.exceptions:
-            if not _broker_trouble(inner):
-                return _first_bug(inner)
-    return exc
-
-
-def _broker_trouble(exc: BaseException) -> bool:
-    """Whether ``exc`` (or every error of a group) is the broker's, not a bug."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_broker_trouble(inner) for inner in exc.exceptions)
-    return isinstance(exc, KafkaError | OSError | TimeoutError)
 
 
 def register(rt: Runtime, ctx: WorkerContext) -> None:

@@ -1,6 +1,6 @@
 """The SLA view every worker holds whole: all cases and the emergency history.
 
-It is fed by readers of ``triage.cases`` and ``triage.emergency`` (worker/sla/feeds.py)
+It is fed by readers of ``triage.cases`` and ``triage.emergency`` (worker/follow.py)
 and read by the reports, the API and the officers' app as ``ctx.views.sla``.
 """
 
@@ -44,10 +44,10 @@ class SlaView:
         self.rules = Rules(self.policy, self.emergency)
         self.rules_version += 1
 
-    def on_case_record(self, _key: bytes | None, value: bytes | None) -> None:
+    def on_case_record(self, value: bytes | None) -> None:
         self.apply_case(decode(value, Case))
 
-    def on_emergency_record(self, _key: bytes | None, value: bytes | None) -> None:
+    def on_emergency_record(self, value: bytes | None) -> None:
         self.apply_emergency(decode(value, EmergencyChange))
 
     # Reading
