@@ -16,6 +16,7 @@ handler that keeps what it accepted and can refuse or defer as a real server doe
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -60,6 +61,8 @@ class Inbox:
     mails: list[Mail] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     defer_next: int = 0
+    # Seconds each DATA takes, so that a stream of mails lasts long enough to kill it.
+    delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -71,6 +74,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         with self.lock:
             if self.defer_next > 0:
                 self.defer_next -= 1
