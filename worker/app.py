@@ -139,7 +139,7 @@ def create_app(
     if web_app:
         app.add_dependency(WebService(ctx))
     if notify is not None:
-        app.add_dependency(NotifyService(rt, notify))
+        app.add_dependency(NotifyService(rt, notify, ctx.views))
     return app
 
 

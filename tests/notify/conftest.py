@@ -18,7 +18,7 @@ from tests.notify.servers import ChatServer, SmtpServer
 from worker.metrics import Metrics
 from worker.notify.config import NotifySettings
 from worker.notify.service import Notifier, build_notifier, ensure_topics
-from worker.settings import Settings
+from worker.settings import DEFAULT_POLICY, Settings
 
 __all__ = ["produce", "read_topic"]  # the integration fixtures, reused here
 
@@ -63,6 +63,16 @@ def block_alert(decision: str) -> Alert:
             "for": "managing_director",
         },
     )
+
+
+@pytest.fixture
+def no_digest_policy(tmp_path: Any) -> Any:
+    """The shipped policy with the morning digest off, for tests that count every mail."""
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert "  daily_digest: true\n" in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace("  daily_digest: true\n", "  daily_digest: false\n"))
+    return path
 
 
 @pytest.fixture
@@ -121,11 +131,17 @@ async def start_notifier(broker: Any, topic_prefix: str) -> AsyncIterator[Callab
     """``await start_notifier(notify_settings)``: a notifier in this loop, stopped at the end."""
     running: list[Running] = []
 
-    async def start(notify: NotifySettings) -> Running:
+    async def start(
+        notify: NotifySettings, clock: Any = None, digest: bool = False, **fields: Any
+    ) -> Running:
         settings = worker_settings(broker, topic_prefix, session_timeout_s=6.0)
         await ensure_topics(settings)
         metrics = Metrics()
-        notifier = build_notifier(settings, notify, metrics)
+        notifier = build_notifier(settings, notify, metrics, clock)
+        if not digest:
+            notifier.calendar = None  # its mails would add to every test's counts
+        for name, value in fields.items():
+            setattr(notifier, name, value)
         stop = asyncio.Event()
         task = asyncio.ensure_future(notifier.run(stop))
         run = Running(notifier, settings, metrics, stop, task)

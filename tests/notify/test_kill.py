@@ -42,7 +42,7 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def test_sigkill_mid_stream_loses_nothing(
-    broker, topic_prefix, produce, tmp_path, monkeypatch
+    broker, topic_prefix, produce, tmp_path, monkeypatch, no_digest_policy
 ):
     """Killed twice while mailing 90 alerts, the notifier mails every one after restarting,
     with at most one duplicate per kill; the counts are printed."""
@@ -60,8 +60,9 @@ async def test_sigkill_mid_stream_loses_nothing(
         "TRIAGE_MAIL_FROM": "triage@council.example",
         "TRIAGE_NOTIFY_OFFICERS": "one@council.example",
         "TRIAGE_LOG_FORMAT": "json",
+        "TRIAGE_POLICY": str(no_digest_policy),
     }
-    for name in ("TRIAGE_SLACK_WEBHOOK_URL", "TRIAGE_TEAMS_WEBHOOK_URL", "TRIAGE_POLICY"):
+    for name in ("TRIAGE_SLACK_WEBHOOK_URL", "TRIAGE_TEAMS_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(broker=broker.url, topic_prefix=topic_prefix, app_id=app_id, partitions=2)
     await ensure_topics(settings)

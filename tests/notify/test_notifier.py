@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, date, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -12,6 +13,7 @@ from tests.notify.conftest import COMMS, MD, block_alert, notify_settings, sla_a
 from tests.notify.servers import SmtpServer
 from tests.polling import until
 from tests.tls import make_certificates
+from worker.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +160,39 @@ async def test_starttls_and_login_before_the_password(
         assert "password" not in letter.error
     finally:
         server.stop()
+
+
+async def test_morning_digest_is_written_once_and_mailed(smtp, start_notifier, produce):
+    """At 9:00 on a working day the notifier writes the day's digest to triage.alerts and
+    mails it to the officers and the Communications Manager, counting yesterday's breach
+    and block; a second notifier finds it there and writes none."""
+    clock = ManualClock(datetime(2026, 12, 1, 9, 1, tzinfo=UTC))  # a Tuesday, GMT
+    waiting = {"response": 4, "urgent": 1}
+    run = await start_notifier(
+        notify_settings(smtp, None),
+        clock=clock,
+        digest=True,
+        digest_check_s=0.2,
+        waiting=lambda: waiting,
+    )
+    monday = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    breach = sla_alert("c5", "sla_breach").model_copy(update={"created_at": monday})
+    block = block_alert("d5").model_copy(update={"created_at": monday})
+    await produce(run.settings.topics.alerts, [breach, block])
+
+    def digests():
+        return [m for m in smtp.inbox.snapshot() if m.alert_id == "digest-2026-12-01"]
+
+    await until(lambda: len(digests()) == 3, "the digest to two officers and comms")
+    assert {r for m in digests() for r in m.rcpt} == {
+        "one@council.example",
+        "two@council.example",
+        COMMS,
+    }
+    text = digests()[0].message.get_body(("plain",)).get_content()
+    assert "5 items wait for review" in text
+    assert "Waiting: response lane: 4" in text
+    assert "Deadlines missed since Mon 30 Nov 2026: 1" in text
+    assert "Accounts blocked since Mon 30 Nov 2026: 1" in text
+    assert "facebook:author-9" not in text  # counts only
+    assert await run.notifier.write_digest(date(2026, 12, 1)) is False

@@ -16,10 +16,12 @@ from worker.context import WorkerContext
 
 
 @pytest.mark.integration
-async def test_worker_runs_the_notifier_and_counts_on_metrics(broker, topic_prefix, smtp, produce):
+async def test_worker_runs_the_notifier_and_counts_on_metrics(
+    broker, topic_prefix, smtp, produce, no_digest_policy
+):
     """A worker built with notifier settings mails a block alert and shows the count on
     its metrics; the notifier stops with the worker."""
-    settings = worker_settings(broker, topic_prefix)
+    settings = worker_settings(broker, topic_prefix, policy=no_digest_policy)
     ctx = WorkerContext(settings=settings)
     app = create_app(
         settings, ctx=ctx, classifier=KeywordClassifier(), notify=notify_settings(smtp, None)

@@ -40,6 +40,7 @@ ROUTES: dict[str, tuple[Role, ...]] = {
     "sla_breach": ("officers", "comms_manager"),
     "author_blocked": ("managing_director",),
     "author_unblocked": ("managing_director",),
+    "daily_digest": ("officers", "comms_manager"),
 }
 
 HEADINGS: dict[str, str] = {
@@ -47,6 +48,7 @@ HEADINGS: dict[str, str] = {
     "sla_breach": "Reply deadline missed",
     "author_blocked": "An account was blocked",
     "author_unblocked": "An account was unblocked",
+    "daily_digest": "This morning's summary",
 }
 
 
@@ -101,7 +103,14 @@ def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
     data = alert.data
     facts: list[Fact] = []
     pairs: tuple[tuple[str, Any], ...]
-    if alert.kind.startswith("sla_"):
+    if alert.kind == "daily_digest":
+        lanes = [k for k in data if k.startswith("waiting_")]
+        pairs = (
+            *((f"Waiting: {k.removeprefix('waiting_')} lane", data[k]) for k in lanes),
+            (f"Deadlines missed since {_local(data.get('since'), zone)}", data.get("breaches")),
+            (f"Accounts blocked since {_local(data.get('since'), zone)}", data.get("blocks")),
+        )
+    elif alert.kind.startswith("sla_"):
         pairs = (
             ("Channel", data.get("channel")),
             ("Received", _local(data.get("received_at"), zone)),

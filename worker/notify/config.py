@@ -68,7 +68,9 @@ class NotificationsPolicy(BaseModel):
     officers: tuple[str, ...] = ()
     on_call: tuple[str, ...] = ()
     # Only alerts that carry no personal data belong in a shared channel.
-    chat_kinds: tuple[str, ...] = ("sla_at_risk", "sla_breach")
+    chat_kinds: tuple[str, ...] = ("sla_at_risk", "sla_breach", "daily_digest")
+    # The morning digest (worker/notify/digest.py): off with false.
+    daily_digest: bool = True
     subject_prefix: str = Field(default="[Social media triage]", max_length=60)
 
     _check = field_validator(*ROLES, mode="before")(lambda v: _addresses(v) or ())

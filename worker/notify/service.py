@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from records import DeadLetter, InvalidRecord, decode, encode
-from records.admin import ensure_topic
+from records.admin import ensure_topic, read_topic
 from records.kafka import KafkaConnection
 from records.sla import Alert
 from records.topics import Topics
@@ -40,10 +41,12 @@ from worker.notify.config import (
     load_notifications,
     recipients,
 )
+from worker.notify.digest import digest_alert, digest_day, digest_id
 from worker.retention import topic_specs
 from worker.runtime import Runtime, stops_worker
 from worker.settings import Settings
 from worker.sla.policy import load_sla_policy
+from worker.sla.worktime import WorkCalendar
 
 __all__ = ["AGENT", "Notifier", "NotifyService", "build_notifier", "run_notifier"]
 
@@ -71,6 +74,11 @@ class Notifier:
     retry_max_s: float = 60.0
     session_timeout_s: float = 10.0
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    # The morning digest: the council's working days (None: no digest), and the open
+    # review items by lane where this process has them (None: not counted).
+    calendar: WorkCalendar | None = None
+    waiting: Callable[[], Mapping[str, int] | None] = lambda: None
+    digest_check_s: float = 30.0
     _producer: AIOKafkaProducer | None = field(default=None, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -88,10 +96,17 @@ class Notifier:
                 **self.kafka.options(),
             )
             await consumer.start()
+            digest = None
+            if self.calendar is not None:
+                digest = asyncio.ensure_future(self._digest_loop(consumer, stop))
             try:
                 log.info("notifier started", channels=list(self.senders), group=self.group_id)
                 await self._consume(consumer, stop)
             finally:
+                if digest is not None:
+                    digest.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await digest
                 await consumer.stop()
         finally:
             await self._producer.stop()
@@ -115,6 +130,38 @@ class Notifier:
                         # the last commit: this alert may be sent once more there.
                         log.warning("commit refused after a rebalance", partition=tp.partition)
                         break
+
+    async def _digest_loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        # One notifier writes it: the one holding the topic's first partition.
+        first = TopicPartition(self.topics.alerts, 0)
+        done: date | None = None
+        while not stop.is_set():
+            assert self.calendar is not None
+            day = digest_day(self.clock.now(), self.calendar)
+            if day is not None and day != done and first in consumer.assignment():
+                try:
+                    await self.write_digest(day)
+                    done = day
+                except (KafkaError, TimeoutError, OSError) as exc:
+                    log.warning("digest not written, trying again", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.digest_check_s)
+
+    async def write_digest(self, day: date) -> bool:
+        """Write ``day``'s digest to the alerts topic unless it is there; True if written."""
+        assert self.calendar is not None
+        assert self._producer is not None
+        alerts = []
+        for record in await read_topic(self.kafka, self.topics.alerts):
+            with contextlib.suppress(InvalidRecord):  # the consumer dead-letters those
+                alerts.append(decode(record.value, Alert))
+        if any(alert.id == digest_id(day) for alert in alerts):
+            return False
+        digest = digest_alert(day, self.clock.now(), self.calendar, alerts, self.waiting())
+        key = digest.id.encode()
+        await self._producer.send_and_wait(self.topics.alerts, encode(digest), key=key)
+        log.info("digest written", day=day.isoformat())
+        return True
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Send what one alert calls for; dead-letter it if any part could not be sent."""
@@ -187,17 +234,23 @@ class Notifier:
 
 
 def build_notifier(
-    settings: Settings, notify: NotifySettings, metrics: Metrics, clock: Clock | None = None
+    settings: Settings,
+    notify: NotifySettings,
+    metrics: Metrics,
+    clock: Clock | None = None,
+    waiting: Callable[[], Mapping[str, int] | None] | None = None,
 ) -> Notifier:
     """A notifier for the configured channels (PolicyError for a bad policy section)."""
+    policy = load_notifications(settings.policy)
+    working = load_sla_policy(settings.policy).working_time
     return Notifier(
         kafka=settings.kafka,
         topics=settings.topics,
         group_id=f"{settings.app_id}-notify",
         senders=senders(notify),
-        policy=load_notifications(settings.policy),
-        recipients=recipients(load_notifications(settings.policy), notify),
-        zone=load_sla_policy(settings.policy).working_time.zone,
+        policy=policy,
+        recipients=recipients(policy, notify),
+        zone=working.zone,
         metrics=metrics,
         clock=clock or SystemClock(),
         app_url=notify.notify_app_url,
@@ -205,6 +258,8 @@ def build_notifier(
         retry_base_s=notify.notify_retry_base_s,
         retry_max_s=notify.notify_retry_max_s,
         session_timeout_s=settings.session_timeout_s,
+        calendar=WorkCalendar(working) if policy.daily_digest else None,
+        waiting=waiting or (lambda: None),
     )
 
 
@@ -230,14 +285,27 @@ class NotifyService(mode.Service):  # type: ignore[misc]
     """The notifier inside ``triage run``, started and stopped with the App; it does
     nothing when no channel is configured. An error in it stops the worker."""
 
-    def __init__(self, rt: Runtime, notify: NotifySettings, **kwargs: Any) -> None:
+    def __init__(
+        self, rt: Runtime, notify: NotifySettings, views: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.rt = rt
         self.notify = notify
+        self.views = views
         # Built now, so that a bad notifications section stops the start with its message.
-        self.notifier = build_notifier(rt.settings, notify, rt.metrics, rt.clock)
+        self.notifier = build_notifier(rt.settings, notify, rt.metrics, rt.clock, self._waiting)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def _waiting(self) -> dict[str, int] | None:
+        # ctx.views.review (worker/moderation/review_view.py), once moderation runs.
+        review = getattr(self.views, "review", None)
+        if review is None:
+            return None
+        counts: dict[str, int] = {}
+        for item in review.items(status="open"):
+            counts[item.lane] = counts.get(item.lane, 0) + 1
+        return counts
 
     async def on_start(self) -> None:
         if not self.notifier.senders:
