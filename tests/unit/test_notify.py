@@ -196,7 +196,7 @@ def test_html_escapes_and_is_accessible():
     assert "<h1" in html
     assert "<dl>" in html
     assert "<dt" in html
-    assert 'href="https://triage.council.example/review/item-1"' in html
+    assert 'href="https://triage.council.example/items/item-1"' in html
 
 
 def test_mail_has_text_and_html_and_a_stable_id():
@@ -230,4 +230,4 @@ def test_teams_payload_is_a_message_with_an_adaptive_card():
     assert card["type"] == "AdaptiveCard"
     assert card["version"] == "1.4"
     assert "FactSet" in [b["type"] for b in card["body"]]
-    assert card["actions"][0]["url"].endswith("/review/item-1")
+    assert card["actions"][0]["url"].endswith("/items/item-1")

@@ -52,6 +52,15 @@ HEADINGS: dict[str, str] = {
 }
 
 
+READERS: dict[str, str] = {
+    "officers": "one of the officers",
+    "comms_manager": "the Communications Manager",
+    "managing_director": "the Managing Director",
+    "on_call": "the officer on call",
+    "chat": "a member of this channel",
+}
+
+
 class NoRoute(ValueError):
     """The alert is of a kind the notifier does not know, or no one is set to receive it."""
 
@@ -80,6 +89,11 @@ class Message:
     def key(self) -> str:
         """Names this delivery, so a retry of the alert sends only what is still unsent."""
         return f"{self.alert_id}|{self.channel}|{self.role}|{self.to or ''}"
+
+    @property
+    def reader(self) -> str:
+        """Who the message is for, in words (the footer says why they receive it)."""
+        return READERS[self.role]
 
     @property
     def label(self) -> str:
@@ -150,7 +164,7 @@ def compose(
         raise NoRoute(f"no route for alert kind {alert.kind!r}")
     heading = HEADINGS[alert.kind]
     item_id = alert.data.get("item_id")
-    link = f"{app_url.rstrip('/')}/review/{item_id}" if app_url and item_id else None
+    link = f"{app_url.rstrip('/')}/items/{item_id}" if app_url and item_id else None
     base = Message(
         alert_id=alert.id,
         kind=alert.kind,
