@@ -36,6 +36,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.classify
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.projector
 
 train: install
 	$(BIN)/triage train --shared ../shared/data --out classifiers/model

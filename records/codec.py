@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
+__all__ = ["InvalidRecord", "decode", "encode"]
+
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -3,7 +3,8 @@ ledger built from it, and labelled examples for training.
 
 ``triage.decisions`` carries :class:`Decision` (key: review item id), ``triage.audit``
 carries :class:`AuditRecord` (key: author key ``platform:author_id``) and
-``triage.labels`` carries :class:`LabelExample` (key: comment key). The
+``triage.labels`` carries :class:`LabelExample` (key: comment key) and
+``triage.moderation`` carries :class:`ItemModeration` (key: review item id). The
 :class:`AuthorLedger` is not on a topic of its own: every worker folds it from the
 audit records, so the record the policy asks for is also the single source of the
 author's history.
@@ -17,7 +18,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from records.base import Record, UtcDatetime
-from records.verdict import Category, Lane, Reason
+from records.verdict import AuthorHistory, Category, Lane, Reason
 
 __all__ = [
     "ACTIONS",
@@ -29,6 +30,7 @@ __all__ = [
     "AuthorLedger",
     "Block",
     "Decision",
+    "ItemModeration",
     "LabelExample",
     "LedgerEntry",
     "Role",
@@ -230,3 +232,27 @@ class LabelExample(Record):
     decision_id: str
     decided_by: str
     decided_at: UtcDatetime
+
+
+class ItemModeration(Record):
+    """The moderation agent's part of one review item, on ``triage.moderation``.
+
+    Keyed and compacted by review item id; ``triage.review`` keeps the item as triage made
+    it, and the review view lays this over it. ``status`` closed is final: the agent never
+    writes an open record for an item it has closed, so the latest record of a closed item
+    stays closed whatever is replayed.
+    """
+
+    schema_version: Literal[1] = Field(default=1, alias="schema")
+    item_id: str
+    status: Literal["open", "closed"] = "open"
+    # The author's record and the next step under the policy, when the item was read.
+    history: AuthorHistory | None = None
+    recommended: tuple[str, ...] = ()
+    recommendation: str = ""
+    # The decision that closed the item.
+    outcome: str | None = None
+    decided_by: str | None = None
+    decided_at: UtcDatetime | None = None
+    decision_id: str | None = None
+    updated_at: UtcDatetime

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 
 from records.base import Record, UtcDatetime
+from records.comment import Comment
+from records.verdict import Verdict
 
 __all__ = [
     "Alert",
@@ -22,6 +24,7 @@ __all__ = [
     "CloseReason",
     "EmergencyChange",
     "Severity",
+    "asks_for_reply",
 ]
 
 CaseStatus = Literal["open", "closed"]
@@ -30,6 +33,20 @@ CloseReason = Literal["council_reply", "replied", "no_reply_needed", "moved_priv
 
 Severity = Literal["info", "warning", "critical"]
 AlertValue = str | int | float | bool | None
+
+
+def asks_for_reply(comment: Comment, verdict: Verdict | None) -> bool:
+    """Whether a resident's comment opens a case (is owed a reply by the deadline).
+
+    Fail safe: every direct message, and every comment that may be a query, is owed one;
+    an officer's "No reply needed" closes the ones that were not. Triage writes a
+    response-lane review item for each such comment, and the SLA part opens its case.
+    """
+    if comment.author.is_council:
+        return False
+    if comment.kind == "direct_message":
+        return True
+    return verdict is not None and ("service_request" in verdict.labels or verdict.possible_query)
 
 
 class Case(Record):

@@ -49,6 +49,14 @@ TABLE: tuple[Row, ...] = (
     Row("triage.verdicts", "delete", "comments", records=False, schema="triage-result"),
     Row("triage.review", "compact,delete", "review_items", records=True, schema="review-item"),
     Row("triage.decisions", "delete", "decisions", records=True, schema="decision"),
+    # Moderation's part of each review item (advice, closure), kept as long as the item.
+    Row(
+        "triage.moderation",
+        "compact,delete",
+        "review_items",
+        records=True,
+        schema="item-moderation",
+    ),
     Row("triage.cases", "compact", None, records=True, schema="case"),
     Row("triage.alerts", "delete", "comments", records=False, schema="alert"),
     Row("triage.audit", "delete", "audit", records=True, schema="audit-record"),
@@ -115,6 +123,11 @@ class Topics:
     @property
     def decisions(self) -> str:
         return self._name("triage.decisions")
+
+    @property
+    def moderation(self) -> str:
+        # Written by the moderation agent only, keyed by review item id.
+        return self._name("triage.moderation")
 
     @property
     def cases(self) -> str:

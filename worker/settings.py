@@ -61,8 +61,12 @@ class Settings(KafkaSettings):
     web_port: int = Field(default=6066, ge=0, le=65535)
     # Signs the officers' app session cookies; generated once into data_dir when unset.
     session_secret: SecretStr | None = None
-    # Officers' accounts and API tokens (worker/users.py); default <data_dir>/users.json.
+    # Accounts, tokens, sign-in attempts (worker/db/); default sqlite:///<data_dir>/triage.db.
+    database_url: SecretStr | None = None
+    # A users file of earlier versions, imported once into the database; <data_dir>/users.json.
     users_file: Path | None = None
+    # `triage run` folds the topics into the database's read side (off: `triage db project`).
+    projector: bool = True
     # A signed-in session ends after this long without a request, and this long after sign-in.
     web_session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     web_session_lifetime_hours: float = Field(default=10.0, gt=0, le=24 * 31)

@@ -5,6 +5,10 @@ comments off the event loop, write every comment with its verdict to ``triage.ve
 and one review item per lane to ``triage.review``, wait until the broker has them all,
 and only then acknowledge the input, so offsets are committed after the outputs exist
 (at least once; the review item ids are deterministic so duplicates can be dropped).
+
+What a classified comment becomes is the pure :meth:`TriageStep.step` (no state, no I/O);
+:class:`Triage` is the faust adapter that decodes, classifies, calls it, produces through
+``rt.producer`` and acknowledges. The triage agent is the one writer of ``triage.review``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from records import Comment, Lane, ReviewItem, TriageResult, Verdict, encode
+from records import Comment, Lane, ReviewItem, Topics, TriageResult, Verdict, encode
 from records.ids import review_item_id
+from records.sla import asks_for_reply
 from worker.deadletter import Breaker, DeadLetters, decode_or_dead_letter
 from worker.runtime import Runtime, stops_worker
 
@@ -58,9 +63,60 @@ def outputs_for(comment: Comment, verdict: Verdict | None, now: datetime) -> Out
             verdict=verdict,
             created_at=now,
         )
-        for lane in lanes_of(verdict)
+        for lane in lanes_for(comment, verdict)
     )
     return Outputs(result, items)
+
+
+def lanes_for(comment: Comment, verdict: Verdict) -> tuple[Lane, ...]:
+    """The verdict's lanes, and the response lane for every comment owed a reply: the
+    SLA part opens a case for it, and the officers' view shows the case on this item."""
+    lanes = lanes_of(verdict)
+    if "response" not in lanes and asks_for_reply(comment, verdict):
+        return (*lanes, "response")
+    return lanes
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """A decoded comment and its verdict (None for the council's own posts)."""
+
+    comment: Comment
+    verdict: Verdict | None
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The step's outputs: the writes in order, and the lanes of the review items."""
+
+    writes: tuple[Write, ...]
+    lanes: tuple[Lane, ...]
+
+
+class TriageStep:
+    """``step(state, record, now) -> (state, outputs)``: stateless, so ``state`` is None."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+
+    def step(self, state: None, record: Classified, now: datetime) -> tuple[None, Written]:
+        """The writes for one comment: its verdict row, then one review item per lane."""
+        out = outputs_for(record.comment, record.verdict, now)
+        # Keyed by conversation: a thread's posts and replies stay in order for the SLA.
+        writes = [
+            Write(
+                self.topics.verdicts, record.comment.conversation_key.encode(), encode(out.result)
+            )
+        ]
+        writes.extend(Write(self.topics.review, i.id.encode(), encode(i)) for i in out.items)
+        return state, Written(tuple(writes), tuple(i.lane for i in out.items))
 
 
 def classify_batch(classifier: Classifier, comments: Sequence[Comment]) -> list[Verdict | None]:
@@ -79,8 +135,7 @@ class Triage:
     def __init__(self, rt: Runtime, classifier: Classifier) -> None:
         self.rt = rt
         self.classifier = classifier
-        self.channels = rt.channels
-        self.topics = rt.settings.topics
+        self.logic = TriageStep(rt.settings.topics)
         self.metrics = rt.metrics
         self.dead = DeadLetters(rt, agent="triage")
         self.breaker = Breaker.from_settings(rt.settings)
@@ -135,14 +190,10 @@ class Triage:
             offset=message.offset,
             comment_id=comment.comment_key,
         ):
-            out = outputs_for(comment, verdict, now)
-            key = comment.conversation_key.encode()
-            futures = [await self._produce(self.topics.verdicts, key, encode(out.result))]
-            for item in out.items:
-                futures.append(
-                    await self._produce(self.topics.review, item.id.encode(), encode(item))
-                )
-                self.metrics.review_items.labels(lane=item.lane).inc()
+            _, out = self.logic.step(None, Classified(comment, verdict), now)
+            futures = [await self._produce(w.topic, w.key, w.value) for w in out.writes]
+            for lane in out.lanes:
+                self.metrics.review_items.labels(lane=lane).inc()
             council = comment.author.is_council
             self.metrics.comments_processed.labels(kind="council" if council else "resident").inc()
             labels = verdict.labels if verdict is not None else ()
@@ -151,7 +202,7 @@ class Triage:
             log.debug(
                 "comment triaged",
                 labels=list(labels),
-                lanes=[i.lane for i in out.items],
+                lanes=list(out.lanes),
                 council=council,
             )
         return futures

@@ -16,10 +16,9 @@ sys.path.insert(0, str(HERE.parent.parent))
 from pydantic import BaseModel  # noqa: E402
 
 from records import Comment, DeadLetter, ReviewItem, TriageResult, Verdict  # noqa: E402
-from records.moderation import AuditRecord, Decision, LabelExample  # noqa: E402
+from records.moderation import AuditRecord, Decision, ItemModeration, LabelExample  # noqa: E402
 from records.sla import Alert, Case, EmergencyChange  # noqa: E402
-from worker.sla.agent import SlaMessage  # noqa: E402
-from worker.sla.store import Stored  # noqa: E402
+from records.sla_state import SlaMessage, SlaState  # noqa: E402
 
 # Every ``Row.schema`` of records/topics.py names one of these (tests/unit/test_schemas.py);
 # ``verdict`` is the part of a triage result that the classifier makes.
@@ -29,15 +28,16 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "triage-result": TriageResult,
     "review-item": ReviewItem,
     "decision": Decision,
+    "item-moderation": ItemModeration,
     "case": Case,
     "alert": Alert,
     "audit-record": AuditRecord,
     "label-example": LabelExample,
     "dead-letter": DeadLetter,
     "emergency-change": EmergencyChange,
-    # The SLA part's internal topics: their records are the worker's own models.
+    # The SLA part's own topics.
     "sla-event": SlaMessage,
-    "sla-state": Stored,
+    "sla-state": SlaState,
 }
 
 

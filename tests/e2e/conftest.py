@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.e2e.site import PASSWORD, Site, build_site, make_users
+from tests.e2e.site import FAST_HASHER, PASSWORD, Site, build_site, make_users
 
 # The worker fixtures (a real worker on the session broker) for test_real_worker.py.
 from tests.integration.conftest import produce, running_worker  # noqa: F401
@@ -121,10 +121,10 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def user_store(tmp_path_factory: pytest.TempPathFactory) -> UserStore:
-    """The test accounts (argon2 hashing is slow on purpose: made once)."""
-    return make_users(tmp_path_factory.mktemp("users") / "users.json")
+@pytest.fixture
+def user_store(tmp_path: Path) -> UserStore:
+    """The test accounts, fresh per test: the sign-in limiter counts in their database."""
+    return make_users(tmp_path, FAST_HASHER)
 
 
 @pytest.fixture

@@ -16,18 +16,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from argon2 import PasswordHasher
 
 from records import Author, Comment, Reason, ReviewItem, Signals, Verdict
 from records.moderation import AuditRecord, Decision
 from records.sla import Case, EmergencyChange
 from worker.clock import ManualClock
 from worker.context import WorkerContext
-from worker.moderation.agent import audit_record
 from worker.moderation.ledger import BREACH_ACTIONS, appeal_date
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState, fill, install_views
+from worker.moderation.step import audit_record
 from worker.settings import Settings
-from worker.users import UserStore
+from worker.users import UserStore, open_store
 from worker.web.app import create_web_app
 
 # Tuesday 24 November 2026, 10:00 in London (GMT): inside office hours.
@@ -252,8 +253,13 @@ class Site:
     emergency: list[EmergencyChange]
 
 
-def make_users(path: Path) -> UserStore:
-    store = UserStore(path)
+# Cheap argon2 parameters for test accounts (the hash records them, so sign-in is cheap too).
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+
+
+def make_users(data_dir: Path, hasher: PasswordHasher | None = None) -> UserStore:
+    """Olivia, Victor and Maya in the default database of ``data_dir``."""
+    store = open_store(Settings(data_dir=data_dir), hasher)
     for name, role in USERS.items():
         store.add(name, role, PASSWORD)
     return store
@@ -272,7 +278,6 @@ def build_site(
 
     settings = Settings(
         data_dir=data_dir,
-        users_file=data_dir / "users.json",
         session_secret="test-secret-" + "x" * 32,
         **settings_overrides,
     )
@@ -293,7 +298,7 @@ def build_site(
 
     sla.publish_emergency = publish
     ctx.views.sla = sla
-    ctx.views.users = users if users is not None else make_users(data_dir / "users.json")
+    ctx.views.users = users if users is not None else make_users(data_dir)
     decisions = AppliedDecisions(state)
     ctx.views.decision_sink = decisions
     if configure is not None:

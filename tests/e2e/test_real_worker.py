@@ -94,12 +94,10 @@ async def test_an_officer_works_the_demo_queue_of_a_running_worker(
     running_worker: Any, produce: Any, tmp_path: Path
 ) -> None:
     """The demo's items appear in their lanes; hiding one closes it and records it."""
-    users = tmp_path / "users.json"
-    make_users(users)
+    make_users(tmp_path)
     worker = await running_worker(
         classifier=DemoLabels(),
         data_dir=tmp_path,
-        users_file=users,
         session_secret="e2e-" + "s" * 40,
     )
     comments = demo_comments(datetime.now(UTC))

@@ -135,7 +135,7 @@ async def test_a_failing_sla_reader_stops_the_worker(broker):
         await send(bootstrap_of(worker), worker.topics.cases, [case], b"case-bug")
         fatal = worker.ctx.fatal
         await asyncio.wait_for(fatal.event.wait(), timeout=60)
-        assert fatal.reason == "sla state readers failed: ValueError"
+        assert fatal.reason == "sla view readers failed: ValueError"
         assert await ready_status(worker) == 503
     finally:
         await stop_worker(worker)

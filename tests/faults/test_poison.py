@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from records import ReviewItem, TriageResult, decode
-from records.moderation import AuditRecord, Decision
+from records.moderation import AuditRecord, Decision, ItemModeration
 from records.sla import Case, EmergencyChange
+from records.sla_state import Conversation, SlaMessage, SlaState
 from tests.faults.conftest import (
     Figures,
     bootstrap_of,
@@ -23,9 +24,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.conftest import KeywordClassifier, make_comment
 from tests.polling import until
-from worker.sla.agent import SlaMessage
-from worker.sla.cases import Conversation, response_item_id
-from worker.sla.store import Stored
+from worker.sla.cases import response_item_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -158,14 +157,14 @@ async def test_poison_on_triage_review(shared_worker):
     item = moderation_item(301)
     view = worker.ctx.views.review
 
-    def enriched(records: list[Any]) -> bool:
-        mine = [r for r in records if r.key == item.id.encode()]
-        return any(decode(r.value, ReviewItem).history is not None for r in mine[len(PILLS) :])
+    def advised(records: list[Any]) -> bool:
+        return any(r.key == item.id.encode() for r in records)
 
     async def seen_and_enriched() -> bool:
         if view.get(item.id) is None:
             return False
-        await read_all(bootstrap_of(worker), worker.topics.review, enriched)
+        # The agent's advice on the item after the pills, on its own topic.
+        await read_all(bootstrap_of(worker), worker.topics.moderation, advised)
         return True
 
     report(await poison(worker, worker.topics.review, item.id.encode(), [item], seen_and_enriched))
@@ -195,6 +194,33 @@ async def test_poison_on_triage_decisions(shared_worker):
             item.id.encode(),
             [decision],
             lambda: audit.has(decision.id),
+        )
+    )
+
+
+async def test_poison_on_triage_moderation(shared_worker):
+    """The view's reader dead-letters the pills on moderation's own topic (no agent reads
+    it) and still lays the closed record after them over the item."""
+    worker = shared_worker
+    item = moderation_item(451)
+    await send(bootstrap_of(worker), worker.topics.review, [item], item.id.encode())
+    view = worker.ctx.views.review
+    await until(lambda: view.get(item.id), "the item in the view")
+    closed = ItemModeration(
+        item_id=item.id,
+        status="closed",
+        outcome="hide",
+        decided_by="officer",
+        decided_at=NOW,
+        updated_at=NOW,
+    )
+    report(
+        await poison(
+            worker,
+            worker.topics.moderation,
+            item.id.encode(),
+            [closed],
+            lambda: view.get(item.id).status == "closed",
         )
     )
 
@@ -265,21 +291,33 @@ async def test_poison_on_triage_sla_events(shared_worker):
 
 
 async def test_poison_on_triage_sla_state(shared_worker):
-    """The state reader dead-letters the pills and keeps the valid state after them.
+    """The state recovery dead-letters the pills and keeps the valid state after them.
 
-    An empty value is a tombstone on this compacted topic (it forgets a conversation), so
-    it is the one ordinary kind left out here."""
+    The state is read when partitions are assigned, so the test asks the keeper to take
+    its partitions again after writing. An empty value is a tombstone on this compacted
+    topic (it forgets a conversation), so it is the one ordinary kind left out here."""
     worker = shared_worker
     key = "facebook:poison-state"
-    stored = Stored(seq=1, partition=0, conversation=Conversation(key=key))
-    store = worker.ctx.views.sla_keeper.store
+    stored = SlaState(seq=1, partition=0, conversation=Conversation(key=key))
+    keeper = worker.ctx.views.sla_keeper
+    taken: list[int] = []
+
+    async def reassign_then_check() -> bool:
+        if not taken:  # once, after the pills and the state were written
+            await until(lambda: keeper.store.ready_partitions() >= keeper.owned, "recovery")
+            taken.append(keeper.recovered)
+            await keeper.on_assigned(set(keeper.owned))
+        return keeper.recovered >= taken[0] + len(keeper.owned) and any(
+            keeper.store.get(p, key) is not None for p in keeper.owned
+        )
+
     report(
         await poison(
             worker,
             worker.topics.sla_state,
             key.encode(),
             [stored.model_dump_json().encode()],
-            lambda: store.get(key) is not None,
+            reassign_then_check,
             pills=[p for p in PILLS if p is not None],
         )
     )

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from records import Comment
 from records.ids import decision_id
 from worker.clock import ManualClock
-from worker.users import UserStore
+from worker.users import open_store
 from worker.web.app import create_web_app
 
 pytestmark = pytest.mark.integration
@@ -52,10 +52,12 @@ def abusive(cid: str, author: str = "a1") -> Comment:
 @pytest.fixture
 async def api(running_worker, tmp_path):
     """A worker with users viewer/officer/manager, and a test client on its web app."""
-    users = tmp_path / "users.json"
     clock = ManualClock(START)
-    worker = await running_worker(clock=clock, users_file=users, data_dir=tmp_path)
-    store = UserStore(users, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    worker = await running_worker(clock=clock, data_dir=tmp_path)
+    # The worker's own database: the default SQLite file in its data folder.
+    store = open_store(
+        worker.settings, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
     tokens = {}
     for name in ("viewer", "officer", "manager"):
         store.add(name, name, "a password long enough")

@@ -96,7 +96,8 @@ async def moderation_item(worker, comment_key: str):
         return next((i for i in items if i.comment.comment_key == comment_key), None)
 
     item = await until(find, f"a moderation item for {comment_key}")
-    await until(lambda: review._state.items[item.id].history is not None, "enrichment")
+    # The agent's advice on the item (triage.moderation) has reached the view.
+    await until(lambda: review._state.moderation.get(item.id), "the moderation record")
     return item
 
 

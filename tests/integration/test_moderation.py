@@ -90,8 +90,8 @@ async def moderation_item(worker, comment: Comment, *, enriched: bool = True):
 
     item = await until(find, f"a moderation item for {comment.id}")
     if enriched:
-        # The agent writes the enriched version back to triage.review too.
-        await until(lambda: review._state.items[item.id].history is not None, "enrichment")
+        # The agent's advice on the item, on triage.moderation, has reached the view.
+        await until(lambda: review._state.moderation.get(item.id), "the moderation record")
     return item
 
 

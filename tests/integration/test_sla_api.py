@@ -19,7 +19,7 @@ from records.sla import Case
 from tests.polling import until
 from worker.cli import cli
 from worker.clock import ManualClock
-from worker.users import UserStore
+from worker.users import open_store
 from worker.web.app import create_web_app
 
 pytestmark = pytest.mark.integration
@@ -48,10 +48,12 @@ def query(cid: str, when: datetime, thread: str) -> Comment:
 @pytest.fixture
 async def api(running_worker, tmp_path):
     """A worker with a viewer, an officer and a manager, and a client on its web app."""
-    users = tmp_path / "users.json"
     clock = ManualClock(START)
-    worker = await running_worker(clock=clock, users_file=users, data_dir=tmp_path)
-    store = UserStore(users, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    worker = await running_worker(clock=clock, data_dir=tmp_path)
+    # The worker's own database: the default SQLite file in its data folder.
+    store = open_store(
+        worker.settings, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
     tokens = {}
     for name in ("viewer", "officer", "manager"):
         store.add(name, name, "a password long enough")

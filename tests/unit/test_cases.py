@@ -12,15 +12,17 @@ from hypothesis import strategies as st
 from records import Author, Comment, TriageResult, Verdict
 from records.moderation import ACTIONS, CLOSING_ACTIONS, REPLY_ACTIONS, Decision
 from records.sla import CloseReason, EmergencyChange
+from records.sla_state import CaseEvent, Conversation
 from worker.sla.cases import (
-    CaseEvent,
-    Conversation,
     Rules,
     alerts_due,
     event_from_decision,
     event_from_result,
     next_alert_at,
     response_item_id,
+)
+from worker.sla.cases import (
+    cases_of as fold,
 )
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy, parse_sla_policy
@@ -99,7 +101,7 @@ def cases_of(*events: CaseEvent, rules: Rules = RULES, alerts: tuple[str, ...] =
     conversation = Conversation(key=KEY, alerts_sent=alerts)
     for event in events:
         conversation = conversation.with_event(event)
-    return conversation.cases(rules)
+    return fold(conversation, rules)
 
 
 def test_query_opens_a_case_due_in_one_working_day() -> None:
@@ -380,7 +382,7 @@ def test_a_direct_message_opens_a_case_whatever_its_labels() -> None:
         TriageResult(comment=message, verdict=verdict("spam"), classified_at=at("2026-11-23T10:00"))
     )
     assert event.kind == "query"
-    [case] = Conversation(key=KEY).with_event(event).cases(RULES)
+    [case] = fold(Conversation(key=KEY).with_event(event), RULES)
     assert case.status == "open"
 
 
@@ -398,11 +400,11 @@ def test_a_possible_query_opens_a_case_and_no_reply_needed_closes_it() -> None:
     assert event.kind == "query"
     state = Conversation(key=KEY).with_event(event)
     state = state.with_event(decision("d1", "c1", "2026-11-23T11:00", "no_reply_needed"))
-    [case] = state.cases(RULES)
+    [case] = fold(state, RULES)
     assert (case.status, case.closed_by) == ("closed", "no_reply_needed")
 
 
 def test_a_plain_comment_still_opens_no_case() -> None:
     """A comment that is neither labelled nor a possible query waits for nothing."""
     assert remark("c1", "2026-11-23T10:00").kind == "resident"
-    assert Conversation(key=KEY).with_event(remark("c1", "2026-11-23T10:00")).cases(RULES) == []
+    assert fold(Conversation(key=KEY).with_event(remark("c1", "2026-11-23T10:00")), RULES) == []

@@ -283,7 +283,7 @@ def test_exactly_the_decisions_about_the_post_close_an_item():
 
 def test_label_examples_from_decisions():
     """A dismissal drops the moderation labels (a correction); a hide confirms them."""
-    from worker.moderation.agent import label_example
+    from worker.moderation.step import label_example
 
     dismissed = label_example(item(), decide("dismiss")[0])
     assert (dismissed.labels, dismissed.source) == ((), "corrected")
@@ -298,7 +298,7 @@ def test_label_examples_from_decisions():
 def test_reply_decisions_teach_whether_a_comment_was_a_query():
     """ "No reply needed" on a labelled request removes the label; a reply to a possible query
     adds it; "no reply needed" on a possible query confirms the model's "not a request"."""
-    from worker.moderation.agent import label_example
+    from worker.moderation.step import label_example
 
     request = item(lane="response", labels=("service_request",))
     corrected = label_example(request, decide("no_reply_needed", it=request)[0])

@@ -38,14 +38,14 @@ from records import (
 )
 from records.moderation import AuditRecord, Decision, LabelExample
 from records.sla import Alert, Case, EmergencyChange
+from records.sla_state import SlaMessage, SlaState
 from tests.integration.conftest import make_comment
 from worker.clock import SystemClock
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState, TopicReader
 from worker.settings import Settings
-from worker.sla.agent import SlaMessage
 from worker.sla.cases import event_from_result
-from worker.sla.store import StateStore, Stored
+from worker.sla.store import PartitionStore
 from worker.sla.view import SlaView
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -142,7 +142,7 @@ def _samples() -> dict[type[BaseModel], BaseModel]:
             error="x", agent="triage", topic="t", partition=0, offset=1, failed_at=AT
         ),
         SlaMessage: SlaMessage(kind="decision", decision=decision),
-        Stored: Stored(
+        SlaState: SlaState(
             seq=3,
             partition=1,
             conversation={
@@ -330,7 +330,10 @@ READERS = {
         lambda: lambda v: SlaView().on_emergency_record(b"k", v),
         EmergencyChange,
     ),
-    "sla state store": (lambda: lambda v: StateStore().on_record(b"facebook:t1", v), Stored),
+    "sla state store": (
+        lambda: lambda v: PartitionStore().on_record(1, b"facebook:t1", v),
+        SlaState,
+    ),
 }
 
 
@@ -350,7 +353,7 @@ def test_readers_take_a_record_or_raise_invalid_record(name, data):
 def test_the_state_store_refuses_a_record_without_a_readable_key(key):
     """A state record with no key, or a key that is not UTF-8, is InvalidRecord."""
     with pytest.raises(InvalidRecord):
-        StateStore().on_record(key, encode(SAMPLES[Stored]))
+        PartitionStore().on_record(1, key, encode(SAMPLES[SlaState]))
 
 
 # The connectors: a webhook body or a platform's answer is refused, never a crash.

@@ -184,7 +184,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 12  # the sites the recorder test below goes through
+    assert found == 14  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -238,10 +238,12 @@ def recorder(monkeypatch):
         "connectors.sink",
         "connectors.actions",
         "worker.sla.feeds",
+        "worker.sla.store",
         "worker.moderation.review_view",
         "worker.replay",
         "worker.retention",
         "worker.cli.emergency",
+        "worker.db.projector",
         "worker.notify.service",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
@@ -271,6 +273,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.cli.emergency import _publish
     from worker.cli.labels import read_labels
     from worker.clock import ManualClock
+    from worker.db import Database
+    from worker.db.projector import Projector
     from worker.metrics import Metrics
     from worker.moderation.policy import ModerationConfig
     from worker.moderation.review_view import ModerationState, TopicReader
@@ -279,6 +283,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
     from worker.sla.feeds import follow_topic
+    from worker.sla.store import PartitionStore, recover_partition
 
     worker = Settings(**sasl_ssl(certs))
     (tmp_path / "policy.yaml").write_text("moderation:\n  connector_actions_enabled: true\n")
@@ -294,10 +299,16 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     await check_retention(worker, {})  # admin
     with pytest.raises(Built):
         await follow_topic(worker.kafka, "t", lambda _k, _v: None)  # consumer
+    with pytest.raises(Built):
+        await recover_partition(worker.kafka, "t", 0, PartitionStore())  # consumer
     reader = TopicReader(worker, ModerationState(ModerationConfig(), ManualClock(NOW)))
     with pytest.raises(Built):
         await reader.start()  # consumer
     await replay([], kafka=worker.kafka, topic="t")  # producer
+    database = Database(f"sqlite:///{tmp_path / 'read-side.db'}")
+    with pytest.raises(Built):
+        await Projector(worker, database).run()  # consumer (rebuild's is the same one)
+    database.close()
     with pytest.raises(Built):
         await read_labels(worker)  # consumer
     await _publish(worker, change)  # admin, producer
@@ -313,7 +324,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 5, "AIOKafkaConsumer": 5}
+    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 5, "AIOKafkaConsumer": 7}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

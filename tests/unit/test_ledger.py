@@ -201,8 +201,8 @@ def test_history_counts_only_the_window():
 
 def test_automatic_hide_is_recorded_but_no_strike():
     """With auto_actions [hide], a near-certain post is recorded as automatic, not a strike."""
-    from worker.moderation.agent import automatic_record
     from worker.moderation.policy import ModerationConfig
+    from worker.moderation.step import automatic_record
 
     sure = item()
     sure = sure.model_copy(
@@ -227,8 +227,8 @@ def test_a_blocks_appeal_date_is_a_date_in_the_policys_zone(tmp_path):
     zone the policy names, which the worker reads from working_time.timezone."""
     from records.moderation import Decision
     from worker.context import WorkerContext
-    from worker.moderation.agent import audit_record
     from worker.moderation.policy import ModerationConfig
+    from worker.moderation.step import audit_record
     from worker.settings import Settings
 
     policy = tmp_path / "policy.yaml"

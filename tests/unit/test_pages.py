@@ -14,7 +14,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from records import ReviewItem
-from tests.e2e.site import NOW, PASSWORD, XSS_TEXT, ZONE, build_site, comment, make_users, verdict
+from tests.e2e.site import (
+    FAST_HASHER,
+    NOW,
+    PASSWORD,
+    XSS_TEXT,
+    ZONE,
+    build_site,
+    comment,
+    make_users,
+    verdict,
+)
 from worker.web.charts import stacked_bars
 from worker.web.page_models import csv_cell, due_state, queue_order, safe_url
 from worker.web.pages import PAGES_KEY
@@ -22,9 +32,10 @@ from worker.web.pages import PAGES_KEY
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return make_users(tmp_path_factory.mktemp("users") / "users.json")
+@pytest.fixture
+def store(tmp_path):
+    """Fresh accounts per test: the sign-in limiter counts in the same database."""
+    return make_users(tmp_path, FAST_HASHER)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ async def _client(ctx: WorkerContext) -> TestClient:
 
 async def test_metrics_need_an_account_when_no_metrics_token_is_set(tmp_path: Path):
     """Without TRIAGE_METRICS_TOKEN, /metrics is refused to a caller who has not signed in."""
-    ctx = WorkerContext(settings=Settings(users_file=tmp_path / "users.json"))
+    ctx = WorkerContext(settings=Settings(data_dir=tmp_path))
     client = await _client(ctx)
     try:
         assert (await client.get("/health")).status == 200
@@ -39,7 +39,7 @@ async def test_metrics_need_an_account_when_no_metrics_token_is_set(tmp_path: Pa
 
 async def test_metrics_open_to_their_own_token(tmp_path: Path):
     """With TRIAGE_METRICS_TOKEN set, the scraper's token alone opens /metrics."""
-    settings = Settings(users_file=tmp_path / "users.json", metrics_token="scrape-me")
+    settings = Settings(data_dir=tmp_path, metrics_token="scrape-me")
     client = await _client(WorkerContext(settings=settings))
     try:
         ok = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
@@ -52,7 +52,7 @@ async def test_metrics_open_to_their_own_token(tmp_path: Path):
 
 async def test_an_officers_api_token_opens_metrics(tmp_path: Path):
     """Without a metrics token, any signed-in user's API token may read /metrics."""
-    settings = Settings(users_file=tmp_path / "users.json")
+    settings = Settings(data_dir=tmp_path)
     ctx = WorkerContext(settings=settings)
     client = await _client(ctx)
     try:

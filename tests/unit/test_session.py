@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
+from sqlalchemy import select
 
 from worker.clock import ManualClock
+from worker.db import Database
+from worker.db.models import SignInAttempt
 from worker.settings import Settings
 from worker.web.session import LoginLimiter, SessionCodec, is_secure, load_secret, new_session
 
@@ -100,9 +104,9 @@ def test_a_generated_secret_is_kept_private_and_reused(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_sign_in_is_refused_after_five_attempts_for_a_user_and_address() -> None:
+def test_sign_in_is_refused_after_five_attempts_for_a_user_and_address(database) -> None:
     """Five failed attempts lock that user name from that address; others are not affected."""
-    limiter = LoginLimiter(ManualClock(NOW))
+    limiter = LoginLimiter(ManualClock(NOW), database)
     for _ in range(5):
         assert limiter.reserve("olivia", "10.0.0.1") is not None
     assert limiter.reserve("olivia", "10.0.0.1") is None
@@ -111,10 +115,10 @@ def test_sign_in_is_refused_after_five_attempts_for_a_user_and_address() -> None
     assert limiter.reserve("maya", "10.0.0.1") is not None
 
 
-def test_the_lock_lifts_when_the_window_has_passed() -> None:
+def test_the_lock_lifts_when_the_window_has_passed(database) -> None:
     """Attempts older than the window no longer count."""
     clock = ManualClock(NOW)
-    limiter = LoginLimiter(clock, window=timedelta(minutes=15))
+    limiter = LoginLimiter(clock, database, window=timedelta(minutes=15))
     for _ in range(5):
         limiter.reserve("olivia", "10.0.0.1")
     assert limiter.blocked("olivia", "10.0.0.1")
@@ -122,27 +126,27 @@ def test_the_lock_lifts_when_the_window_has_passed() -> None:
     assert not limiter.blocked("olivia", "10.0.0.1")
 
 
-def test_one_address_trying_many_names_is_stopped() -> None:
+def test_one_address_trying_many_names_is_stopped(database) -> None:
     """An address is refused once it has tried many names within the window."""
-    limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=10)
+    limiter = LoginLimiter(ManualClock(NOW), database, per_user=5, per_address=10)
     for n in range(10):
         limiter.reserve(f"user{n}", "10.0.0.9")
     assert limiter.reserve("someone-new", "10.0.0.9") is None
     assert limiter.reserve("someone-new", "10.0.0.8") is not None
 
 
-def test_many_addresses_trying_one_name_are_stopped() -> None:
+def test_many_addresses_trying_one_name_are_stopped(database) -> None:
     """A name is refused from every address once it has been tried too often from many."""
-    limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=30, per_account=20)
+    limiter = LoginLimiter(ManualClock(NOW), database, per_user=5, per_address=30, per_account=20)
     for n in range(20):
         assert limiter.reserve("olivia", f"10.0.1.{n}") is not None
     assert limiter.reserve("olivia", "10.0.2.1") is None
     assert limiter.reserve("maya", "10.0.2.1") is not None
 
 
-def test_a_success_gives_its_attempt_back_and_clears_the_pair() -> None:
+def test_a_success_gives_its_attempt_back_and_clears_the_pair(database) -> None:
     """Signing in correctly forgets the pair's failures and is not itself a failure."""
-    limiter = LoginLimiter(ManualClock(NOW), per_user=5, per_address=5, per_account=5)
+    limiter = LoginLimiter(ManualClock(NOW), database, per_user=5, per_address=5, per_account=5)
     for _ in range(4):
         limiter.reserve("olivia", "10.0.0.1")
     attempt = limiter.reserve("olivia", "10.0.0.1")
@@ -153,10 +157,10 @@ def test_a_success_gives_its_attempt_back_and_clears_the_pair() -> None:
     assert limiter.reserve("olivia", "10.0.0.1") is None
 
 
-def test_a_refused_attempt_counts_nothing() -> None:
+def test_a_refused_attempt_counts_nothing(database) -> None:
     """Attempts refused at the limit do not push the lock further out."""
     clock = ManualClock(NOW)
-    limiter = LoginLimiter(clock, window=timedelta(minutes=15))
+    limiter = LoginLimiter(clock, database, window=timedelta(minutes=15))
     for _ in range(5):
         limiter.reserve("olivia", "10.0.0.1")
     clock.advance(timedelta(minutes=10))
@@ -164,6 +168,39 @@ def test_a_refused_attempt_counts_nothing() -> None:
         assert limiter.reserve("olivia", "10.0.0.1") is None
     clock.advance(timedelta(minutes=5, seconds=1))
     assert limiter.reserve("olivia", "10.0.0.1") is not None
+
+
+def test_two_processes_on_one_database_count_the_same_failures(database) -> None:
+    """Limiters on their own engines (two web processes) share one count per name."""
+    clock = ManualClock(NOW)
+    other_db = Database(database.url.render_as_string(hide_password=False))
+    first, second = LoginLimiter(clock, database), LoginLimiter(clock, other_db)
+    for n in range(5):
+        assert (first if n % 2 else second).reserve("olivia", "10.0.0.1") is not None
+    assert first.reserve("olivia", "10.0.0.1") is None
+    assert second.reserve("olivia", "10.0.0.1") is None
+    assert second.blocked("olivia", "10.0.0.1")
+    other_db.close()
+
+
+def test_attempts_reserved_at_once_from_many_threads_stay_within_the_limit(database) -> None:
+    """Forty reservations racing on two engines admit exactly the five the limit allows."""
+    clock = ManualClock(NOW)
+    other_db = Database(database.url.render_as_string(hide_password=False))
+    limiters = [LoginLimiter(clock, database), LoginLimiter(clock, other_db)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda n: limiters[n % 2].reserve("olivia", "10.0.0.1"), range(40)))
+    assert sum(result is not None for result in results) == 5
+    other_db.close()
+
+
+def test_the_table_keeps_no_names_or_addresses(database) -> None:
+    """Attempts are stored under digests: the table holds no user name or address."""
+    LoginLimiter(ManualClock(NOW), database).reserve("olivia", "10.0.0.1")
+    with database.read() as session:
+        keys = list(session.scalars(select(SignInAttempt.key)))
+    assert len(keys) == 3
+    assert not any("olivia" in key or "10.0.0.1" in key for key in keys)
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,11 @@ from ipaddress import ip_network
 import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from argon2 import PasswordHasher
+from sqlalchemy import text
 
 from tests.e2e.site import PASSWORD, USERS, build_site
 from tests.unit.test_pages import csrf_token, sign_in
+from worker.db import Database
 from worker.users import UserStore
 from worker.web.proxies import client_address
 from worker.web.session import COOKIE_NAME
@@ -24,16 +26,31 @@ FAST = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def users_at(path) -> UserStore:
-    store = UserStore(path, hasher=FAST)
+def users_at(database: Database) -> UserStore:
+    store = UserStore(database, hasher=FAST)
     for name, role in USERS.items():
         store.add(name, role, PASSWORD)
     return store
 
 
 @pytest.fixture
-def store(tmp_path):
-    return users_at(tmp_path / "users.json")
+def store(database):
+    """The test accounts, in SQLite and then in PostgreSQL."""
+    return users_at(database)
+
+
+@pytest.fixture
+def other_process(store):
+    """Factory of stores on their own engine and connections, as other processes have."""
+    made: list[Database] = []
+
+    def make() -> UserStore:
+        made.append(Database(store.database.url.render_as_string(hide_password=False)))
+        return UserStore(made[-1], hasher=FAST)
+
+    yield make
+    for database in made:
+        database.close()
 
 
 async def start(site) -> TestClient:
@@ -147,12 +164,12 @@ def test_the_client_address_behind_trusted_proxies(peer, forwarded, expected):
     assert client_address(request, ()) == peer
 
 
-async def test_sign_out_ends_the_session_in_every_instance(served, store, tmp_path):
-    """A cookie signed out on one instance fails on another sharing the users file, and after
+async def test_sign_out_ends_the_session_in_every_instance(served, other_process):
+    """A cookie signed out on one instance fails on another sharing the database, and after
     a restart."""
     _, first = await served("first")
-    # A second instance with its own store object on the same file, as another process.
-    _, second = await served("second", users=UserStore(store.path, hasher=FAST))
+    # A second instance with its own engine on the same database, as another process.
+    _, second = await served("second", users=other_process())
     assert (await sign_in(first)).status == 303
     cookie = session_cookie(first)
     assert await status_with(second, cookie) == 200
@@ -166,9 +183,63 @@ async def test_sign_out_ends_the_session_in_every_instance(served, store, tmp_pa
     )
     assert out.status == 303
     assert await status_with(first, cookie) == 303
-    _, restarted = await served("restarted", users=UserStore(store.path, hasher=FAST))
+    _, restarted = await served("restarted", users=other_process())
     assert await status_with(restarted, cookie) == 303
     assert (await sign_in(restarted)).status == 303
+
+
+async def test_two_apps_on_one_database_share_sessions_sign_outs_tokens_and_the_limit(
+    served, store, other_process
+):
+    """Two officers' apps on one database, each with its own engine as two processes have:
+    a session made on one works on the other, a sign-out on one ends it on both, a token
+    works on both, and failed sign-ins on both count towards one limit."""
+    _, first = await served("first")
+    _, second = await served("second", users=other_process())
+    assert (await sign_in(first)).status == 303
+    cookie = session_cookie(first)
+    assert await status_with(second, cookie) == 200
+    assert await status_with(first, cookie) == 200
+
+    page = await second.get("/", headers={"Cookie": f"{COOKIE_NAME}={cookie}"})
+    token = TOKEN.search(await page.text()).group(1)
+    out = await second.post(
+        "/logout",
+        data={"csrf_token": token},
+        headers={"Cookie": f"{COOKIE_NAME}={cookie}"},
+        allow_redirects=False,
+    )
+    assert out.status == 303
+    assert await status_with(first, cookie) == 303
+    assert await status_with(second, cookie) == 303
+
+    api_token = {"Authorization": f"Bearer {store.issue_token('maya')}"}
+    for client in (first, second):
+        client.session.cookie_jar.clear()
+        assert (await client.get("/api/review", headers=api_token)).status == 200
+    store.remove("maya")
+    for client in (first, second):
+        assert (await client.get("/api/review", headers=api_token)).status == 401
+
+    for client in (first, second, first, second, first):
+        assert (await sign_in(client, user="victor", password="wrong password!")).status == 401
+    # The sixth try is refused on either app, even with the right password.
+    assert (await sign_in(second, user="victor")).status == 429
+    assert (await sign_in(first, user="victor")).status == 429
+
+
+async def test_sign_in_without_a_usable_database_answers_503(served, store):
+    """When the accounts database fails, the sign-in form says so (503), showing no error
+    detail, and nothing else breaks."""
+    _, client = await served()
+    with store.database.write() as session:
+        session.execute(text("DROP TABLE sign_in_attempts"))
+    response = await sign_in(client)
+    assert response.status == 503
+    page = await response.text()
+    assert "not possible just now" in page
+    assert "sign_in_attempts" not in page
+    assert "Traceback" not in page
 
 
 async def test_a_new_password_and_the_cli_end_sessions(served, store):

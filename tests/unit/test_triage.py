@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from records import Comment, Verdict
-from worker.triage import classify_batch, lanes_of, outputs_for
+from records import Comment, ReviewItem, Topics, Verdict, decode
+from worker.triage import Classified, TriageStep, classify_batch, lanes_of, outputs_for
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SCORES = {"service_request": 0.9, "abusive": 0.1, "misinformation": 0.0, "spam": 0.0}
@@ -76,3 +76,28 @@ def test_classify_batch_of_council_posts_only_calls_nothing():
     recorder = Recorder()
     assert classify_batch(recorder, [comment(1, council=True)]) == [None]
     assert recorder.batches == []
+
+
+def test_step_writes_the_verdict_row_then_one_item_per_lane():
+    """The pure step gives the verdict row keyed by conversation, then each lane's review
+    item keyed by its id on triage.review, and keeps no state."""
+    topics = Topics("p.")
+    record = Classified(comment(1), verdict("urgent", ("urgent", "response")))
+    state, out = TriageStep(topics).step(None, record, NOW)
+    assert state is None
+    assert [w.topic for w in out.writes] == [
+        "p.triage.verdicts",
+        "p.triage.review",
+        "p.triage.review",
+    ]
+    assert out.writes[0].key == b"facebook:t1"
+    items = [decode(w.value, ReviewItem) for w in out.writes[1:]]
+    assert [w.key.decode() for w in out.writes[1:]] == [i.id for i in items]
+    assert out.lanes == ("urgent", "response")
+
+
+def test_step_for_a_council_reply_writes_the_verdict_row_only():
+    """The council's reply becomes one row on triage.verdicts and no review item."""
+    _, out = TriageStep(Topics()).step(None, Classified(comment(1, council=True), None), NOW)
+    assert [w.topic for w in out.writes] == ["triage.verdicts"]
+    assert out.lanes == ()

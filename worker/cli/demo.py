@@ -19,7 +19,7 @@ from worker.context import WorkerContext
 from worker.metrics import Metrics
 from worker.replay import ReplayError, load_feed, replay
 from worker.settings import Settings
-from worker.users import UserStore, users_path
+from worker.users import open_store
 
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "demo" / "sample_feed.jsonl"
 
@@ -47,7 +47,7 @@ def progress_line(metrics: Metrics, total: int) -> tuple[int, str]:
 
 def demo_officer(settings: Settings) -> tuple[str, str] | None:
     """Create a demo manager account when nobody can sign in yet; None when accounts exist."""
-    store = UserStore(users_path(settings))
+    store = open_store(settings)
     if store.users():
         return None
     password = secrets.token_urlsafe(12)

@@ -1,13 +1,16 @@
 """``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
 
-Without TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine)
-and stops it last. The App runs in this process's event loop rather than under
-``faust.Worker``, which would take over logging and signals.
+It migrates the database as it starts (as ``triage db upgrade`` does) and, unless
+TRIAGE_PROJECTOR is false, folds the topics into the database's read side. Without
+TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine) and stops
+it last. The App runs in this process's event loop rather than under ``faust.Worker``,
+which would take over logging and signals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,9 +27,12 @@ from worker.broker import BrokerError, EmbeddedBroker
 from worker.cli import get_settings
 from worker.cli.notify import notify_settings
 from worker.context import WorkerContext
+from worker.db import DatabaseError
+from worker.db.projector import Projector
 from worker.notify.config import NotifySettings
 from worker.retention import TopicRetentionError, check_retention, topic_specs
 from worker.settings import Settings
+from worker.users import UserError, open_store
 
 log = structlog.get_logger(__name__)
 
@@ -57,10 +63,12 @@ async def running(
             }
         )
     app = None
+    projector: asyncio.Task[None] | None = None
     try:
         ctx = WorkerContext(settings=settings)
         # Before anything is built or created: an existing topic may delete records early.
         await _check_retention(settings, ctx)
+        await asyncio.to_thread(_open_database, ctx)
         app = await asyncio.to_thread(_build, settings, ctx, notify)
         try:
             await app.start()
@@ -68,12 +76,42 @@ async def running(
             raise StartError(
                 f"could not serve on {settings.web_host}:{settings.web_port}: {exc.strerror}"
             ) from exc
+        if settings.projector:
+            projector = _start_projector(ctx)
         yield app, ctx
     finally:
+        if projector is not None:
+            projector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await projector
         if app is not None:
             await app.stop()
         if broker is not None:
             await asyncio.to_thread(broker.stop)
+
+
+def _open_database(ctx: WorkerContext) -> None:
+    """Migrates the database to this version's schema and opens the officers' accounts."""
+    try:
+        ctx.views.users = open_store(ctx.settings)
+    except (DatabaseError, UserError) as exc:
+        raise StartError(str(exc)) from exc
+
+
+def _start_projector(ctx: WorkerContext) -> asyncio.Task[None]:
+    """Folds the topics into the database's read side (worker/db/projector.py) until the
+    worker stops; a projector that fails stops the worker, as any failed part does."""
+    assert ctx.views.users is not None
+    projector = Projector(ctx.settings, ctx.views.users.database)
+    task = asyncio.create_task(projector.run(), name="projector")
+
+    def ended(done: asyncio.Task[None]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            ctx.fatal.set(error, "projector")
+
+    task.add_done_callback(ended)
+    return task
 
 
 def _build(settings: Settings, ctx: WorkerContext, notify: NotifySettings | None) -> Any:

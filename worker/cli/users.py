@@ -9,11 +9,16 @@ import click
 
 from records.moderation import ROLES
 from worker.cli import get_settings
-from worker.users import UserError, UserStore, users_path
+from worker.db import DatabaseError
+from worker.users import UserError, UserStore, open_store
 
 
 def _store(ctx: click.Context) -> UserStore:
-    return UserStore(users_path(get_settings(ctx)))
+    """The accounts in TRIAGE_DATABASE_URL (migrated first, as `triage db upgrade` would)."""
+    try:
+        return open_store(get_settings(ctx))
+    except (DatabaseError, UserError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _read_password() -> str:

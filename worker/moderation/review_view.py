@@ -1,12 +1,14 @@
 """The review queue, the author ledger and the audit trail, whole in every worker.
 
-Every worker process reads ``triage.review``, ``triage.decisions`` and ``triage.audit``
-from the beginning with a plain aiokafka consumer that is assigned every partition (no
-consumer group), and folds them into memory:
+Every worker process reads ``triage.review``, ``triage.moderation``, ``triage.decisions``
+and ``triage.audit`` from the beginning with a plain aiokafka consumer that is assigned
+every partition (no consumer group), and folds them into memory:
 
-- the review view: the latest version of each item, with the decisions taken on it
-  laid over (so an item is closed the moment its decision is seen, whoever closes it
-  on the topic), and moderation items enriched with the author's current record;
+- the review view: the latest version of each item as triage wrote it, with the
+  moderation agent's record of it (``triage.moderation``: advice, closure), response
+  items with their reply case from ``triage.cases`` (its deadline, and closed once the
+  case is), and the decisions taken on it laid over (so an item is closed the moment its
+  decision is seen); open moderation items are enriched with the author's current record;
 - the ledger view: each author's record, folded from the audit records;
 - the audit view: the audit records within the retention period, for export.
 
@@ -32,7 +34,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from records import InvalidRecord, ReviewItem, decode
-from records.moderation import CLOSING_ACTIONS, AuditRecord, AuthorLedger, Decision
+from records.moderation import (
+    CLOSING_ACTIONS,
+    AuditRecord,
+    AuthorLedger,
+    Decision,
+    ItemModeration,
+)
+from records.sla import Case
 from records.verdict import Lane
 from worker.clock import Clock
 from worker.moderation.ledger import apply_record, enrich
@@ -71,8 +80,12 @@ class ModerationState:
     decisions: dict[str, list[Decision]] = field(default_factory=dict)
     # Each decision id and the first decision seen under it (the one that counts).
     decisions_by_id: dict[str, Decision] = field(default_factory=dict)
+    # The moderation agent's latest record of each item (triage.moderation).
+    moderation: dict[str, ItemModeration] = field(default_factory=dict)
     ledgers: dict[str, AuthorLedger] = field(default_factory=dict)
     audit: dict[str, AuditRecord] = field(default_factory=dict)
+    # The latest version of each reply case, by the response item that opened it.
+    cases: dict[str, Case] = field(default_factory=dict)
     # Bumped on every change, so pages can tell when to refresh.
     version: int = 0
 
@@ -87,6 +100,19 @@ class ModerationState:
         self.decisions.setdefault(decision.item_id, []).append(decision)
         self.version += 1
 
+    def add_case(self, case: Case) -> None:
+        self.cases[case.item_id] = case
+        self.version += 1
+
+    def add_moderation(self, record: ItemModeration) -> None:
+        # Closed is final: the agent adds its records at once and the reader finds them
+        # again later, so an older open record may arrive after the closed one.
+        known = self.moderation.get(record.item_id)
+        if known is not None and known.status == "closed" and record.status != "closed":
+            return
+        self.moderation[record.item_id] = record
+        self.version += 1
+
     def add_audit(self, record: AuditRecord) -> None:
         # Past the retention period a record leaves the ledger as well as the exports.
         if record.id in self.audit or record.decided_at < self.retained_since():
@@ -97,8 +123,18 @@ class ModerationState:
 
     # -- reading -----------------------------------------------------------------------
     def current(self, item: ReviewItem) -> ReviewItem:
-        """The item with its decisions laid over and, for moderation, the advice now."""
+        """The item with its case and decisions laid over and, for moderation, the advice now."""
+        case = self.cases.get(item.id) if item.lane == "response" else None
+        if case is not None:
+            item = with_case(item, case)
         update: dict[str, Any] = {}
+        note = self.moderation.get(item.id)
+        if note is not None and note.history is not None:
+            update.update(
+                history=note.history,
+                recommended=note.recommended,
+                recommendation=note.recommendation,
+            )
         for decision in self.decisions.get(item.id, ()):
             if decision.action == "relabel" and decision.labels is not None and item.verdict:
                 update["verdict"] = item.verdict.model_copy(update={"labels": decision.labels})
@@ -109,6 +145,13 @@ class ModerationState:
                     decided_by=decision.by,
                     decided_at=decision.decided_at,
                 )
+        if note is not None and note.status == "closed" and "status" not in update:
+            update.update(
+                status="closed",
+                outcome=note.outcome,
+                decided_by=note.decided_by,
+                decided_at=note.decided_at,
+            )
         if item.status == "closed" and "status" not in update and item.outcome is None:
             update["outcome"] = "closed"
         merged = item.model_copy(update=update) if update else item
@@ -134,6 +177,20 @@ class ModerationState:
 
     def retained_since(self) -> datetime:
         return self.clock.now() - timedelta(days=self.config.moderation.audit_retention_days)
+
+
+def with_case(item: ReviewItem, case: Case) -> ReviewItem:
+    """A response item as its reply case has it: received, due, and closed with the case."""
+    closed = case.status == "closed"
+    note = f"reply case closed: {case.closed_by}" if closed else case.suggested_reply or ""
+    return item.model_copy(
+        update={
+            "status": "closed" if closed or item.status == "closed" else "open",
+            "created_at": case.received_at,
+            "due_at": case.due_at,
+            "note": note,
+        }
+    )
 
 
 class ReviewView:
@@ -225,11 +282,13 @@ def _before(at: datetime, end: date | datetime) -> bool:
 
 
 class TopicReader:
-    """Reads the three topics from the start, for ever, into a :class:`ModerationState`.
+    """Reads its topics from the start, for ever, into a :class:`ModerationState`.
 
-    A record it cannot read is skipped; those of ``triage.audit``, which no agent
-    reads, go to ``on_invalid`` (the dead-letter topic), while the moderation agents
-    dead-letter those of the other two. Any other failure ends the reader and is
+    A record it cannot read is skipped; those of ``triage.audit`` and
+    ``triage.moderation``, which no agent reads, go to ``on_invalid`` (the dead-letter
+    topic), while the moderation agent dead-letters those of its inputs (the review and
+    decision topics), and the SLA view those of ``triage.cases``. Any other failure ends
+    the reader and is
     passed to ``on_crash`` (the worker's fatal flag): a view that stopped reading would
     go on answering officers with stale data.
     """
@@ -247,25 +306,32 @@ class TopicReader:
         topics = settings.topics
         self._handlers = {
             topics.review: self._on_review,
+            topics.moderation: self._on_moderation,
             topics.decisions: self._on_decision,
             topics.audit: self._on_audit,
+            topics.cases: self._on_case,
         }
-        self._dead_lettered = {topics.audit}
+        self._dead_lettered = {topics.audit, topics.moderation}
         self._on_invalid = on_invalid
         self._on_crash = on_crash
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
         self._targets: dict[TopicPartition, int] = {}
+        # The next offset to read of each partition (everything before it is folded in).
+        self._positions: dict[TopicPartition, int] = {}
         self.skipped = 0
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             **self.settings.kafka.options(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"{self.settings.app_id}-moderation-view",
         )
+
+    async def start(self) -> None:
+        self._consumer = self._new_consumer()
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="moderation-view")
         self._task.add_done_callback(self._ended)
@@ -296,6 +362,24 @@ class TopicReader:
     def caught_up(self) -> bool:
         return self._caught_up.is_set()
 
+    async def end_offset(self, topic: str, partition: int) -> int | None:
+        """The partition's end offset now (None when the broker cannot say)."""
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        tp = TopicPartition(topic, partition)
+        try:
+            ends = await consumer.end_offsets([tp])
+        except KafkaError as exc:
+            log.warning("moderation view cannot read an end offset", error=str(exc))
+            return None
+        end: int | None = ends.get(tp)
+        return end
+
+    def position(self, topic: str, partition: int) -> int:
+        """How far the state holds the partition: every record before this offset."""
+        return self._positions.get(TopicPartition(topic, partition), 0)
+
     async def _assign(self) -> None:
         consumer = self._consumer
         assert consumer is not None
@@ -308,13 +392,18 @@ class TopicReader:
                 await asyncio.sleep(1.0)
                 continue
             if all(t in existing for t in self._handlers):
-                parts = [
-                    TopicPartition(topic, p)
-                    for topic in self._handlers
-                    for p in sorted(consumer.partitions_for_topic(topic) or ())
-                ]
-                if parts:
+                if all(consumer.partitions_for_topic(t) for t in self._handlers):
+                    parts = [
+                        TopicPartition(topic, p)
+                        for topic in self._handlers
+                        for p in sorted(consumer.partitions_for_topic(topic) or ())
+                    ]
                     break
+                # This consumer's metadata predates a topic (listing topics does not
+                # update it), and a topic assigned without partitions is never read.
+                await consumer.stop()
+                consumer = self._consumer = self._new_consumer()
+                await consumer.start()
             await asyncio.sleep(0.5)
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
@@ -336,9 +425,9 @@ class TopicReader:
             )
 
     async def _run(self) -> None:
+        await self._assign()
         consumer = self._consumer
         assert consumer is not None
-        await self._assign()
         while True:
             try:
                 batch = await consumer.getmany(timeout_ms=500, max_records=1000)
@@ -351,6 +440,7 @@ class TopicReader:
                 handler = self._handlers[tp.topic]
                 for message in messages:
                     await self._apply(handler, message)
+                    self._positions[tp] = message.offset + 1
                 if messages:
                     self._check_caught_up(tp, messages[-1].offset)
 
@@ -372,11 +462,17 @@ class TopicReader:
     def _on_review(self, value: bytes | None) -> None:
         self.state.add_item(decode(value, ReviewItem))
 
+    def _on_moderation(self, value: bytes | None) -> None:
+        self.state.add_moderation(decode(value, ItemModeration))
+
     def _on_decision(self, value: bytes | None) -> None:
         self.state.add_decision(decode(value, Decision))
 
     def _on_audit(self, value: bytes | None) -> None:
         self.state.add_audit(decode(value, AuditRecord))
+
+    def _on_case(self, value: bytes | None) -> None:
+        self.state.add_case(decode(value, Case))
 
 
 def install_views(views: Views, state: ModerationState) -> None:
@@ -395,4 +491,8 @@ def fill(state: ModerationState, records: Iterable[Any]) -> ModerationState:
             state.add_decision(record)
         elif isinstance(record, AuditRecord):
             state.add_audit(record)
+        elif isinstance(record, Case):
+            state.add_case(record)
+        elif isinstance(record, ItemModeration):
+            state.add_moderation(record)
     return state

@@ -1,4 +1,4 @@
-"""The SLA part of the worker: cases per conversation, deadline alerts, the SLA view.
+"""The SLA part of the worker: the faust adapter around the case keeper's pure step.
 
 Agents (all keyed by conversation key, co-partitioned with ``triage.verdicts``):
 
@@ -8,11 +8,13 @@ Agents (all keyed by conversation key, co-partitioned with ``triage.verdicts``):
   keyed by the decision's conversation key (a repartition).
 - ``sla-events`` reads ``triage.sla-events``: forwarded decisions, and ticks from the timer.
 
-Each conversation's events and the ids of the alerts already sent are kept on the
-compacted ``triage.sla-state`` topic (worker/sla/store.py), so after a restart or a
-rebalance the new owner knows what was sent.
-Alerts go out before the state records them, with ids derived from the case and kind:
-a crash in between can repeat an alert, never lose one, and the repeat has the same id.
+Each event is decoded, passed with the conversation's state to
+:func:`worker.sla.step.step`, and its outputs written through ``rt.producer``: the alerts
+first, awaited, then the cases and the new state, awaited, and only then does the agent
+take (and so acknowledge) the next event. The state lives on the compacted
+``triage.sla-state`` topic, partitioned like the verdicts: on assignment each partition's
+state is read to its end offset before that partition's events are handled
+(worker/sla/store.py), while the other partitions carry on.
 
 The timer changes no state itself: it finds this worker's conversations that need an
 alert or a new due time and sends them a tick, handled in order with their events.
@@ -21,33 +23,27 @@ alert or a new due time and sends them a tick, handled in order with their event
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiokafka.errors import KafkaError
-from pydantic import BaseModel, ConfigDict
+from faust.types import TP
 
-from records import InvalidRecord, ReviewItem, TriageResult, decode, encode
+from records import InvalidRecord, TriageResult, decode, encode
 from records.admin import ensure_topic
 from records.moderation import Decision
-from records.sla import Case
+from records.sla_state import CaseEvent, SlaMessage, SlaState
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
 from worker.runtime import Runtime, stops_worker, topic_options
 from worker.settings import Settings
-from worker.sla.cases import (
-    CaseEvent,
-    Conversation,
-    alerts_due,
-    event_from_decision,
-    event_from_result,
-    next_alert_at,
-)
+from worker.sla.cases import cases_of, event_from_decision, event_from_result, next_alert_at
 from worker.sla.feeds import follow_topic
 from worker.sla.policy import SlaPolicy, load_sla_policy
-from worker.sla.store import StateStore, Stored
+from worker.sla.step import new_state, step
+from worker.sla.store import PartitionStore, recover_partition
 from worker.sla.view import SlaView
 
 if TYPE_CHECKING:
@@ -56,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FEED_RETRY_S",
     "SCAN_INTERVAL_S",
-    "SYNC_TIMEOUT_S",
     "TICK_RETRY_S",
     "CaseKeeper",
     "SlaMessage",
@@ -69,23 +64,14 @@ log = structlog.get_logger(__name__)
 
 SCAN_INTERVAL_S = 1.0
 """How often the timer looks for due alerts (cheap: it reads the state in memory)."""
-SYNC_TIMEOUT_S = 30.0
-"""The longest a rebalanced worker waits for the state reader before acting anyway."""
 
 FEED_RETRY_S = 5.0
-"""Pause before the state readers start again after a broker error."""
+"""Pause before the view's readers start again after a broker error."""
 
 TICK_RETRY_S = 5.0
 """A conversation already sent a tick is not sent another for this long."""
 
-
-class SlaMessage(BaseModel):
-    """On the internal ``triage.sla-events`` topic: a forwarded decision, or a timer tick."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["decision", "tick"]
-    decision: Decision | None = None
+TICK = SlaMessage(kind="tick").model_dump_json().encode()
 
 
 def load_policy(settings: Settings) -> SlaPolicy:
@@ -96,136 +82,186 @@ def load_policy(settings: Settings) -> SlaPolicy:
     return load_sla_policy(path)  # a broken policy stops the worker with PolicyError
 
 
-def _digest(case: Case) -> str:
-    return hashlib.sha256(case.model_dump_json().encode()).hexdigest()[:16]
-
-
 class CaseKeeper:
-    """Applies events to conversations and publishes cases, review items and alerts."""
+    """Runs the step for each event and writes its outputs; owns the partitions' state."""
 
-    def __init__(
-        self,
-        rt: Runtime,
-        store: StateStore,
-        topics: tuple[Any, Any],
-        view: SlaView,
-    ) -> None:
+    def __init__(self, rt: Runtime, store: PartitionStore, view: SlaView) -> None:
         self.rt = rt
         self.store = store
-        self.events_topic, self.state_topic = topics
         self.view = view
-        self.channels = rt.channels
+        self.topics = rt.settings.topics
         self.dead = DeadLetters(rt, agent="sla")
         self.breaker = Breaker.from_settings(rt.settings)
         # One conversation update at a time: two agents share the state.
         self._lock = asyncio.Lock()
-        self._ticked: dict[str, tuple[float, int]] = {}
+        # The verdict partitions this worker owns (set on assignment) and their recoveries.
+        self.owned: set[int] = set()
+        self._recoveries: dict[int, asyncio.Task[None]] = {}
+        self._changed: asyncio.Condition | None = None
+        self._ticked: dict[str, tuple[float, int, int]] = {}
         self._next: dict[str, tuple[int, int, list[datetime | None] | None]] = {}
-        self._synced: asyncio.Event | None = None
-        self._resync: asyncio.Task[None] | None = None
+        self._state_topic_made = False
         self.scans = 0
+        self.recovered = 0
 
     @property
-    def synced(self) -> asyncio.Event:
-        """Clear from a rebalance until the state reader has caught up with the topic."""
-        if self._synced is None:
-            self._synced = asyncio.Event()
-            self._synced.set()
-        return self._synced
+    def changed(self) -> asyncio.Condition:
+        """Notified whenever a partition is assigned, recovered or revoked."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
 
-    def on_rebalanced(self) -> None:
-        """Partitions moved: act again only once the previous owner's last states are read.
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
 
-        Without this barrier, a conversation taken over within the reader's poll interval
-        of its last update could be handled from the older copy and repeat an alert.
+    # Assignment
+
+    def own(self, partitions: Iterable[int]) -> None:
+        """Take ``partitions`` as recovered already (the middle tier: nothing to read)."""
+        for partition in partitions:
+            self.owned.add(partition)
+            self.store.begin(partition)
+            self.store.done(partition)
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        """Read each assigned partition's state before handling its events.
+
+        Every assigned partition is read again, the ones kept too: another worker may have
+        owned one in between (a worker that lost its session and came back). The update
+        in progress, if any, is written first, so that the reading starts after it.
         """
-        self.synced.clear()
-        if self._resync is not None:
-            self._resync.cancel()
-        self._resync = asyncio.ensure_future(self._sync())
+        async with self._lock:
+            self._give_up(self.owned - partitions)
+            self.owned = set(partitions)
+            for partition in partitions:
+                self.store.begin(partition)
+                old = self._recoveries.pop(partition, None)
+                if old is not None:
+                    old.cancel()
+                task = asyncio.ensure_future(self._recover(partition))
+                task.add_done_callback(self._recovery_ended)
+                self._recoveries[partition] = task
+            self._pause(partitions)
+        await self._notify()
 
-    async def _sync(self) -> None:
-        await self.store.ready.wait()
-        if not await self.store.sync(SYNC_TIMEOUT_S):
-            log.warning("sla state reader behind after a rebalance; going on", s=SYNC_TIMEOUT_S)
-        self.synced.set()
+    async def on_revoked(self, partitions: Iterable[int]) -> None:
+        """Give up ``partitions``, after the update in progress (if any) has been written."""
+        async with self._lock:
+            self._give_up(partitions)
+        await self._notify()
+
+    def _give_up(self, partitions: Iterable[int]) -> None:
+        for partition in set(partitions):
+            self.owned.discard(partition)
+            task = self._recoveries.pop(partition, None)
+            if task is not None:
+                task.cancel()
+            self.store.drop(partition)
+
+    def _recovery_ended(self, task: asyncio.Task[None]) -> None:
+        # Broker errors are retried inside; anything else is a bug, and the partition
+        # would wait for ever: stop the worker instead.
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self.rt.fatal.set(error, "sla state recovery")
+
+    async def _state_topic(self) -> None:
+        """Create ``triage.sla-state`` first if need be: a reader asking for a topic that
+        does not exist yet would have the broker make it with its default partitions,
+        and then the states would not share the verdicts' partition numbers."""
+        if self._state_topic_made:
+            return
+        settings = self.rt.settings
+        name = self.topics.sla_state
+        while True:
+            try:
+                await ensure_topic(
+                    settings.kafka,
+                    self.rt.specs[name],
+                    settings.partitions,
+                    settings.replication_factor,
+                )
+            except (KafkaError, OSError) as exc:
+                log.warning("cannot create the sla state topic; retrying", error=type(exc).__name__)
+                await asyncio.sleep(FEED_RETRY_S)
+                continue
+            self._state_topic_made = True
+            return
+
+    async def _recover(self, partition: int) -> None:
+        started = time.monotonic()
+        await self._state_topic()
+        read = await recover_partition(
+            self.rt.settings.kafka,
+            self.topics.sla_state,
+            partition,
+            self.store,
+            on_invalid=ReaderDeadLetters(self.dead),
+        )
+        self.store.done(partition)
+        self._recoveries.pop(partition, None)
+        self.recovered += 1
+        log.info(
+            "sla state recovered",
+            partition=partition,
+            records=read,
+            s=round(time.monotonic() - started, 3),
+        )
+        self._resume({partition})
+        await self._notify()
+
+    def _tps(self, partitions: Iterable[int]) -> set[Any]:
+        names = (self.topics.verdicts, self.topics.sla_events)
+        return {TP(name, p) for p in partitions for name in names}
+
+    def _pause(self, partitions: Iterable[int]) -> None:
+        consumer = getattr(self.rt.app, "consumer", None)
+        waiting = [p for p in partitions if not self.store.is_ready(p)]
+        if consumer is not None and waiting:
+            consumer.pause_partitions(self._tps(waiting))
+
+    def _resume(self, partitions: Iterable[int]) -> None:
+        consumer = getattr(self.rt.app, "consumer", None)
+        mine = [p for p in partitions if p in self.owned]
+        if consumer is not None and mine:
+            consumer.resume_partitions(self._tps(mine))
+
+    def after_rebalance(self) -> None:
+        """faust resumes every partition once its own recovery ends: pause those still
+        being read again, just after it (a safety net keeps their events waiting anyway)."""
+        asyncio.get_running_loop().call_soon(self._pause, set(self.owned))
+
+    async def _usable(self, partition: int) -> bool:
+        """Wait until ``partition``'s state is read; False when it was revoked meanwhile."""
+        async with self.changed:
+            await self.changed.wait_for(
+                lambda: self.store.is_ready(partition) or partition not in self.owned
+            )
+        return self.store.is_ready(partition)
+
+    # The step, and its outputs
 
     async def handle(self, key: str, event: CaseEvent | None, partition: int) -> None:
-        """Add ``event`` (None: just re-check) to the conversation and publish what changed."""
-        await self.store.ready.wait()
-        await self.synced.wait()
+        """Add ``event`` (None: just re-check) to the conversation and write what changed."""
+        if not await self._usable(partition):
+            return  # revoked: the new owner reads this event again
         async with self._lock:
-            stored = self.store.get(key) or Stored(
-                partition=partition, conversation=Conversation(key=key)
-            )
-            conversation = stored.conversation
-            if event is not None:
-                conversation = conversation.with_event(event)
-            rules = self.view.rules
-            now = self.rt.clock.now()
-            cases = conversation.cases(rules)
-            alerts = [alert for case in cases for alert in alerts_due(case, rules, now)]
-            pending = []
-            for alert in alerts:
-                pending.append(
-                    await self.channels.alerts.send(key=alert.id.encode(), value=encode(alert))
-                )
-                log.info("sla alert", kind=alert.kind, case_id=alert.data.get("case_id"))
-            if alerts:
-                # The alerts must be on the broker before the state says they were sent.
-                await asyncio.gather(*pending)
-                pending = []
-                conversation = conversation.with_alerts(a.id for a in alerts)
-                cases = conversation.cases(rules)
-            published = dict(stored.published)
-            for case in cases:
-                digest = _digest(case)
-                if published.get(case.id) == digest:
-                    continue
-                pending.append(
-                    await self.channels.cases.send(key=case.id.encode(), value=encode(case))
-                )
-                item = self._review_item(case, conversation)
-                if item is not None:
-                    pending.append(
-                        await self.channels.review.send(key=item.id.encode(), value=encode(item))
-                    )
-                published[case.id] = digest
-                self.view.apply_case(case)
-            updated = Stored(
-                seq=stored.seq + 1,
-                partition=partition,
-                conversation=conversation,
-                published=published,
-            )
-            if updated.model_copy(update={"seq": stored.seq}) != stored:
-                self.store.put(key, updated)
-                pending.append(
-                    await self.state_topic.send(
-                        key=key.encode(), value=updated.model_dump_json().encode()
-                    )
-                )
+            if not self.store.is_ready(partition):
+                return
+            state = self.store.get(partition, key) or new_state(key, partition)
+            updated, outputs = step(state, event, self.rt.clock.now(), self.view.rules, self.topics)
+            producer = self.rt.producer
+            pending = [await producer.send(o.topic, o.key, o.value) for o in outputs.alerts]
+            # The alerts must be on the broker before the state says they were sent.
             await asyncio.gather(*pending)
-
-    @staticmethod
-    def _review_item(case: Case, conversation: Conversation) -> ReviewItem | None:
-        opening = conversation.opening_event(case)
-        if opening is None or opening.comment is None:
-            return None
-        return ReviewItem(
-            id=case.item_id,
-            lane="response",
-            status="open" if case.status == "open" else "closed",
-            comment=opening.comment,
-            verdict=opening.verdict,
-            created_at=case.received_at,
-            due_at=case.due_at,
-            note=(
-                f"reply case closed: {case.closed_by}"
-                if case.closed_by is not None
-                else case.suggested_reply or ""
-            ),
-        )
+            for alert in outputs.sent:
+                log.info("sla alert", kind=alert.kind, case_id=alert.data.get("case_id"))
+            pending = [await producer.send(o.topic, o.key, o.value) for o in outputs.rest]
+            await asyncio.gather(*pending)
+            self.store.put(partition, key, updated)
+            for case in outputs.cases:
+                self.view.apply_case(case)
 
     # Agents' bodies
 
@@ -252,8 +288,10 @@ class CaseKeeper:
             )
             return None
         message = SlaMessage(kind="decision", decision=decision)
-        return await self.events_topic.send(
-            key=decision.conversation_key.encode(), value=message.model_dump_json().encode()
+        return await self.rt.producer.send(
+            self.topics.sla_events,
+            decision.conversation_key.encode(),
+            message.model_dump_json().encode(),
         )
 
     async def on_sla_event(self, event: Any) -> None:
@@ -275,52 +313,39 @@ class CaseKeeper:
 
     # Timer
 
-    def _active_partitions(self) -> set[int] | None:
-        app = self.rt.app
-        try:
-            actives = app.assignor.assigned_actives()
-        except AttributeError:  # no faust App (yet): nothing is known about assignment
-            return None
-        verdicts = self.channels.verdicts.get_topic_name()
-        return {tp.partition for tp in actives if tp.topic == verdicts}
-
     async def scan(self) -> None:
         """Send a tick to every local conversation whose alert is due or whose rules changed."""
         self.scans += 1
         now = self.rt.clock.now()
         self.update_metrics()
-        partitions = self._active_partitions()
-        if not partitions or not self.store.ready.is_set() or not self.synced.is_set():
-            return
         version = self.view.rules_version
         monotonic = time.monotonic()
-        for key, stored in self.store.items():
-            if stored.partition not in partitions:
-                continue
-            upcoming = self._upcoming(key, stored, version)
-            if upcoming is None:
-                continue
-            last = self._ticked.get(key)
-            rules_changed = last is None or last[1] != version
-            due = any(at is not None and at <= now for at in upcoming)
-            if not (due or (rules_changed and version > 0)):
-                continue
-            if last is not None and monotonic - last[0] < TICK_RETRY_S and not rules_changed:
-                continue
-            self._ticked[key] = (monotonic, version)
-            await self.events_topic.send(
-                key=key.encode(), value=SlaMessage(kind="tick").model_dump_json().encode()
-            )
+        for partition in sorted(self.owned & self.store.ready_partitions()):
+            for key, state in self.store.items(partition):
+                upcoming = self._upcoming(key, state, version)
+                if upcoming is None:
+                    continue
+                last = self._ticked.get(key)
+                rules_changed = last is None or last[1] != version
+                due = any(at is not None and at <= now for at in upcoming)
+                if not (due or (rules_changed and version > 0)):
+                    continue
+                # A tick still on its way (the state has not changed since) is not repeated.
+                waiting = last is not None and last[2] == state.seq and not rules_changed
+                if waiting and last is not None and monotonic - last[0] < TICK_RETRY_S:
+                    continue
+                self._ticked[key] = (monotonic, version, state.seq)
+                await self.rt.producer.send(self.topics.sla_events, key.encode(), TICK)
 
-    def _upcoming(self, key: str, stored: Stored, version: int) -> list[datetime | None] | None:
+    def _upcoming(self, key: str, state: SlaState, version: int) -> list[datetime | None] | None:
         """When each open case next needs an alert; None when none is open (cached)."""
         cached = self._next.get(key)
-        if cached is not None and cached[0] == stored.seq and cached[1] == version:
+        if cached is not None and cached[0] == state.seq and cached[1] == version:
             return cached[2]
         rules = self.view.rules
-        open_cases = [c for c in stored.conversation.cases(rules) if c.status == "open"]
+        open_cases = [c for c in cases_of(state.conversation, rules) if c.status == "open"]
         upcoming = [next_alert_at(c, rules) for c in open_cases] if open_cases else None
-        self._next[key] = (stored.seq, version, upcoming)
+        self._next[key] = (state.seq, version, upcoming)
         return upcoming
 
     def update_metrics(self) -> None:
@@ -330,8 +355,9 @@ class CaseKeeper:
         metrics.breached_cases.set(counts["breached"])
 
 
-async def run_readers(rt: Runtime, store: StateStore, view: SlaView) -> None:
-    """Create the SLA topics if need be, then follow the state, emergency and cases topics.
+async def run_readers(rt: Runtime, view: SlaView) -> None:
+    """Create the SLA topics if need be, then follow the emergency and cases topics whole
+    (every worker's view holds every case, for the reports and the officers' pages).
 
     A broker error starts them again after a pause (each reads its topic from the start);
     any other error is a bug and ends them, which stops the worker (``stops_worker``).
@@ -348,16 +374,6 @@ async def run_readers(rt: Runtime, store: StateStore, view: SlaView) -> None:
                 await ensure_topic(kafka, specs[name], settings.partitions, replicas)
             async with asyncio.TaskGroup() as group:
                 group.create_task(
-                    follow_topic(
-                        kafka,
-                        topics.sla_state,
-                        store.on_record,
-                        store.ready,
-                        syncs=store.syncs,
-                        on_invalid=dead,
-                    )
-                )
-                group.create_task(
                     follow_topic(kafka, topics.emergency, view.on_emergency_record, on_invalid=dead)
                 )
                 group.create_task(
@@ -367,7 +383,7 @@ async def run_readers(rt: Runtime, store: StateStore, view: SlaView) -> None:
             if not _broker_trouble(exc):
                 raise _first_bug(exc) from None
             # The broker is away: read everything again once it is back.
-            log.warning("sla state readers stopped; retrying", error=type(exc).__name__)
+            log.warning("sla view readers stopped; retrying", error=type(exc).__name__)
             await asyncio.sleep(FEED_RETRY_S)
 
 
@@ -400,9 +416,9 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
 
     events_topic = topic(topics.sla_events)
     emergency_topic = topic(topics.emergency)
-    state_topic = topic(topics.sla_state)
-    store = StateStore()
-    keeper = CaseKeeper(rt, store, (events_topic, state_topic), view)
+    # Declared so that faust creates it with the App; the keeper reads it on assignment.
+    topic(topics.sla_state)
+    keeper = CaseKeeper(rt, PartitionStore(), view)
     ctx.views.sla_keeper = keeper
 
     async def publish_emergency(change: Any) -> None:
@@ -412,7 +428,9 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
     view.publish_emergency = publish_emergency
 
     async def each(body: Any, stream: Any) -> None:
-        # An error (the breaker, or a bug) ends the agent and stops the worker.
+        # faust acknowledges an event when the next is taken, so after its writes: body
+        # returns once the broker has them. An error (the breaker, or a bug) ends the
+        # agent and stops the worker.
         async for event in stream.events():
             await body(event)
 
@@ -431,9 +449,19 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
     async def sla_events(stream: Any) -> None:
         await each(keeper.on_sla_event, stream)
 
+    verdicts = channels.verdicts.get_topic_name()
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def _revoked(sender: Any, revoked: Any = (), **_: Any) -> None:
+        await keeper.on_revoked({tp.partition for tp in revoked if tp.topic == verdicts})
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def _assigned(sender: Any, assigned: Any = (), **_: Any) -> None:
+        await keeper.on_assigned({tp.partition for tp in assigned if tp.topic == verdicts})
+
     @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
     async def _rebalanced(sender: Any, **_: Any) -> None:
-        keeper.on_rebalanced()
+        keeper.after_rebalance()
 
     app.agent(channels.verdicts, name="sla-verdicts", concurrency=1)(sla_verdicts)
     app.agent(channels.decisions, name="sla-decisions", concurrency=1)(sla_decisions)
@@ -445,8 +473,8 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
 
     app.timer(SCAN_INTERVAL_S, name="sla-timer")(sla_timer)
 
-    @stops_worker(rt.fatal, "sla state readers")
+    @stops_worker(rt.fatal, "sla view readers")
     async def sla_feeds() -> None:
-        await run_readers(rt, store, view)
+        await run_readers(rt, view)
 
     app.task(sla_feeds)

@@ -15,41 +15,14 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from records import Comment, TriageResult, Verdict
-from records.base import UtcDatetime
+from records import Comment, TriageResult
 from records.ids import case_id, review_item_id, sla_alert_id
 from records.moderation import REPLY_ACTIONS, Decision
-from records.sla import Alert, Case, CloseReason
+from records.sla import Alert, Case, asks_for_reply
+from records.sla_state import CaseEvent, Conversation
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 from worker.sla.worktime import ClockStopped, WorkCalendar
-
-EventKind = Literal["query", "resident", "council_reply", "decision"]
-
-MAX_EVENTS = 300
-"""Events kept per conversation; the oldest go first (long threads are rare)."""
-
-
-class CaseEvent(BaseModel):
-    """One thing that happened in a conversation, as the case fold needs it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    kind: EventKind
-    at: UtcDatetime
-    author_key: str | None = None
-    platform: str = ""
-    channel: str = ""
-    # Resident comments: their response-lane review item id and the comment itself.
-    item_id: str | None = None
-    comment: Comment | None = None
-    verdict: Verdict | None = None
-    # Decisions: the action and the officer.
-    action: CloseReason | None = None
-    by: str | None = None
 
 
 def response_item_id(comment: Comment) -> str:
@@ -68,18 +41,9 @@ def event_from_result(result: TriageResult) -> CaseEvent:
     }
     if comment.author.is_council:
         return CaseEvent(kind="council_reply", **common)
-    verdict = result.verdict
-    # Fail safe: every direct message, and every comment that may be a query, gets a
-    # deadline; an officer's "No reply needed" closes the ones that were not.
-    asks = comment.kind == "direct_message" or (
-        verdict is not None and ("service_request" in verdict.labels or verdict.possible_query)
-    )
+    asks = asks_for_reply(comment, result.verdict)
     return CaseEvent(
-        kind="query" if asks else "resident",
-        item_id=response_item_id(comment),
-        comment=comment,
-        verdict=verdict,
-        **common,
+        kind="query" if asks else "resident", item_id=response_item_id(comment), **common
     )
 
 
@@ -162,114 +126,90 @@ def _ordered(events: Iterable[CaseEvent]) -> list[tuple[datetime, CaseEvent]]:
     return timed
 
 
-class Conversation(BaseModel):
-    """A conversation's state, as kept in the worker's table (changelog-backed)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    events: tuple[CaseEvent, ...] = ()
-    alerts_sent: tuple[str, ...] = ()
-
-    def with_event(self, event: CaseEvent) -> Conversation:
-        """The state with ``event`` added; the same state when it was seen already."""
-        if any(e.id == event.id for e in self.events):
-            return self
-        events = sorted((*self.events, event), key=lambda e: (e.at, e.id))[-MAX_EVENTS:]
-        return self.model_copy(update={"events": tuple(events)})
-
-    def with_alerts(self, ids: Iterable[str]) -> Conversation:
-        new = tuple(i for i in ids if i not in self.alerts_sent)
-        if not new:
-            return self
-        return self.model_copy(update={"alerts_sent": (*self.alerts_sent, *new)})
-
-    def cases(self, rules: Rules) -> list[Case]:
-        """Every case of the conversation, oldest first."""
-        built: list[Case] = []
-        current: Case | None = None
-        earlier_items: set[str] = set()
-        current_items: set[str] = set()
-        for at, event in _ordered(self.events):
-            if event.kind in ("query", "resident"):
-                if current is not None:
-                    if event.item_id:
-                        current_items.add(event.item_id)
-                    continue
-                if self._opens(event, built[-1] if built else None):
-                    current = self._open(event, at, len(built) + 1, rules)
-                    earlier_items |= current_items
-                    current_items = {event.item_id} if event.item_id else set()
-                elif event.item_id:
-                    earlier_items.add(event.item_id)
+def cases_of(conversation: Conversation, rules: Rules) -> list[Case]:
+    """Every case of the conversation, oldest first."""
+    built: list[Case] = []
+    current: Case | None = None
+    earlier_items: set[str] = set()
+    current_items: set[str] = set()
+    for at, event in _ordered(conversation.events):
+        if event.kind in ("query", "resident"):
+            if current is not None:
+                if event.item_id:
+                    current_items.add(event.item_id)
                 continue
-            if current is None:
-                continue
-            if event.kind == "decision" and event.item_id in earlier_items:
-                continue  # about an earlier, already answered comment
-            built.append(self._close(current, event, at, rules))
-            earlier_items |= current_items
-            current_items = set()
-            current = None
-        if current is not None:
-            built.append(current)
-        sent = set(self.alerts_sent)
-        return [
-            case.model_copy(
-                update={
-                    "at_risk_alerted": sla_alert_id(case.id, "sla_at_risk") in sent,
-                    "breach_alerted": sla_alert_id(case.id, "sla_breach") in sent,
-                }
-            )
-            for case in built
-        ]
-
-    @staticmethod
-    def _opens(event: CaseEvent, previous: Case | None) -> bool:
-        if event.kind == "query":
-            return True
-        # A resident's follow-up after the council answered them opens the next response.
-        return (
-            previous is not None
-            and previous.closed_by in ("council_reply", "replied")
-            and event.author_key == previous.author_key
-        )
-
-    def _open(self, event: CaseEvent, at: datetime, number: int, rules: Rules) -> Case:
-        out_of_hours, emergency, suggestion = rules.suggestion(at)
-        return Case(
-            id=case_id(self.key, event.id),
-            conversation_key=self.key,
-            number=number,
-            platform=event.platform,
-            channel=event.channel,
-            status="open",
-            opened_by=event.id,
-            author_key=event.author_key or "",
-            item_id=event.item_id or "",
-            received_at=at,
-            due_at=rules.due(at),
-            target_hours=rules.target_hours,
-            out_of_hours=out_of_hours,
-            emergency=emergency,
-            suggested_reply=suggestion,
-        )
-
-    @staticmethod
-    def _close(case: Case, event: CaseEvent, at: datetime, rules: Rules) -> Case:
-        hours = rules.clock.hours_between(case.received_at, at)
-        return case.model_copy(
+            if _opens(event, built[-1] if built else None):
+                current = _open(conversation.key, event, at, len(built) + 1, rules)
+                earlier_items |= current_items
+                current_items = {event.item_id} if event.item_id else set()
+            elif event.item_id:
+                earlier_items.add(event.item_id)
+            continue
+        if current is None:
+            continue
+        if event.kind == "decision" and event.item_id in earlier_items:
+            continue  # about an earlier, already answered comment
+        built.append(_close(current, event, at, rules))
+        earlier_items |= current_items
+        current_items = set()
+        current = None
+    if current is not None:
+        built.append(current)
+    sent = set(conversation.alerts_sent)
+    return [
+        case.model_copy(
             update={
-                "status": "closed",
-                "closed_at": at,
-                "closed_by": "council_reply" if event.kind == "council_reply" else event.action,
-                "closed_by_officer": event.by,
-                "response_hours": round(hours, 6),
+                "at_risk_alerted": sla_alert_id(case.id, "sla_at_risk") in sent,
+                "breach_alerted": sla_alert_id(case.id, "sla_breach") in sent,
             }
         )
+        for case in built
+    ]
 
-    def opening_event(self, case: Case) -> CaseEvent | None:
-        return next((e for e in self.events if e.id == case.opened_by), None)
+
+def _opens(event: CaseEvent, previous: Case | None) -> bool:
+    if event.kind == "query":
+        return True
+    # A resident's follow-up after the council answered them opens the next response.
+    return (
+        previous is not None
+        and previous.closed_by in ("council_reply", "replied")
+        and event.author_key == previous.author_key
+    )
+
+
+def _open(key: str, event: CaseEvent, at: datetime, number: int, rules: Rules) -> Case:
+    out_of_hours, emergency, suggestion = rules.suggestion(at)
+    return Case(
+        id=case_id(key, event.id),
+        conversation_key=key,
+        number=number,
+        platform=event.platform,
+        channel=event.channel,
+        status="open",
+        opened_by=event.id,
+        author_key=event.author_key or "",
+        item_id=event.item_id or "",
+        received_at=at,
+        due_at=rules.due(at),
+        target_hours=rules.target_hours,
+        out_of_hours=out_of_hours,
+        emergency=emergency,
+        suggested_reply=suggestion,
+    )
+
+
+def _close(case: Case, event: CaseEvent, at: datetime, rules: Rules) -> Case:
+    hours = rules.clock.hours_between(case.received_at, at)
+    return case.model_copy(
+        update={
+            "status": "closed",
+            "closed_at": at,
+            "closed_by": "council_reply" if event.kind == "council_reply" else event.action,
+            "closed_by_officer": event.by,
+            "response_hours": round(hours, 6),
+        }
+    )
 
 
 def alerts_due(case: Case, rules: Rules, now: datetime) -> list[Alert]:

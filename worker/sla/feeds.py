@@ -35,14 +35,12 @@ async def follow_topic(
     caught_up: asyncio.Event | None = None,
     *,
     poll_ms: int = 500,
-    syncs: asyncio.Queue[asyncio.Event] | None = None,
     on_invalid: OnInvalid | None = None,
 ) -> None:
     """Call ``on_record(key, value)`` for every record of ``topic``, from the start, for ever.
 
     ``caught_up`` is set once everything that was on the topic at start has been read.
-    Each event put on ``syncs`` is set once everything on the topic when it was taken off
-    the queue has been read (a later barrier, e.g. after a rebalance). A record that
+    A record that
     ``on_record`` refuses with InvalidRecord is skipped and passed to ``on_invalid``
     (to dead-letter it); any other error is a bug and ends the reader.
     """
@@ -57,8 +55,6 @@ async def follow_topic(
         if caught_up is not None and not caught_up.is_set():
             barriers.append((await consumer.end_offsets(tps), caught_up))
         while True:
-            while syncs is not None and not syncs.empty():
-                barriers.append((await consumer.end_offsets(tps), syncs.get_nowait()))
             batch = await consumer.getmany(timeout_ms=poll_ms)
             for records in batch.values():
                 for record in records:

@@ -1,82 +1,90 @@
-"""Where the SLA part keeps each conversation's state: a compacted topic, read whole.
+"""Where the SLA part keeps each conversation's state: per partition, recovered on assignment.
+
+``triage.sla-state`` is keyed by conversation key like ``triage.verdicts`` and
+``triage.sla-events``, so the state of the conversations on verdict partition ``p`` is on
+state partition ``p``. A worker given partition ``p`` reads state partition ``p`` from the
+start up to the end offset it had when the assignment came (:func:`recover_partition`),
+and handles no event of ``p`` until then; the other partitions carry on meanwhile. While
+it owns ``p`` it is the only writer of its state, so what it holds stays current.
+
+There is no time limit on a recovery: a partition whose state cannot be read waits (the
+reader retries on broker errors), rather than act on an older state and repeat an alert.
 
 Why not a faust Table: on the embedded broker a restarted worker's table recovery never
 finished reading its changelog (measured: the recovery offsets stayed at -1), so the
-worker never became ready. This store does the same job with a plain reader: every
-worker follows ``triage.sla-state`` from the start, keeps the latest state per
-conversation in memory, and handles no event until it has read what was there at start.
-Each state carries a sequence number, so an older copy read back late never replaces a
-newer one written here.
+worker never became ready.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from records import InvalidRecord, decode
-from worker.sla.cases import Conversation
+from records.kafka import KafkaConnection
+from records.sla_state import SlaState
+
+__all__ = ["PartitionStore", "recover_partition"]
+
+log = structlog.get_logger(__name__)
+
+RETRY_S = 2.0
+"""Pause before a recovery starts again after a broker error."""
+
+OnInvalid = Callable[[Any, str], Awaitable[None]]
 
 
-class Stored(BaseModel):
-    """A conversation's state, with what was last published of its cases."""
+class PartitionStore:
+    """The states of the conversations of the partitions this worker owns, by partition."""
 
-    model_config = ConfigDict(frozen=True)
-
-    seq: int = 0
-    partition: int
-    conversation: Conversation
-    # case id -> digest of the version last written to triage.cases
-    published: dict[str, str] = {}
-
-
-class StateStore:
     def __init__(self) -> None:
-        self._data: dict[str, Stored] = {}
-        self._ready: asyncio.Event | None = None
-        self._syncs: asyncio.Queue[asyncio.Event] | None = None
+        self._data: dict[int, dict[str, SlaState]] = {}
+        self._ready: dict[int, asyncio.Event] = {}
 
-    @property
-    def ready(self) -> asyncio.Event:
-        if self._ready is None:
-            self._ready = asyncio.Event()
-        return self._ready
+    def ready_event(self, partition: int) -> asyncio.Event:
+        """Set once ``partition``'s state has been recovered (cleared while it is read)."""
+        event = self._ready.get(partition)
+        if event is None:
+            event = self._ready[partition] = asyncio.Event()
+        return event
 
-    @property
-    def syncs(self) -> asyncio.Queue[asyncio.Event]:
-        """Barriers for the reader (``follow_topic``): each is set once it has caught up."""
-        if self._syncs is None:
-            self._syncs = asyncio.Queue()
-        return self._syncs
+    def is_ready(self, partition: int) -> bool:
+        return partition in self._ready and self._ready[partition].is_set()
 
-    async def sync(self, within_s: float) -> bool:
-        """Until the reader has read all that is on the state topic now; False on timeout.
+    def ready_partitions(self) -> set[int]:
+        return {p for p, event in self._ready.items() if event.is_set()}
 
-        A worker given new partitions calls this first, so that it acts on the state the
-        previous owner wrote last, not on a copy a moment older.
-        """
-        reached = asyncio.Event()
-        self.syncs.put_nowait(reached)
-        try:
-            await asyncio.wait_for(reached.wait(), within_s)
-        except TimeoutError:
+    def begin(self, partition: int) -> None:
+        """``partition`` is being (re)read: forget what was held and hold its events."""
+        self.ready_event(partition).clear()
+        self._data[partition] = {}
+
+    def done(self, partition: int) -> None:
+        self.ready_event(partition).set()
+
+    def drop(self, partition: int) -> None:
+        """``partition`` went to another worker: its states are that worker's now."""
+        self.ready_event(partition).clear()
+        self._data.pop(partition, None)
+
+    def get(self, partition: int, key: str) -> SlaState | None:
+        return self._data.get(partition, {}).get(key)
+
+    def put(self, partition: int, key: str, state: SlaState) -> bool:
+        """Keep ``state`` unless a newer one is held; True when it was kept."""
+        held = self._data.setdefault(partition, {})
+        old = held.get(key)
+        if old is not None and old.seq >= state.seq:
             return False
+        held[key] = state
         return True
 
-    def get(self, key: str) -> Stored | None:
-        return self._data.get(key)
-
-    def put(self, key: str, stored: Stored) -> bool:
-        """Keep ``stored`` unless a newer state is held; True when it was kept."""
-        held = self._data.get(key)
-        if held is not None and held.seq >= stored.seq:
-            return False
-        self._data[key] = stored
-        return True
-
-    def on_record(self, key: bytes | None, value: bytes | None) -> None:
+    def on_record(self, partition: int, key: bytes | None, value: bytes | None) -> None:
         """Keep one record of the state topic; InvalidRecord when it is unreadable."""
         if value is None:
             return  # a tombstone: compaction's way of forgetting a conversation
@@ -86,10 +94,81 @@ class StateStore:
             text = key.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRecord("key is not UTF-8") from None
-        self.put(text, decode(value, Stored))
+        self.put(partition, text, decode(value, SlaState))
 
-    def items(self) -> Iterator[tuple[str, Stored]]:
-        return iter(list(self._data.items()))
+    def items(self, partition: int) -> Iterator[tuple[str, SlaState]]:
+        return iter(list(self._data.get(partition, {}).items()))
 
     def __len__(self) -> int:
-        return len(self._data)
+        return sum(len(held) for held in self._data.values())
+
+
+async def recover_partition(
+    kafka: KafkaConnection,
+    topic: str,
+    partition: int,
+    store: PartitionStore,
+    *,
+    on_invalid: OnInvalid | None = None,
+    poll_ms: int = 200,
+) -> int:
+    """Read ``topic``'s ``partition`` from the start up to its end offset now, into
+    ``store``; returns the number of records read. A broker error starts it again."""
+    while True:
+        try:
+            return await _read_to_end(
+                kafka, topic, partition, store, on_invalid=on_invalid, poll_ms=poll_ms
+            )
+        except (KafkaError, OSError) as exc:
+            log.warning(
+                "sla state recovery failed; retrying",
+                partition=partition,
+                error=type(exc).__name__,
+            )
+            await asyncio.sleep(RETRY_S)
+
+
+async def _read_to_end(
+    kafka: KafkaConnection,
+    topic: str,
+    partition: int,
+    store: PartitionStore,
+    *,
+    on_invalid: OnInvalid | None,
+    poll_ms: int,
+) -> int:
+    store.begin(partition)
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        **kafka.options(), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    read = 0
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=poll_ms)
+            for record in batch.get(tp, []):
+                read += 1
+                await _keep(store, partition, record, on_invalid)
+    finally:
+        await consumer.stop()
+    return read
+
+
+async def _keep(
+    store: PartitionStore, partition: int, record: Any, on_invalid: OnInvalid | None
+) -> None:
+    try:
+        store.on_record(partition, record.key, record.value)
+    except InvalidRecord as exc:  # a bad record must not stop the recovery
+        log.warning(
+            "unreadable sla state skipped",
+            reason=exc.reason,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        if on_invalid is not None:
+            await on_invalid(record, exc.reason)

@@ -28,7 +28,7 @@ from worker.context import WorkerContext
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.messages import MessageError, messages_for
 from worker.moderation.service import submit_decision
-from worker.users import User, UserStore, users_path
+from worker.users import User, UserError, UserStore, open_store
 from worker.web import csp
 from worker.web.page_models import (
     ACTION_TEXT,
@@ -278,15 +278,31 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    manager = request.app[SESSIONS_KEY]
     form = await request.post()
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
     next_url = _local_path(str(form.get("next", "")))
     address = client_address(request, _ctx(request).settings.trusted_proxies)
+    try:
+        return await _check_sign_in(request, username, password, address, next_url)
+    except UserError:
+        log.error("sign-in unavailable: the accounts database cannot be used")
+        return _login_refused(
+            request,
+            next_url,
+            username,
+            "Signing in is not possible just now. Try again in a few minutes.",
+            status=503,
+        )
+
+
+async def _check_sign_in(
+    request: web.Request, username: str, password: str, address: str, next_url: str
+) -> web.StreamResponse:
+    manager = request.app[SESSIONS_KEY]
     limiter = manager.limiter
     # Counted before the hash is checked: requests sent together cannot all be tried.
-    attempt = limiter.reserve(username, address)
+    attempt = await asyncio.to_thread(limiter.reserve, username, address)
     if attempt is None:
         log.warning("sign-in refused: too many attempts", address=address)
         return _login_refused(
@@ -303,7 +319,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_refused(
             request, next_url, username, "Enter a correct user name and password.", status=401
         )
-    limiter.succeeded(attempt)
+    await asyncio.to_thread(limiter.succeeded, attempt)
     manager.sign_in(request, user)
     log.info("signed in", user=user.name, role=user.role)
     response = web.HTTPSeeOther(next_url)
@@ -499,10 +515,9 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _user_store(ctx: WorkerContext) -> UserStore:
-    store = ctx.views.users
-    if isinstance(store, UserStore):
-        return store
-    return UserStore(users_path(ctx.settings))
+    if ctx.views.users is None:
+        ctx.views.users = open_store(ctx.settings)
+    return ctx.views.users
 
 
 def _environment() -> jinja2.Environment:
@@ -534,7 +549,11 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         idle=timedelta(minutes=settings.web_session_idle_minutes),
     )
     web_app[SESSIONS_KEY] = SessionManager(
-        codec, ctx.clock, LoginLimiter(ctx.clock), store, secure_cookies=settings.secure_cookies
+        codec,
+        ctx.clock,
+        LoginLimiter(ctx.clock, store.database),
+        store,
+        secure_cookies=settings.secure_cookies,
     )
     web_app[DECIDE_KEY] = submit_decision
     web_app.middlewares.append(refresh_middleware)

@@ -17,7 +17,7 @@ from aiohttp import web
 from records.moderation import Role
 from worker.context import WorkerContext
 from worker.moderation.decisions import REQUIRED_ROLE
-from worker.users import User, UserError, UserStore, users_path
+from worker.users import User, UserError, UserStore, open_store
 from worker.web.session import user_from_session
 
 # Probes must answer without an account (/ready carries no data); /login must be reachable.
@@ -115,7 +115,9 @@ def _middleware(
             elif session_lookup is not None:
                 user = session_lookup(request)
         except UserError:
-            return error_response(503, "the users file cannot be read; tell an administrator")
+            return error_response(
+                503, "the accounts database cannot be used; tell an administrator"
+            )
         if user is None:
             return _refuse(request, "sign in or send an API token (Authorization: Bearer ...)")
         request[USER_KEY] = user
@@ -127,7 +129,7 @@ def _middleware(
 def user_store(ctx: WorkerContext) -> UserStore:
     """The one UserStore of this worker (shared with the sign-in pages)."""
     if ctx.views.users is None:
-        ctx.views.users = UserStore(users_path(ctx.settings))
+        ctx.views.users = open_store(ctx.settings)
     return ctx.views.users
 
 

@@ -20,22 +20,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session as DbSession
 
 from worker.clock import Clock
+from worker.db import Database
+from worker.db.models import SignInAttempt
 from worker.settings import Settings
-from worker.users import User, UserStore
+from worker.users import User, UserError, UserStore
 
 __all__ = [
     "COOKIE_NAME",
@@ -203,7 +208,10 @@ def load_secret(settings: Settings) -> bytes:
     return generated
 
 
-Key = tuple[str, ...]
+# (kind, digest of the name and/or address): the table holds no names or addresses.
+Key = tuple[str, str]
+# Any fixed number: reserving attempts in two processes at once happens one at a time.
+LIMITER_LOCK = 7_113_014
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,22 +220,32 @@ class Attempt:
 
     keys: tuple[Key, ...]
     at: float
+    # Marks the attempt's rows, so that a success can take them back.
+    token: str
+
+
+def _key(kind: str, *parts: str) -> Key:
+    return kind, hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 
 class LoginLimiter:
     """Counts sign-in attempts per user name and address, per address, and per account.
 
-    An attempt is counted (reserved) before its password is checked, so that requests
-    sent together cannot all be tried while the first ones are still being hashed; a
-    success takes its own attempt back and clears the failures of its name and address.
-    Refused: a name from one address after ``per_user`` attempts inside the window, an
-    address after ``per_address`` (one address trying many names), a name from any
-    addresses after ``per_account`` (many addresses trying one name).
+    The attempts are rows in the database (worker/db/), so every web process sharing it
+    counts the same failures. An attempt is counted (reserved) before its password is
+    checked, so that requests sent together, to one process or several, cannot all be
+    tried while the first ones are still being hashed; a success takes its own attempt
+    back and clears the failures of its name and address. Refused: a name from one
+    address after ``per_user`` attempts inside the window, an address after
+    ``per_address`` (one address trying many names), a name from any addresses after
+    ``per_account`` (many addresses trying one name). The calls block: call them from
+    a thread.
     """
 
     def __init__(
         self,
         clock: Clock,
+        database: Database,
         *,
         per_user: int = 5,
         per_address: int = 30,
@@ -235,60 +253,75 @@ class LoginLimiter:
         window: timedelta = timedelta(minutes=15),
     ) -> None:
         self._clock = clock
+        self._database = database
         self._window = window.total_seconds()
         self._limits = {"pair": per_user, "address": per_address, "account": per_account}
-        self._attempts: dict[Key, deque[float]] = {}
-        self._sweep_at = 10_000
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
     def _keys(self, username: str, address: str) -> tuple[Key, ...]:
         name = username.casefold()
-        return (("pair", name, address), ("address", address), ("account", name))
+        return (_key("pair", name, address), _key("address", address), _key("account", name))
 
-    def _recent(self, key: Key, now: float) -> int:
-        times = self._attempts.get(key)
-        if times is None:
-            return 0
-        while times and times[0] <= now - self._window:
-            times.popleft()
-        if not times:
-            del self._attempts[key]
-        return len(times)
+    def _blocked(self, session: DbSession, keys: tuple[Key, ...], now: float) -> bool:
+        for kind, key in keys:
+            recent = session.scalar(
+                select(func.count())
+                .select_from(SignInAttempt)
+                .where(
+                    SignInAttempt.kind == kind,
+                    SignInAttempt.key == key,
+                    SignInAttempt.at > now - self._window,
+                )
+            )
+            if (recent or 0) >= self._limits[kind]:
+                return True
+        return False
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            # Not str(exc): it carries the statement's parameters.
+            raise UserError(
+                f"the accounts database cannot be used ({type(exc).__name__})"
+            ) from None
 
     def blocked(self, username: str, address: str) -> bool:
-        now = self._now()
-        return any(
-            self._recent(key, now) >= self._limits[key[0]] for key in self._keys(username, address)
-        )
+        with self._errors(), self._database.read() as session:
+            return self._blocked(session, self._keys(username, address), self._now())
 
     def reserve(self, username: str, address: str) -> Attempt | None:
-        """Counts an attempt now, or None (nothing counted) when a limit is reached."""
-        if self.blocked(username, address):
-            return None
+        """Counts an attempt now, or None (nothing counted) when a limit is reached.
+        Raises UserError when the database cannot be used."""
         now = self._now()
         keys = self._keys(username, address)
-        for key in keys:
-            self._attempts.setdefault(key, deque()).append(now)
-        if len(self._attempts) > self._sweep_at:
-            self._sweep(now)
-        return Attempt(keys, now)
+        with self._errors(), self._database.write() as session:
+            self._database.serialise(session, LIMITER_LOCK)
+            # Names and addresses that stopped trying would otherwise stay for ever.
+            session.execute(delete(SignInAttempt).where(SignInAttempt.at <= now - self._window))
+            if self._blocked(session, keys, now):
+                return None
+            token = secrets.token_hex(16)
+            session.add_all(
+                SignInAttempt(kind=kind, key=key, at=now, attempt=token) for kind, key in keys
+            )
+        return Attempt(keys, now, token)
 
     def succeeded(self, attempt: Attempt) -> None:
         """The password was right: the attempt was no failure, and its pair starts afresh."""
-        pair, *others = attempt.keys
-        self._attempts.pop(pair, None)
-        for key in others:
-            times = self._attempts.get(key)
-            if times is not None and attempt.at in times:
-                times.remove(attempt.at)
-
-    def _sweep(self, now: float) -> None:
-        # Names and addresses that stopped trying would otherwise stay for ever.
-        for key in list(self._attempts):
-            self._recent(key, now)
-        self._sweep_at = max(10_000, 2 * len(self._attempts))
+        (kind, key), *_ = attempt.keys
+        with self._errors(), self._database.write() as session:
+            session.execute(
+                delete(SignInAttempt).where(
+                    or_(
+                        and_(SignInAttempt.kind == kind, SignInAttempt.key == key),
+                        SignInAttempt.attempt == attempt.token,
+                    )
+                )
+            )
 
 
 def is_secure(request: web.Request) -> bool:
@@ -323,7 +356,7 @@ class SessionManager:
 
     def read(self, request: web.Request) -> Session | None:
         """The request's valid session, or None (expired, forged, or its account's
-        sessions ended). Raises UserError when the users file cannot be read."""
+        sessions ended). Raises UserError when the accounts database cannot be used."""
         if SESSION in request:
             return request[SESSION]
         value = request.cookies.get(COOKIE_NAME)

@@ -1,0 +1,202 @@
+"""The tables, as typed SQLAlchemy 2 models.
+
+Accounts, their API tokens and the sign-in attempts are primary state: they live only
+here, not on a topic, so they are backed up with the database (docs/operators.md). The
+tables after them are the read side, folded from the topics and rebuilt from them at will.
+A change to these models needs a migration in migrations/versions/.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "NAMING",
+    "Account",
+    "AlertRow",
+    "ApiToken",
+    "AuditRow",
+    "Base",
+    "CaseRow",
+    "DecisionRow",
+    "LegacyImport",
+    "Projected",
+    "RecordJson",
+    "ReviewItemRow",
+    "SignInAttempt",
+]
+
+# Fixed constraint names, so that migrations can name what they change on every engine.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """An officer's account: name, role, argon2 hash and what their session cookies carry."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # Random per account; with the generation it is the session stamp (worker/users.py).
+    account_key: Mapped[str] = mapped_column(String(64))
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ApiToken(Base):
+    """An API token, kept only as the SHA-256 digest of the token shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    account: Mapped[Account] = relationship(back_populates="tokens")
+
+
+class SignInAttempt(Base):
+    """One counted sign-in attempt under one key (worker/web/session.py's limiter)."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (Index("ix_sign_in_attempts_key_at", "kind", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "pair" (name and address), "address" or "account".
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(200))
+    # Seconds since the epoch, from the worker's clock.
+    at: Mapped[float] = mapped_column(Float, index=True)
+    # The attempt's rows share this, so that a success can take them back together.
+    attempt: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class LegacyImport(Base):
+    """A file imported once into the database (the users file of earlier versions)."""
+
+    __tablename__ = "legacy_imports"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(Integer)
+
+
+# -- the read side, folded from the topics by worker/db/projector.py ------------------------
+# Each row is one record (the latest version seen), keyed by the record's id, with the
+# whole record as JSON, the columns that pages and reports filter on, and where on its
+# topic the row's version was read. All of it can be rebuilt: `triage db rebuild`.
+
+# JSONB on PostgreSQL (indexable, queryable by reporting tools); JSON text on SQLite.
+RecordJson = JSON().with_variant(JSONB(), "postgresql")
+# Text, not String(n), for what records leave unbounded: PostgreSQL would refuse a long one.
+
+
+class Projected:
+    """The columns every folded table has."""
+
+    record: Mapped[dict[str, Any]] = mapped_column(RecordJson)
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReviewItemRow(Projected, Base):
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_queue", "status", "lane", "created_at"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    lane: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8))
+    platform: Mapped[str] = mapped_column(Text)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    comment_key: Mapped[str] = mapped_column(Text, index=True)
+    conversation_key: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DecisionRow(Projected, Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text, index=True)
+    lane: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+
+
+class CaseRow(Projected, Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_board", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    conversation_key: Mapped[str] = mapped_column(Text, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    item_id: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertRow(Projected, Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditRow(Projected, Base):
+    __tablename__ = "audit_records"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    decision_id: Mapped[str] = mapped_column(Text, index=True)
+    item_id: Mapped[str] = mapped_column(Text, index=True)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    action: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,0 +1,324 @@
+"""The projector: folds triage.review, triage.decisions, triage.cases, triage.alerts and
+triage.audit into the read-side tables (worker/db/models.py).
+
+It reads in a consumer group of its own (``<app id>-projector``), so it neither takes
+partitions from the worker's agents nor depends on them, and it commits its offsets only
+after the batch's transaction has committed. Every write is an upsert keyed by the
+record's id that also stores the partition and offset it was read at, and a row is only
+replaced by a version read later on the same partition: reading a record again (after a
+crash, a rebalance, or a rebuild) changes nothing. ``rebuild`` empties the tables and
+folds every topic again from its start.
+
+A record that cannot be read is skipped and logged (topic, partition, offset and reason,
+never its contents): the worker's own agents and readers of these topics already send it
+to the dead-letter topic, and a second copy from here would only repeat it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import BaseModel
+from sqlalchemy import delete, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from records import ReviewItem
+from records.codec import InvalidRecord, decode
+from records.moderation import AuditRecord, Decision
+from records.sla import Alert, Case
+from worker.db.engine import Database
+from worker.db.models import AlertRow, AuditRow, CaseRow, DecisionRow, Projected, ReviewItemRow
+from worker.settings import Settings
+
+__all__ = [
+    "RETRY_MAX_S",
+    "ROWS_PER_STATEMENT",
+    "Fold",
+    "Folder",
+    "Message",
+    "Projector",
+    "folds",
+    "rebuild",
+]
+
+log = structlog.get_logger(__name__)
+
+# SQLite allows 32,766 parameters a statement; a row has at most 15.
+ROWS_PER_STATEMENT = 500
+RETRY_MAX_S = 30.0
+
+
+class Message(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """How one topic's records become rows of one table."""
+
+    record_type: type[BaseModel]
+    table: type[Projected]
+    columns: Callable[[Any], dict[str, Any]]
+
+
+def _review(item: ReviewItem) -> dict[str, Any]:
+    comment = item.comment
+    return {
+        "id": item.id,
+        "lane": item.lane,
+        "status": item.status,
+        "platform": comment.platform,
+        "author_key": comment.author_key,
+        "comment_key": comment.comment_key,
+        "conversation_key": comment.conversation_key,
+        "created_at": item.created_at,
+        "due_at": item.due_at,
+        "outcome": item.outcome,
+        "decided_by": item.decided_by,
+        "decided_at": item.decided_at,
+    }
+
+
+def _decision(decision: Decision) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "item_id": decision.item_id,
+        "lane": decision.lane,
+        "action": decision.action,
+        "decided_by": decision.by,
+        "role": decision.role,
+        "decided_at": decision.decided_at,
+        "author_key": decision.author_key,
+    }
+
+
+def _case(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "conversation_key": case.conversation_key,
+        "status": case.status,
+        "platform": case.platform,
+        "channel": case.channel,
+        "author_key": case.author_key,
+        "item_id": case.item_id,
+        "received_at": case.received_at,
+        "due_at": case.due_at,
+        "closed_at": case.closed_at,
+    }
+
+
+def _alert(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "subject": alert.subject,
+        "created_at": alert.created_at,
+    }
+
+
+def _audit(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "decision_id": record.decision_id,
+        "item_id": record.item_id,
+        "author_key": record.author_key,
+        "action": record.action,
+        "decided_by": record.decided_by,
+        "decided_at": record.decided_at,
+    }
+
+
+def folds(settings: Settings) -> dict[str, Fold]:
+    """The topics the projector reads (full names), each with its fold."""
+    topics = settings.topics
+    return {
+        topics.review: Fold(ReviewItem, ReviewItemRow, _review),
+        topics.decisions: Fold(Decision, DecisionRow, _decision),
+        topics.cases: Fold(Case, CaseRow, _case),
+        topics.alerts: Fold(Alert, AlertRow, _alert),
+        topics.audit: Fold(AuditRecord, AuditRow, _audit),
+    }
+
+
+def _upsert(session: Session, table: type[Projected], rows: list[dict[str, Any]]) -> None:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    target: Any = table
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        statement = dialect.insert(target).values(rows[start : start + ROWS_PER_STATEMENT])
+        new = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[target.id],
+            set_={name: new[name] for name in rows[0] if name != "id"},
+            # Only a version read later on the same partition replaces a row.
+            where=or_(
+                target.source_partition != new.source_partition,
+                target.source_offset < new.source_offset,
+            ),
+        )
+        session.execute(statement)
+
+
+class Folder:
+    """Turns messages into upserts, one transaction per batch."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.database = database
+        self.folds = folds(settings)
+        self.folded = 0
+        self.skipped = 0
+
+    def rows(self, messages: Iterable[Message]) -> dict[type[Projected], list[dict[str, Any]]]:
+        """The rows to write per table, one per record id (the last read wins); counts the
+        records read in ``folded`` and those skipped in ``skipped``."""
+        by_table: dict[type[Projected], dict[str, dict[str, Any]]] = {}
+        for message in messages:
+            fold = self.folds[message.topic]
+            try:
+                record = decode(message.value, fold.record_type)
+            except InvalidRecord as exc:
+                self.skipped += 1
+                log.warning(
+                    "projector skipped a record",
+                    reason=exc.reason,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
+                continue
+            row = fold.columns(record)
+            row["record"] = record.model_dump(mode="json", by_alias=True)
+            row["source_partition"] = message.partition
+            row["source_offset"] = message.offset
+            by_table.setdefault(fold.table, {})[row["id"]] = row
+            self.folded += 1
+        return {table: list(rows.values()) for table, rows in by_table.items()}
+
+    def fold(self, messages: Iterable[Message]) -> None:
+        """Writes the messages' records in one transaction."""
+        tables = self.rows(messages)
+        if tables:
+            with self.database.write() as session:
+                for table, rows in tables.items():
+                    _upsert(session, table, rows)
+
+    def empty(self) -> None:
+        with self.database.write() as session:
+            for fold in self.folds.values():
+                session.execute(delete(fold.table))
+
+
+def _consumer(settings: Settings, *topics: str, group_id: str | None) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        **settings.kafka.options(),
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id=f"{settings.app_id}-projector",
+    )
+
+
+def _flatten(batch: Mapping[TopicPartition, list[Any]]) -> list[Any]:
+    return [message for messages in batch.values() for message in messages]
+
+
+class Projector:
+    """Folds the topics into the tables, for ever, in its own consumer group."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.folder = Folder(settings, database)
+        self.group_id = f"{settings.app_id}-projector"
+
+    async def run(self) -> None:
+        """Reads and folds until cancelled."""
+        consumer = _consumer(self.settings, *self.folder.folds, group_id=self.group_id)
+        await consumer.start()
+        log.info("projector started", group=self.group_id, topics=len(self.folder.folds))
+        try:
+            while True:
+                try:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+                except KafkaError as exc:
+                    log.warning("projector read failed; retrying", error=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                messages = _flatten(batch)
+                if not messages:
+                    continue
+                await self._fold(messages)
+                try:
+                    await consumer.commit()
+                except (CommitFailedError, KafkaError) as exc:
+                    # Partitions moved: whoever has them reads this batch again, harmlessly.
+                    log.info("projector commit skipped", error=type(exc).__name__)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _fold(self, messages: list[Any]) -> None:
+        """Folds the batch, trying again while the database cannot be reached (a restart of
+        PostgreSQL, a locked SQLite file): nothing is committed to Kafka meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self.folder.fold, messages)
+                return
+            except OperationalError as exc:
+                log.warning(
+                    "projector cannot write; retrying",
+                    error=type(exc.orig).__name__ if exc.orig else type(exc).__name__,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+
+async def rebuild(settings: Settings, database: Database, *, timeout_s: float = 600.0) -> int:
+    """Empties the read-side tables and folds every topic again from its start, up to its
+    end when the rebuild began; the number of records folded (each version of a record
+    counts). Raises TimeoutError when the topics cannot be read in ``timeout_s``."""
+    folder = Folder(settings, database)
+    consumer = _consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        parts = [
+            TopicPartition(topic, partition)
+            for topic in folder.folds
+            if topic in existing
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        await asyncio.to_thread(folder.empty)
+        if not parts:
+            return 0
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = {tp: end for tp, end in (await consumer.end_offsets(parts)).items() if end > 0}
+        async with asyncio.timeout(timeout_s):
+            while ends:
+                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+                messages = [m for tp, ms in batch.items() for m in ms if m.offset < ends.get(tp, 0)]
+                if messages:
+                    await asyncio.to_thread(folder.fold, messages)
+                for tp in list(ends):
+                    if await consumer.position(tp) >= ends[tp]:
+                        del ends[tp]
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+    log.info("read side rebuilt", rows=folder.folded, skipped=folder.skipped)
+    return folder.folded
