@@ -28,6 +28,8 @@ from worker import triage
 from worker.clock import Clock
 from worker.context import WorkerContext
 from worker.moderation import agent as moderation_agent
+from worker.notify.config import NotifySettings
+from worker.notify.service import NotifyService
 from worker.producer import FaustProducer
 from worker.retention import topic_specs
 from worker.runtime import Channels, Fatal, Runtime, topic_options
@@ -54,11 +56,13 @@ def create_app(
     classifier: Classifier | None = None,
     clock: Clock | None = None,
     web_app: bool = False,
+    notify: NotifySettings | None = None,
 ) -> faust.App:
     """Build a worker App; ``classifier`` defaults to ``classifiers.load(settings)``.
 
     With ``web_app=True`` the officers' app (worker/web/app.py) is served by aiohttp on
     ``settings.web_host:web_port`` as a service of the App, started and stopped with it.
+    With ``notify`` settings the notifier (worker/notify/service.py) is another service.
     """
     if settings.embedded:
         raise ValueError("create_app needs a broker URL; start the embedded one first")
@@ -134,6 +138,8 @@ def create_app(
         register(rt, ctx)
     if web_app:
         app.add_dependency(WebService(ctx))
+    if notify is not None:
+        app.add_dependency(NotifyService(rt, notify, ctx.views))
     return app
 
 

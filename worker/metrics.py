@@ -67,6 +67,25 @@ class Metrics:
         self.breached_cases = Gauge(
             "triage_breached_cases", "Open conversations past their reply deadline", registry=reg
         )
+        # The notifier (worker/notify/): messages by channel (email, slack, teams).
+        self.notifications_sent = Counter(
+            "triage_notifications_sent",
+            "Notifications delivered, by channel",
+            ["channel"],
+            registry=reg,
+        )
+        self.notifications_failed = Counter(
+            "triage_notifications_failed",
+            "Notifications given up (refused, or out of retries), by channel",
+            ["channel"],
+            registry=reg,
+        )
+        self.notifications_retried = Counter(
+            "triage_notifications_retried",
+            "Notification attempts that failed and were tried again, by channel",
+            ["channel"],
+            registry=reg,
+        )
         for category in CATEGORIES:
             self.flagged.labels(category=category)
 

@@ -8,6 +8,7 @@ client is run against a recorder that keeps the constructor's keyword arguments.
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import ssl
 from collections import Counter
@@ -183,7 +184,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 11  # the sites the recorder test below goes through
+    assert found == 13  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -242,6 +243,7 @@ def recorder(monkeypatch):
         "worker.retention",
         "worker.cli.emergency",
         "worker.db.projector",
+        "worker.notify.service",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
         for kind in CLIENTS:
@@ -272,11 +274,14 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.clock import ManualClock
     from worker.db import Database
     from worker.db.projector import Projector
+    from worker.follow import TopicFollower
+    from worker.metrics import Metrics
     from worker.moderation.policy import ModerationConfig
     from worker.moderation.review_view import ModerationState, TopicReader
+    from worker.notify.config import NotifySettings
+    from worker.notify.service import build_notifier
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
-    from worker.follow import TopicFollower
     from worker.sla.store import PartitionStore, recover_partition
 
     worker = Settings(**sasl_ssl(certs))
@@ -306,6 +311,9 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     with pytest.raises(Built):
         await read_labels(worker)  # consumer
     await _publish(worker, change)  # admin, producer
+    notifier = build_notifier(worker, NotifySettings(notify_app_url=""), Metrics())
+    with pytest.raises(Built):
+        await notifier.run(asyncio.Event())  # producer, consumer
     await ensure_topic(connector.kafka, "t", 1, 1)  # admin
     await KafkaSink(connector.kafka, "t", ConnectorMetrics("test"))._start_producer(True)
     runner = ActionsRunner(connector)
@@ -315,7 +323,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 4, "AIOKafkaConsumer": 6}
+    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 5, "AIOKafkaConsumer": 7}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

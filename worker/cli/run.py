@@ -25,9 +25,11 @@ from records.policy import PolicyError
 from worker.app import create_app
 from worker.broker import BrokerError, EmbeddedBroker
 from worker.cli import get_settings
+from worker.cli.notify import notify_settings
 from worker.context import WorkerContext
 from worker.db import DatabaseError
 from worker.db.projector import Projector
+from worker.notify.config import NotifySettings
 from worker.retention import TopicRetentionError, check_retention, topic_specs
 from worker.settings import Settings
 from worker.users import UserError, open_store
@@ -43,7 +45,9 @@ class StartError(RuntimeError):
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]]:
+async def running(
+    settings: Settings, notify: NotifySettings | None = None
+) -> AsyncIterator[tuple[Any, WorkerContext]]:
     """The started App and its context (embedded broker too when none is configured)."""
     broker: EmbeddedBroker | None = None
     if settings.embedded:
@@ -65,7 +69,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Any, WorkerContext]
         # Before anything is built or created: an existing topic may delete records early.
         await _check_retention(settings, ctx)
         await asyncio.to_thread(_open_database, ctx)
-        app = await asyncio.to_thread(_build, settings, ctx)
+        app = await asyncio.to_thread(_build, settings, ctx, notify)
         try:
             await app.start()
         except OSError as exc:
@@ -110,9 +114,9 @@ def _start_projector(ctx: WorkerContext) -> asyncio.Task[None]:
     return task
 
 
-def _build(settings: Settings, ctx: WorkerContext) -> Any:
+def _build(settings: Settings, ctx: WorkerContext, notify: NotifySettings | None) -> Any:
     try:
-        return create_app(settings, ctx=ctx, web_app=True)
+        return create_app(settings, ctx=ctx, web_app=True, notify=notify)
     except ClassifierError as exc:
         raise StartError(f"the classifier could not be loaded: {exc}") from exc
     except PolicyError as exc:
@@ -137,6 +141,7 @@ async def serve(
     settings: Settings,
     *,
     while_running: Callable[[Any, WorkerContext], Awaitable[None]] | None = None,
+    notify: NotifySettings | None = None,
 ) -> int:
     """Run until a signal, a fatal error or the end of ``while_running``; the exit code."""
     stop = asyncio.Event()
@@ -144,7 +149,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with running(settings) as (app, ctx):
+        async with running(settings, notify) as (app, ctx):
             waiters: list[asyncio.Future[Any]] = [
                 asyncio.ensure_future(stop.wait()),
                 asyncio.ensure_future(ctx.fatal.event.wait()),
@@ -172,8 +177,15 @@ async def serve(
 
 
 @click.command()
+@click.option(
+    "--no-notify", is_flag=True, help="Leave the notifier out (run `triage notify` elsewhere)."
+)
 @click.pass_context
-def command(ctx: click.Context) -> None:
-    """Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset)."""
+def command(ctx: click.Context, no_notify: bool) -> None:
+    """Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset).
+
+    The notifier (mail, Slack, Teams) runs with them when a channel is configured.
+    """
     settings = get_settings(ctx)
-    ctx.exit(asyncio.run(serve(settings)))
+    notify = None if no_notify else notify_settings(ctx)
+    ctx.exit(asyncio.run(serve(settings, notify=notify)))

@@ -1,0 +1,284 @@
+"""Alert -> the messages to send, per channel and recipient: the pure part of the notifier.
+
+Who gets what (issue 14): deadline alerts go to the officers (a missed deadline to the
+Communications Manager too) and to the team's chat; blocks and unblocks go to the Managing
+Director by mail only. Each message holds no more than its reader needs: the SLA alerts
+carry no resident's data at all; a block notice carries the account's key, the platform,
+who decided and the appeal date, which is what the block alert record holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from records.sla import Alert
+from worker.notify.config import NotificationsPolicy, Recipients, Role
+
+__all__ = [
+    "Channel",
+    "Fact",
+    "Message",
+    "NoRoute",
+    "compose",
+    "render_html",
+    "render_text",
+    "slack_payload",
+    "teams_payload",
+]
+
+Channel = Literal["email", "slack", "teams"]
+CHAT: tuple[Channel, ...] = ("slack", "teams")
+
+# Which roles each alert kind is for, by mail.
+ROUTES: dict[str, tuple[Role, ...]] = {
+    "sla_at_risk": ("officers",),
+    "sla_breach": ("officers", "comms_manager"),
+    "author_blocked": ("managing_director",),
+    "author_unblocked": ("managing_director",),
+    "daily_digest": ("officers", "comms_manager"),
+}
+
+HEADINGS: dict[str, str] = {
+    "sla_at_risk": "Reply deadline near",
+    "sla_breach": "Reply deadline missed",
+    "author_blocked": "An account was blocked",
+    "author_unblocked": "An account was unblocked",
+    "daily_digest": "This morning's summary",
+}
+
+
+READERS: dict[str, str] = {
+    "officers": "one of the officers",
+    "comms_manager": "the Communications Manager",
+    "managing_director": "the Managing Director",
+    "on_call": "the officer on call",
+    "chat": "a member of this channel",
+}
+
+
+class NoRoute(ValueError):
+    """The alert is of a kind the notifier does not know, or no one is set to receive it."""
+
+    safe_message = True
+
+
+Fact = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message for one recipient (one address by mail; the channel for chat)."""
+
+    alert_id: str
+    kind: str
+    channel: Channel
+    role: Role | Literal["chat"]
+    to: str | None
+    subject: str
+    heading: str
+    summary: str
+    facts: tuple[Fact, ...]
+    link: str | None
+
+    @property
+    def key(self) -> str:
+        """Names this delivery, so a retry of the alert sends only what is still unsent."""
+        return f"{self.alert_id}|{self.channel}|{self.role}|{self.to or ''}"
+
+    @property
+    def reader(self) -> str:
+        """Who the message is for, in words (the footer says why they receive it)."""
+        return READERS[self.role]
+
+    @property
+    def label(self) -> str:
+        """For logs and dead letters: the channel and role, never the address."""
+        return f"{self.channel} to {self.role}"
+
+
+def _local(value: Any, zone: ZoneInfo) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return at.strftime("%a %d %b %Y")  # a date, as the appeal date is
+    return at.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+
+
+def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
+    data = alert.data
+    facts: list[Fact] = []
+    pairs: tuple[tuple[str, Any], ...]
+    if alert.kind == "daily_digest":
+        lanes = [k for k in data if k.startswith("waiting_")]
+        pairs = (
+            *((f"Waiting: {k.removeprefix('waiting_')} lane", data[k]) for k in lanes),
+            (f"Deadlines missed since {_local(data.get('since'), zone)}", data.get("breaches")),
+            (f"Accounts blocked since {_local(data.get('since'), zone)}", data.get("blocks")),
+        )
+    elif alert.kind.startswith("sla_"):
+        pairs = (
+            ("Channel", data.get("channel")),
+            ("Received", _local(data.get("received_at"), zone)),
+            ("Due", _local(data.get("due_at"), zone)),
+            ("Review item", data.get("item_id")),
+        )
+    else:
+        pairs = (
+            ("Account", alert.subject),
+            ("Decided by", data.get("decided_by")),
+            ("May appeal from", _local(data.get("appealable_from"), zone)),
+            ("Review item", data.get("item_id")),
+            ("Audit record", data.get("audit_id")),
+        )
+    for label, value in pairs:
+        if value is not None and value != "":
+            facts.append((label, str(value)))
+    return tuple(facts)
+
+
+def compose(
+    alert: Alert,
+    *,
+    recipients: Recipients,
+    channels: tuple[Channel, ...],
+    policy: NotificationsPolicy,
+    zone: ZoneInfo,
+    app_url: str = "",
+) -> list[Message]:
+    """The messages ``alert`` calls for on the configured ``channels``.
+
+    Raises :class:`NoRoute` for an unknown kind, and when none of them can be delivered
+    (no channel configured for it, or no address for its roles): someone must look.
+    """
+    roles = ROUTES.get(alert.kind)
+    if roles is None:
+        raise NoRoute(f"no route for alert kind {alert.kind!r}")
+    heading = HEADINGS[alert.kind]
+    item_id = alert.data.get("item_id")
+    link = f"{app_url.rstrip('/')}/items/{item_id}" if app_url and item_id else None
+    base = Message(
+        alert_id=alert.id,
+        kind=alert.kind,
+        channel="email",
+        role="chat",
+        to=None,
+        subject=f"{policy.subject_prefix} {heading}".strip(),
+        heading=heading,
+        summary=alert.message,
+        facts=_facts(alert, zone),
+        link=link,
+    )
+    out: list[Message] = []
+    if "email" in channels:
+        for role in roles:
+            for address in recipients.get(role, ()):
+                out.append(replace(base, channel="email", role=role, to=address))
+    if alert.kind in policy.chat_kinds:
+        for channel in CHAT:
+            if channel in channels:
+                out.append(replace(base, channel=channel, role="chat"))
+    if not out:
+        raise NoRoute(
+            f"no one to tell about a {alert.kind} alert: set an address for "
+            + " or ".join(roles)
+            + (" or a chat webhook" if alert.kind in policy.chat_kinds else "")
+        )
+    return out
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("worker.notify", "templates"),
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def render_text(message: Message) -> str:
+    """The plain-text body of a mail."""
+    return _env.get_template("alert.txt").render(m=message)
+
+
+def render_html(message: Message) -> str:
+    """The HTML body of a mail (headings, a definition list, no images or colour cues)."""
+    return _env.get_template("alert.html").render(m=message)
+
+
+def _mrkdwn(text: str) -> str:
+    # Slack's three control characters; everything else is literal.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(message: Message) -> dict[str, Any]:
+    """A Slack incoming-webhook body: ``text`` (the notification's fallback) and Block Kit
+    ``blocks``: a header, the summary, the facts as fields, the link."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": message.heading[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(message.summary)}},
+    ]
+    if message.facts:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{_mrkdwn(k)}*\n{_mrkdwn(v)}"}
+                    for k, v in message.facts[:10]  # Slack takes at most ten fields
+                ],
+            }
+        )
+    if message.link:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"<{message.link}|Open the review item>"},
+            }
+        )
+    return {"text": f"{message.heading}: {message.summary}"[:3000], "blocks": blocks}
+
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def teams_payload(message: Message) -> dict[str, Any]:
+    """A Teams Workflows webhook body: a ``message`` whose one attachment is an Adaptive
+    Card with the heading, the summary, the facts (a FactSet) and the link."""
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": message.heading,
+            "size": "Medium",
+            "weight": "Bolder",
+            "style": "heading",
+            "wrap": True,
+        },
+        {"type": "TextBlock", "text": message.summary, "wrap": True},
+    ]
+    if message.facts:
+        body.append(
+            {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in message.facts]}
+        )
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    if message.link:
+        card["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open the review item", "url": message.link}
+        ]
+    return {
+        "type": "message",
+        "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}],
+    }
