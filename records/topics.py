@@ -64,6 +64,8 @@ TABLE: tuple[Row, ...] = (
     Row("triage.deadletter", "delete", "comments", records=False, schema="dead-letter"),
     Row("triage.sla-events", "delete", "comments", records=False, schema="sla-event"),
     Row("triage.sla-state", "compact", None, records=True, schema="sla-state"),
+    # The erasure list (records/privacy.py): one record per person, kept until replaced.
+    Row("triage.erasures", "compact", None, records=True, schema="erasure"),
     # Every switch has its own key, so compaction keeps the whole history.
     Row(
         "triage.emergency",
@@ -162,6 +164,11 @@ class Topics:
     def emergency(self) -> str:
         # Emergency-mode switches: one partition, read whole by every worker.
         return self._name("triage.emergency")
+
+    @property
+    def erasures(self) -> str:
+        # Who has been erased: applied by the projector on every fold and rebuild.
+        return self._name("triage.erasures")
 
     def all(self) -> tuple[str, ...]:
         """Every topic of :data:`TABLE`, with the prefix."""

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from classifiers import Classifier
 from classifiers import load as load_classifier
+from records.admin import ensure_topic
 from records.kafka import KafkaConnection
 from records.topics import TopicSpec
 from worker import triage
@@ -127,6 +128,11 @@ def create_app(
         # the configured partitions, before anything is written to them.
         for channel in vars(rt.channels).values():
             await channel.maybe_declare()
+        # The erasure list: no agent writes it (`triage erase` does), the projector reads it.
+        erasures = rt.specs[settings.topics.erasures]
+        await ensure_topic(
+            settings.kafka, erasures, settings.partitions, settings.replication_factor
+        )
         started["declared"] = True
         _maybe_ready()
 

@@ -184,7 +184,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 13  # the sites the recorder test below goes through
+    assert found == 14  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -242,6 +242,7 @@ def recorder(monkeypatch):
         "worker.replay",
         "worker.retention",
         "worker.cli.emergency",
+        "worker.cli.erase",
         "worker.db.projector",
         "worker.notify.service",
     )
@@ -268,8 +269,10 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from connectors.metrics import ConnectorMetrics
     from connectors.sink import KafkaSink
     from records.admin import ensure_topic
+    from records.privacy import Erasure
     from records.sla import EmergencyChange
     from worker.cli.emergency import _publish
+    from worker.cli.erase import _publish as publish_erasure
     from worker.cli.labels import read_labels
     from worker.clock import ManualClock
     from worker.db import Database
@@ -314,6 +317,8 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     notifier = build_notifier(worker, NotifySettings(notify_app_url=""), Metrics())
     with pytest.raises(Built):
         await notifier.run(asyncio.Event())  # producer, consumer
+    erasure = Erasure(author_key="x:1", erased_at=NOW, by="ada", reason="ref")
+    await publish_erasure(worker, erasure)  # admin, producer
     await ensure_topic(connector.kafka, "t", 1, 1)  # admin
     await KafkaSink(connector.kafka, "t", ConnectorMetrics("test"))._start_producer(True)
     runner = ActionsRunner(connector)
@@ -323,7 +328,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 6, "AIOKafkaProducer": 5, "AIOKafkaConsumer": 7}
+    assert kinds == {"AIOKafkaAdminClient": 7, "AIOKafkaProducer": 6, "AIOKafkaConsumer": 7}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

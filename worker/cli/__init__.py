@@ -36,7 +36,14 @@ COMMANDS: dict[str, str] = {
     "labels": "Labelled examples from officers' decisions (triage.labels).",
     "db": "The database behind TRIAGE_DATABASE_URL: migrate it, fold the topics into it.",
     "notify": "Send the alerts on triage.alerts by mail, Slack and Teams (needs TRIAGE_BROKER).",
+    "subject-access": "Export everything held about one person as JSON and CSV (audited).",
+    "erase": "Redact one person's text and identifying fields, for good (admin; audited).",
 }
+
+
+def _module(name: str) -> str:
+    # subject-access lives in worker/cli/subject_access.py.
+    return f"worker.cli.{name.replace('-', '_')}"
 
 
 class LazyGroup(click.Group):
@@ -44,14 +51,12 @@ class LazyGroup(click.Group):
     Kafka stacks at their top, and ``triage --help`` lists them from COMMANDS instead."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(
-            name for name in COMMANDS if importlib.util.find_spec(f"worker.cli.{name}") is not None
-        )
+        return sorted(name for name in COMMANDS if importlib.util.find_spec(_module(name)))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS or importlib.util.find_spec(f"worker.cli.{cmd_name}") is None:
+        if cmd_name not in COMMANDS or importlib.util.find_spec(_module(cmd_name)) is None:
             return None
-        command: click.Command = importlib.import_module(f"worker.cli.{cmd_name}").command
+        command: click.Command = importlib.import_module(_module(cmd_name)).command
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from records.policy import PolicyError
+from records.retention import load_retention
 from worker.cli import get_settings
 from worker.db import Database, DatabaseError, current, database_url, head, upgrade
 from worker.db.projector import Projector, rebuild
+from worker.db.retention import apply_retention
 from worker.settings import Settings
 
 
@@ -101,6 +106,27 @@ def project_command(ctx: click.Context) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         database.close()
+
+
+@command.command("retention")
+@click.option("--by", default="retention-job", show_default=True, help="Recorded as who ran it.")
+@click.pass_context
+def retention_command(ctx: click.Context, by: str) -> None:
+    """Delete the rows older than the policy's periods (run it daily); logged in privacy_log."""
+    settings = get_settings(ctx)
+    try:
+        retention = load_retention(settings.policy)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    database = _database(ctx)
+    try:
+        upgrade(database)
+        deleted = apply_retention(database, retention, by=by, now=datetime.now(UTC))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.close()
+    click.echo(json.dumps({"deleted": deleted}))
 
 
 async def _until_signal(work: Coroutine[Any, Any, None]) -> None:

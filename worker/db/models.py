@@ -34,8 +34,11 @@ __all__ = [
     "AuditRow",
     "Base",
     "CaseRow",
+    "CommentRow",
     "DecisionRow",
+    "ErasureRow",
     "LegacyImport",
+    "PrivacyLog",
     "Projected",
     "RecordJson",
     "ReviewItemRow",
@@ -113,6 +116,24 @@ class LegacyImport(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rows: Mapped[int] = mapped_column(Integer)
+
+
+class PrivacyLog(Base):
+    """One subject-access export, erasure or retention run: who, when, about whom, and
+    how many rows; never what was exported. Primary state, like the accounts: written in
+    the same transaction as what it records, and not emptied by a rebuild."""
+
+    __tablename__ = "privacy_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "subject_access", "erasure" or "retention".
+    kind: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(100))
+    author_key: Mapped[str | None] = mapped_column(Text, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # Rows per table exported, redacted or deleted.
+    rows: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 # -- the read side, folded from the topics by worker/db/projector.py ------------------------
@@ -200,3 +221,26 @@ class AuditRow(Projected, Base):
     action: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CommentRow(Projected, Base):
+    """A comment with its verdict (triage.verdicts), keyed by comment key."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    platform: Mapped[str] = mapped_column(Text)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    conversation_key: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    lane: Mapped[str | None] = mapped_column(String(32))
+
+
+class ErasureRow(Projected, Base):
+    """A person on the erasure list (triage.erasures), keyed by author key."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(Text)

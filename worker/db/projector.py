@@ -1,5 +1,6 @@
-"""The projector: folds triage.review, triage.decisions, triage.cases, triage.alerts and
-triage.audit into the read-side tables (worker/db/models.py).
+"""The projector: folds triage.verdicts, triage.review, triage.decisions, triage.cases,
+triage.alerts, triage.audit and the erasure list (triage.erasures) into the read-side
+tables (worker/db/models.py).
 
 It reads in a consumer group of its own (``<app id>-projector``), so it neither takes
 partitions from the worker's agents nor depends on them, and it commits its offsets only
@@ -8,6 +9,11 @@ record's id that also stores the partition and offset it was read at, and a row 
 replaced by a version read later on the same partition: reading a record again (after a
 crash, a rebalance, or a rebuild) changes nothing. ``rebuild`` empties the tables and
 folds every topic again from its start.
+
+The erasure list is applied on every fold: a record of an erased author is redacted
+before it is written (worker/db/erasure.py), and an erasure read after the author's
+records (live, or later in a rebuild) redacts the rows already written, in the same
+transaction. So a rebuild cannot bring an erased person's text back.
 
 A record that cannot be read is skipped and logged (topic, partition, offset and reason,
 never its contents): the worker's own agents and readers of these topics already send it
@@ -26,17 +32,28 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from records import ReviewItem
+from records import ReviewItem, TriageResult
 from records.codec import InvalidRecord, decode
 from records.moderation import AuditRecord, Decision
+from records.privacy import Erasure
 from records.sla import Alert, Case
 from worker.db.engine import Database
-from worker.db.models import AlertRow, AuditRow, CaseRow, DecisionRow, Projected, ReviewItemRow
+from worker.db.erasure import PERSONAL_TABLES, erase_rows, redact
+from worker.db.models import (
+    AlertRow,
+    AuditRow,
+    CaseRow,
+    CommentRow,
+    DecisionRow,
+    ErasureRow,
+    Projected,
+    ReviewItemRow,
+)
 from worker.settings import Settings
 
 __all__ = [
@@ -71,6 +88,22 @@ class Fold:
     record_type: type[BaseModel]
     table: type[Projected]
     columns: Callable[[Any], dict[str, Any]]
+
+
+def _comment(result: TriageResult) -> dict[str, Any]:
+    comment = result.comment
+    return {
+        "id": comment.comment_key,
+        "platform": comment.platform,
+        "author_key": comment.author_key,
+        "conversation_key": comment.conversation_key,
+        "created_at": comment.created_at,
+        "lane": result.verdict.lane if result.verdict else None,
+    }
+
+
+def _erasure(erasure: Erasure) -> dict[str, Any]:
+    return {"id": erasure.author_key, "erased_at": erasure.erased_at, "by": erasure.by}
 
 
 def _review(item: ReviewItem) -> dict[str, Any]:
@@ -145,11 +178,13 @@ def folds(settings: Settings) -> dict[str, Fold]:
     """The topics the projector reads (full names), each with its fold."""
     topics = settings.topics
     return {
+        topics.verdicts: Fold(TriageResult, CommentRow, _comment),
         topics.review: Fold(ReviewItem, ReviewItemRow, _review),
         topics.decisions: Fold(Decision, DecisionRow, _decision),
         topics.cases: Fold(Case, CaseRow, _case),
         topics.alerts: Fold(Alert, AlertRow, _alert),
         topics.audit: Fold(AuditRecord, AuditRow, _audit),
+        topics.erasures: Fold(Erasure, ErasureRow, _erasure),
     }
 
 
@@ -207,17 +242,37 @@ class Folder:
         return {table: list(rows.values()) for table, rows in by_table.items()}
 
     def fold(self, messages: Iterable[Message]) -> None:
-        """Writes the messages' records in one transaction."""
+        """Writes the messages' records in one transaction, with the erasure list applied."""
         tables = self.rows(messages)
-        if tables:
-            with self.database.write() as session:
-                for table, rows in tables.items():
-                    _upsert(session, table, rows)
+        if not tables:
+            return
+        erased_now = {row["id"] for row in tables.get(ErasureRow, ())}
+        with self.database.write() as session:
+            erased = erased_now | _erased(session, tables)
+            for table, rows in tables.items():
+                if table in PERSONAL_TABLES and erased:
+                    for row in rows:
+                        if row["author_key"] in erased:
+                            row["record"] = redact(table, row["record"])
+                _upsert(session, table, rows)
+            # Rows of these authors folded before their erasure was read.
+            erase_rows(session, erased_now)
 
     def empty(self) -> None:
         with self.database.write() as session:
             for fold in self.folds.values():
                 session.execute(delete(fold.table))
+
+
+def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]) -> set[str]:
+    """Which of the batch's authors are on the erasure list already."""
+    authors = {row["author_key"] for table in PERSONAL_TABLES for row in tables.get(table, ())}
+    found: set[str] = set()
+    listed = sorted(authors)
+    for start in range(0, len(listed), ROWS_PER_STATEMENT):
+        chunk = listed[start : start + ROWS_PER_STATEMENT]
+        found.update(session.scalars(select(ErasureRow.id).where(ErasureRow.id.in_(chunk))))
+    return found
 
 
 def _consumer(settings: Settings, *topics: str, group_id: str | None) -> AIOKafkaConsumer:

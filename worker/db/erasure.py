@@ -1,0 +1,122 @@
+"""Erasure: what of a person's records is redacted, in the tables and on every fold.
+
+A folded row keeps its whole record as JSON; :func:`redact` blanks the person's words and
+what identifies them beyond the platform's account id (name, handle, links, media, the
+evidence quoted from their text, officers' notes that may quote it, a drafted reply). The
+author key itself stays: the policy's record of a block names the account it blocks, and
+the erasure list needs the key to find the person's records again after a rebuild.
+Everything else in a record (what was decided, by whom, when, the appeal date) stays, as
+the policy's record must.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.db.models import (
+    AuditRow,
+    CaseRow,
+    CommentRow,
+    DecisionRow,
+    Projected,
+    ReviewItemRow,
+)
+
+__all__ = ["ERASED", "PERSONAL_TABLES", "column", "erase_rows", "redact"]
+
+ERASED = "[erased]"
+
+# The folded tables whose rows belong to one author (the author_key column).
+PERSONAL_TABLES: tuple[type[Projected], ...] = (
+    CommentRow,
+    ReviewItemRow,
+    DecisionRow,
+    CaseRow,
+    AuditRow,
+)
+
+
+def column(table: type[Projected], name: str) -> Any:
+    """A column of a folded table (the mixin leaves the tables' own columns untyped)."""
+    return table.__table__.c[name]  # type: ignore[attr-defined]
+
+
+def _comment(comment: dict[str, Any]) -> None:
+    comment["text"] = ERASED
+    comment["url"] = None
+    comment["media"] = []
+    author = comment.get("author") or {}
+    author["name"] = None
+    author["handle"] = None
+
+
+def _reasons(reasons: list[dict[str, Any]] | None) -> None:
+    for reason in reasons or ():
+        if reason.get("evidence"):
+            reason["evidence"] = ERASED
+
+
+def _verdict(verdict: dict[str, Any] | None) -> None:
+    if verdict:
+        _reasons(verdict.get("reasons"))
+
+
+def _note(record: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if record.get(name):
+            record[name] = ERASED
+
+
+def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``record`` (a row of ``table``, as JSON) with the person's words and
+    identifying fields blanked; applying it twice changes nothing more."""
+    out: dict[str, Any] = _copy(record)
+    if table is CommentRow:
+        _comment(out["comment"])
+        _verdict(out.get("verdict"))
+    elif table is ReviewItemRow:
+        _comment(out["comment"])
+        _verdict(out.get("verdict"))
+        _note(out, "note", "recommendation")
+    elif table is AuditRow:
+        out["text"] = ERASED
+        out["url"] = None
+        out["account_name"] = None
+        out["account_handle"] = None
+        _reasons(out.get("reasons"))
+        _note(out, "note")
+    elif table is DecisionRow:
+        _note(out, "note")
+    elif table is CaseRow:
+        _note(out, "suggested_reply")
+    return out
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def erase_rows(session: Session, author_keys: Iterable[str]) -> dict[str, int]:
+    """Redacts every folded row of these authors in place; the rows changed per table."""
+    keys = sorted(set(author_keys))
+    changed: dict[str, int] = {}
+    if not keys:
+        return changed
+    for table in PERSONAL_TABLES:
+        count = 0
+        for row in session.scalars(select(table).where(column(table, "author_key").in_(keys))):
+            redacted = redact(table, row.record)
+            if redacted != row.record:
+                row.record = redacted
+                count += 1
+        changed[table.__tablename__] = count  # type: ignore[attr-defined]
+    session.flush()
+    return changed
