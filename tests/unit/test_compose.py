@@ -93,3 +93,19 @@ def test_docker_compose_config_accepts_the_file():
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_points_the_worker_at_postgresql_on_a_volume():
+    """PostgreSQL keeps its data on a named volume, and the worker's TRIAGE_DATABASE_URL
+    names it and waits for it to be healthy."""
+    services = load()["services"]
+    postgres, worker = services["postgres"], services["worker"]
+    assert postgres["image"].startswith("postgres:")
+    volume, _, mount = postgres["volumes"][0].partition(":")
+    assert volume in load()["volumes"]
+    assert mount == "/var/lib/postgresql/data"
+    assert "ports" not in postgres
+    url = worker["environment"]["TRIAGE_DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg://triage:")
+    assert url.endswith("@postgres:5432/" + postgres["environment"]["POSTGRES_DB"])
+    assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"

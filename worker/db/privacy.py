@@ -54,7 +54,7 @@ class PrivacyError(ValueError):
 def check_author_key(value: str) -> str:
     platform, sep, author_id = value.partition(":")
     if not sep or not platform or not author_id or platform != platform.lower():
-        raise PrivacyError(f"--author {value!r} is not {AUTHOR_KEY}")
+        raise PrivacyError(f"{value!r} is not an author key ({AUTHOR_KEY})")
     return value
 
 
@@ -89,6 +89,17 @@ class Export:
 
     def counts(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self.sections.items()}
+
+    def document(self) -> dict[str, Any]:
+        """The whole export as one JSON document."""
+        return {
+            "author_key": self.author_key,
+            "exported_at": self.at.isoformat(),
+            "exported_by": self.by,
+            "erased": self.erased,
+            "ledger": self.ledger,
+            **self.sections,
+        }
 
 
 def subject_access(database: Database, author_key: str, *, by: str, now: datetime) -> Export:
@@ -130,14 +141,7 @@ def write_export(export: Export, out: Path) -> list[Path]:
     """Writes ``subject-access.json`` (everything) and one CSV per table into ``out``
     (made, owner-only); the files written."""
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    document = {
-        "author_key": export.author_key,
-        "exported_at": export.at.isoformat(),
-        "exported_by": export.by,
-        "erased": export.erased,
-        "ledger": export.ledger,
-        **export.sections,
-    }
+    document = export.document()
     written = [
         _private_write(out / "subject-access.json", lambda f: json.dump(document, f, indent=2))
     ]

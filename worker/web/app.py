@@ -8,7 +8,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from worker.context import WorkerContext
-from worker.web import api, authors, live, ops, pages, replies, reports, security, sla_api
+from worker.web import (
+    api,
+    authors,
+    live,
+    ops,
+    pages,
+    privacy,
+    replies,
+    reports,
+    security,
+    sla_api,
+)
 from worker.web.keys import CTX_KEY
 
 __all__ = ["CTX_KEY", "create_web_app"]
@@ -21,6 +32,6 @@ def create_web_app(ctx: WorkerContext) -> web.Application:
     for part in (ops, security, api, sla_api, pages):
         part.setup(web_app, ctx)
     # The pages' areas, on the sessions, templates and middlewares pages.setup installed.
-    for area in (live, authors, replies, reports):
+    for area in (live, authors, replies, reports, privacy):
         area.setup(web_app)
     return web_app
