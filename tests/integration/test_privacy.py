@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from records import TriageResult
 from records.admin import ensure_topic
-from records.moderation import Decision
+from records.moderation import Decision, LabelExample
 from records.privacy import Erasure
 from tests.e2e.site import NOW, earlier_block, sample_cases, sample_items, verdict
 from tests.integration.conftest import worker_settings
@@ -242,3 +242,33 @@ async def test_retention_deletes_rows_older_than_the_policy_allows(site):
         assert session.get(CommentRow, "facebook:c-pothole") is not None
     (entry,) = log_rows(database)
     assert (entry.kind, entry.rows["comments"]) == ("retention", 1)
+
+
+def label(comment_key: str, text: str) -> LabelExample:
+    return LabelExample(
+        id=f"label-{comment_key}",
+        comment_key=comment_key,
+        text=text,
+        labels=("misinformation",),
+        source="confirmed",
+        decision_id=f"d-{comment_key}",
+        decided_by="olivia",
+        decided_at=NOW,
+    )
+
+
+async def test_the_labels_export_leaves_out_erased_people(site, produce, tmp_path):
+    """After an erasure, `triage labels export` writes nobody's training text but the
+    others', and says how many it left out."""
+    settings, _ = site
+    await ensure_topic(settings.kafka, settings.topics.labels, 2)
+    fake = label("facebook:c-fake", "The council has poisoned the water supply, share this!")
+    pothole = label("facebook:c-pothole", "Huge pothole on Bancroft, who do I tell?")
+    await produce(settings.topics.labels, [fake, pothole], key=lambda e: e.comment_key)
+    erased = await triage("erase", "--author", ERASED_AUTHOR, "--reason", "ref 42", "--by", "ada")
+    assert erased.exit_code == 0, erased.output
+    out = tmp_path / "labels.jsonl"
+    result = await triage("labels", "export", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == [pothole.text]
+    assert "1 of erased people left out" in result.stderr

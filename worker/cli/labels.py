@@ -2,7 +2,8 @@
 
 Reads ``triage.labels`` from the start on the configured broker and writes JSON Lines of
 ``{"text", "labels"}`` (the latest decision per comment wins), which is what
-``triage train --labels FILE`` takes.
+``triage train --labels FILE`` takes. Comments of people on the erasure list, as far as
+the database still knows them, are left out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from records import InvalidRecord, decode
 from records.admin import read_topic
 from records.moderation import LabelExample
 from worker.cli import get_settings
+from worker.db import Database, DatabaseError, database_url, upgrade
+from worker.db.erasure import erased_comment_keys
 from worker.settings import Settings
 
 
@@ -54,6 +57,23 @@ def write_jsonl(examples: Iterable[LabelExample], out: TextIO) -> int:
     return count
 
 
+def _erased_comments(settings: Settings) -> set[str]:
+    """The comments of people on the erasure list, from the database (docs/data-protection.md)."""
+    try:
+        database = Database(database_url(settings))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        upgrade(database)
+        with database.read() as session:
+            return erased_comment_keys(session)
+    except DatabaseError as exc:
+        # Refused rather than risk writing an erased person's words into training data.
+        raise click.ClickException(f"{exc}: the erasure list cannot be applied") from None
+    finally:
+        database.close()
+
+
 @click.group("labels")
 def command() -> None:
     """Labelled examples from officers' decisions (triage.labels)."""
@@ -84,13 +104,18 @@ def export(ctx: click.Context, out_path: Path, corrections_only: bool) -> None:
     except (KafkaError, OSError) as exc:  # TimeoutError is an OSError
         click.echo(f"triage: could not read {settings.topics.labels}: {exc}", err=True)
         ctx.exit(1)
+    erased = _erased_comments(settings)
     chosen = [
-        e for e in latest_per_comment(examples) if not corrections_only or e.source == "corrected"
+        e
+        for e in latest_per_comment(examples)
+        if (not corrections_only or e.source == "corrected") and e.comment_key not in erased
     ]
     if str(out_path) == "-":
         count = write_jsonl(chosen, sys.stdout)
     else:
         with out_path.open("w", encoding="utf-8") as out:
             count = write_jsonl(chosen, out)
+    left_out = sum(1 for e in latest_per_comment(examples) if e.comment_key in erased)
     note = f" ({bad} unreadable records skipped)" if bad else ""
+    note += f" ({left_out} of erased people left out)" if left_out else ""
     click.echo(f"wrote {count} labelled examples{note}", err=True)

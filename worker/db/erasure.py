@@ -22,11 +22,12 @@ from worker.db.models import (
     CaseRow,
     CommentRow,
     DecisionRow,
+    ErasureRow,
     Projected,
     ReviewItemRow,
 )
 
-__all__ = ["ERASED", "PERSONAL_TABLES", "column", "erase_rows", "redact"]
+__all__ = ["ERASED", "PERSONAL_TABLES", "column", "erase_rows", "erased_comment_keys", "redact"]
 
 ERASED = "[erased]"
 
@@ -120,3 +121,20 @@ def erase_rows(session: Session, author_keys: Iterable[str]) -> dict[str, int]:
         changed[table.__tablename__] = count  # type: ignore[attr-defined]
     session.flush()
     return changed
+
+
+def erased_comment_keys(session: Session) -> set[str]:
+    """The comment keys of erased authors' posts that the tables still know of (comments
+    for 90 days, review items for a year, audit records for six, by default): what a
+    reader keyed by comment, such as the labels export, must leave out."""
+    erased = select(ErasureRow.id).scalar_subquery()
+    keys = set(session.scalars(select(CommentRow.id).where(CommentRow.author_key.in_(erased))))
+    keys.update(
+        session.scalars(
+            select(ReviewItemRow.comment_key).where(ReviewItemRow.author_key.in_(erased))
+        )
+    )
+    for record in session.scalars(select(AuditRow.record).where(AuditRow.author_key.in_(erased))):
+        keys.add(str(record.get("comment_key", "")))
+    keys.discard("")
+    return keys
