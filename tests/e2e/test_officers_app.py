@@ -18,6 +18,7 @@ PAGES = {
     "replies": "/replies",
     "reports": "/reports",
     "emergency": "/emergency",
+    "subject-access": "/subject-access?author=facebook%3Aa5",
 }
 
 
