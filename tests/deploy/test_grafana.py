@@ -55,4 +55,4 @@ def test_dashboards_are_loaded_from_the_provisioned_folder():
     providers = yaml.safe_load(
         (GRAFANA / "provisioning" / "dashboards" / "triage.yml").read_text(encoding="utf-8")
     )["providers"]
-    assert [p["options"]["path"] for p in providers] == ["/var/lib/grafana/dashboards"]
+    assert [p["options"]["path"] for p in providers] == ["/etc/grafana/dashboards"]
