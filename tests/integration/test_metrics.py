@@ -113,6 +113,14 @@ async def test_case_and_queue_gauges_sum_to_the_totals_over_two_workers(
 
     await until(shared, "the two workers to share the partitions")
 
+    def lag_partitions(worker) -> set[str]:
+        samples = worker.ctx.metrics.consumer_lag.collect()[0].samples
+        return {s.labels["partition"] for s in samples}
+
+    # The first worker read every partition before the second came; it keeps reporting
+    # the lag of none it gave up.
+    assert lag_partitions(first) <= {str(p) for p in first.ctx.views.sla_keeper.owned}
+
     def total(name: str, **labels: str) -> float:
         return sum(sample(w, name, **labels) for w in workers)
 
