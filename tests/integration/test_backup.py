@@ -63,6 +63,7 @@ async def records_of(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
+@pytest.mark.slow
 async def test_backup_then_restore_into_another_cluster_keeps_the_record(
     running_worker, produce, read_topic_until, tmp_path: Path
 ):

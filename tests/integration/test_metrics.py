@@ -89,6 +89,7 @@ def sample(worker, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
+@pytest.mark.slow
 async def test_case_and_queue_gauges_sum_to_the_totals_over_two_workers(
     running_worker, produce, read_topic
 ):
