@@ -26,6 +26,7 @@ pending decision's input only then, so a restart reads it again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -33,7 +34,7 @@ from zoneinfo import ZoneInfo
 from records import DeadLetter, ReviewItem, Topics, encode
 from records.ids import automatic_decision_id, block_alert_id
 from records.moderation import CLOSING_ACTIONS, AuditRecord, Decision, ItemModeration, LabelExample
-from records.sla import Alert
+from records.sla import Alert, BlockNotice, NoticePost
 from records.verdict import Category
 from worker.moderation.decisions import may, same_content
 from worker.moderation.ledger import (
@@ -63,6 +64,7 @@ __all__ = [
     "audit_record",
     "automatic_record",
     "block_alert",
+    "block_posts",
     "label_example",
     "local_date",
 ]
@@ -185,7 +187,45 @@ def _possible_query(item: ReviewItem) -> bool:
     return item.verdict is not None and item.verdict.possible_query
 
 
-def block_alert(record: AuditRecord, now: datetime) -> Alert:
+NOTICE_POSTS = 10
+NOTICE_TEXT = 1000
+
+
+def block_posts(view: ModerationState, record: AuditRecord) -> list[AuditRecord]:
+    """The audit records of the posts behind a block: each of the author's strikes
+    (posts an officer found unacceptable) once, oldest first."""
+    ledger = view.ledgers.get(record.author_key)
+    keys = {s.comment_key for s in ledger.strikes} if ledger else set()
+    keys.add(record.comment_key)
+    first: dict[str, AuditRecord] = {}
+    for known in view.audit.values():
+        if known.author_key == record.author_key and known.comment_key in keys:
+            held = first.get(known.comment_key)
+            if held is None or known.decided_at < held.decided_at:
+                first[known.comment_key] = known
+    first.setdefault(record.comment_key, record)
+    return sorted(first.values(), key=lambda r: (r.posted_at, r.comment_key))
+
+
+def _post(record: AuditRecord) -> NoticePost:
+    text = record.text
+    if len(text) > NOTICE_TEXT:
+        text = text[:NOTICE_TEXT] + " [cut]"
+    return NoticePost(
+        item_id=record.item_id,
+        channel=record.channel,
+        posted_at=record.posted_at,
+        text=text,
+        url=record.url,
+        categories=record.categories,
+        reasons=tuple(dict.fromkeys(r.clause for r in record.reasons if r.clause)),
+    )
+
+
+def block_alert(record: AuditRecord, now: datetime, posts: Sequence[AuditRecord] = ()) -> Alert:
+    """The Managing Director's alert of a block or unblock. Its ``notice`` carries what
+    the policy asks for (name, handle, the posts, the reasons, who, the appeal date);
+    the ``message`` and ``data`` carry none of it."""
     lifted = record.action == "unblock"
     what = "unblocked (approved by " + (record.approved_by or "?") + ")" if lifted else "blocked"
     message = f"An account on {record.platform} was {what} by {record.decided_by}."
@@ -194,6 +234,21 @@ def block_alert(record: AuditRecord, now: datetime) -> Alert:
             " The Managing Director must be told. The account may appeal from "
             f"{record.appealable_from}."
         )
+    shown = [] if lifted else [_post(p) for p in posts[-NOTICE_POSTS:]]
+    reasons = dict.fromkeys(reason for post in shown for reason in post.reasons)
+    notice = BlockNotice(
+        platform=record.platform,
+        account_name=record.account_name,
+        account_handle=record.account_handle,
+        posts=tuple(shown),
+        posts_total=0 if lifted else len(posts),
+        reasons=tuple(reasons),
+        decided_by=record.decided_by,
+        decided_at=record.decided_at,
+        approved_by=record.approved_by,
+        note=record.note[:2000],
+        appealable_from=record.appealable_from,
+    )
     return Alert(
         id=block_alert_id(record.action, record.decision_id),
         kind=f"author_{record.action}ed",
@@ -210,6 +265,7 @@ def block_alert(record: AuditRecord, now: datetime) -> Alert:
             else None,
             "for": "managing_director",
         },
+        notice=notice,
     )
 
 
@@ -441,7 +497,8 @@ class ModerationStep:
             # At once in the ledger: the next decision may depend on it.
             view.add_audit(record)
             if decision.action in ("block", "unblock"):
-                alert = block_alert(record, now)
+                posts = block_posts(view, record) if decision.action == "block" else []
+                alert = block_alert(record, now, posts)
                 out.send(self.topics.alerts, alert.id, encode(alert))
         example = label_example(item, decision)
         if example is not None:

@@ -3,8 +3,9 @@
 Who gets what (issue 14): deadline alerts go to the officers (a missed deadline to the
 Communications Manager too) and to the team's chat; blocks and unblocks go to the Managing
 Director by mail only. Each message holds no more than its reader needs: the SLA alerts
-carry no resident's data at all; a block notice carries the account's key, the platform,
-who decided and the appeal date, which is what the block alert record holds.
+carry no resident's data at all; a block notice to the Managing Director carries what the
+policy asks for (the account's name and handle, its posts, the reasons, who decided, the
+appeal date: the alert's ``notice``), and a message to anyone else none of that.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "Fact",
     "Message",
     "NoRoute",
+    "Post",
     "compose",
     "render_html",
     "render_text",
@@ -71,6 +73,16 @@ Fact = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class Post:
+    """One post shown in a block notice: when and where, its words, why it was judged."""
+
+    heading: str
+    text: str
+    link: str | None
+    facts: tuple[Fact, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message for one recipient (one address by mail; the channel for chat)."""
 
@@ -84,6 +96,8 @@ class Message:
     summary: str
     facts: tuple[Fact, ...]
     link: str | None
+    # Only in the Managing Director's notice of a block.
+    posts: tuple[Post, ...] = ()
 
     @property
     def key(self) -> str:
@@ -145,6 +159,56 @@ def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
     return tuple(facts)
 
 
+def _notice(alert: Alert, zone: ZoneInfo) -> tuple[tuple[Fact, ...], tuple[Post, ...]]:
+    """The facts and posts of the Managing Director's notice (its reader only)."""
+    notice = alert.notice
+    if notice is None:
+        return _facts(alert, zone), ()
+    shown = len(notice.posts)
+    count = (
+        f"{notice.posts_total} (the latest {shown} below)"
+        if notice.posts_total > shown
+        else str(notice.posts_total)
+    )
+    pairs: tuple[tuple[str, Any], ...] = (
+        ("Name", notice.account_name),
+        ("Handle", notice.account_handle),
+        ("Account", alert.subject),
+        ("Platform", notice.platform),
+        ("Decided by", notice.decided_by),
+        ("Decided", _local(notice.decided_at.isoformat(), zone)),
+        ("Approved by", notice.approved_by),
+        ("Reasons", "; ".join(notice.reasons)),
+        ("Officer's note", notice.note),
+        ("Posts", count if notice.posts_total else None),
+        (
+            "May appeal from",
+            _local(notice.appealable_from.isoformat(), zone) if notice.appealable_from else None,
+        ),
+        ("Review item", alert.data.get("item_id")),
+        ("Audit record", alert.data.get("audit_id")),
+    )
+    facts = tuple((label, str(v)) for label, v in pairs if v is not None and v != "")
+    posts = tuple(
+        Post(
+            heading=f"Posted {_local(post.posted_at.isoformat(), zone)} on {post.channel}",
+            text=post.text,
+            link=post.url,
+            facts=tuple(
+                (label, value)
+                for label, value in (
+                    ("Found", ", ".join(post.categories)),
+                    ("Why", "; ".join(post.reasons)),
+                    ("Review item", post.item_id),
+                )
+                if value
+            ),
+        )
+        for post in notice.posts
+    )
+    return facts, posts
+
+
 def compose(
     alert: Alert,
     *,
@@ -178,10 +242,15 @@ def compose(
         link=link,
     )
     out: list[Message] = []
+    facts, posts = _notice(alert, zone)
     if "email" in channels:
         for role in roles:
+            personal = role == "managing_director"
             for address in recipients.get(role, ()):
-                out.append(replace(base, channel="email", role=role, to=address))
+                message = replace(base, channel="email", role=role, to=address)
+                if personal:
+                    message = replace(message, facts=facts, posts=posts)
+                out.append(message)
     if alert.kind in policy.chat_kinds:
         for channel in CHAT:
             if channel in channels:
@@ -220,6 +289,10 @@ def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _quote(text: str) -> str:
+    return "\n".join("> " + _mrkdwn(line) for line in text.splitlines() or [""])
+
+
 def slack_payload(message: Message) -> dict[str, Any]:
     """A Slack incoming-webhook body: ``text`` (the notification's fallback) and Block Kit
     ``blocks``: a header, the summary, the facts as fields, the link."""
@@ -236,6 +309,14 @@ def slack_payload(message: Message) -> dict[str, Any]:
                     for k, v in message.facts[:10]  # Slack takes at most ten fields
                 ],
             }
+        )
+    for n, post in enumerate(message.posts, 1):
+        lines = [f"*{n}. {_mrkdwn(post.heading)}*", _quote(post.text)]
+        lines += [f"{_mrkdwn(k)}: {_mrkdwn(v)}" for k, v in post.facts]
+        if post.link:
+            lines.append(f"<{post.link}|The post on the platform>")
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}}
         )
     if message.link:
         blocks.append(
@@ -268,6 +349,29 @@ def teams_payload(message: Message) -> dict[str, Any]:
         body.append(
             {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in message.facts]}
         )
+    for n, post in enumerate(message.posts, 1):
+        items: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": f"{n}. {post.heading}", "weight": "Bolder", "wrap": True},
+            {"type": "TextBlock", "text": post.text, "wrap": True},
+        ]
+        if post.facts:
+            items.append(
+                {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in post.facts]}
+            )
+        if post.link:
+            items.append(
+                {
+                    "type": "ActionSet",
+                    "actions": [
+                        {
+                            "type": "Action.OpenUrl",
+                            "title": "The post on the platform",
+                            "url": post.link,
+                        }
+                    ],
+                }
+            )
+        body.append({"type": "Container", "separator": True, "items": items})
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
