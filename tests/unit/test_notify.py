@@ -321,3 +321,40 @@ def test_only_the_managing_director_gets_the_notice(monkeypatch):
         assert "@pat" not in body
         assert "idiot" not in body
         assert message.posts == ()
+
+
+def test_urgent_out_of_hours_goes_to_on_call_without_the_post():
+    """An urgent post out of hours is mailed to the on-call addresses only, with the
+    channel, the local time received and why it is urgent, and nothing of the post."""
+    alert = Alert(
+        id="urgent-ooh-rv-1",
+        kind="urgent_out_of_hours",
+        severity="critical",
+        subject="rv-1",
+        message="An urgent post on facebook (nherts) arrived out of hours.",
+        created_at=NOW,
+        data={
+            "item_id": "rv-1",
+            "platform": "facebook",
+            "channel": "nherts",
+            "received_at": "2026-12-05T03:00:00+00:00",
+            "labels": "service_request",
+            "reasons": "Emergencies: flooding",
+            "for": "on_call",
+        },
+    )
+    policy = POLICY.model_copy(update={"on_call": ("night@council.example",)})
+    (message,) = routed(alert, policy=policy)
+    assert (message.channel, message.role, message.to) == (
+        "email",
+        "on_call",
+        "night@council.example",
+    )
+    facts = dict(message.facts)
+    assert facts["Channel"] == "facebook: nherts"
+    assert facts["Received"] == "Sat 05 Dec 2026 03:00"
+    assert facts["Why urgent"] == "Emergencies: flooding"
+    assert message.posts == ()
+    assert "the officer on call" in render_text(message)
+    with pytest.raises(NoRoute, match="on_call"):
+        routed(alert)

@@ -37,7 +37,7 @@ from records.moderation import (
     Decision,
     ItemModeration,
 )
-from records.sla import Case
+from records.sla import Alert, Case
 from records.verdict import Lane
 from worker.clock import Clock
 from worker.follow import OnCrash, OnInvalid, TopicFollower
@@ -62,6 +62,9 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+# The alert kinds the moderation agent writes once per review item.
+OWN_ALERTS = frozenset({"urgent_out_of_hours"})
+
 
 @dataclass
 class ModerationState:
@@ -79,6 +82,9 @@ class ModerationState:
     audit: dict[str, AuditRecord] = field(default_factory=dict)
     # The latest version of each reply case, by the response item that opened it.
     cases: dict[str, Case] = field(default_factory=dict)
+    # The ids of the alerts on triage.alerts of the kinds moderation writes once per
+    # item (OWN_ALERTS), so that a replayed item does not alert again.
+    alert_ids: set[str] = field(default_factory=set)
     # Bumped on every change, so pages can tell when to refresh.
     version: int = 0
 
@@ -105,6 +111,10 @@ class ModerationState:
             return
         self.moderation[record.item_id] = record
         self.version += 1
+
+    def add_alert(self, alert: Alert) -> None:
+        if alert.kind in OWN_ALERTS:
+            self.alert_ids.add(alert.id)
 
     def add_audit(self, record: AuditRecord) -> None:
         # Past the retention period a record leaves the ledger as well as the exports.
@@ -275,7 +285,7 @@ def _before(at: datetime, end: date | datetime) -> bool:
 
 
 class TopicReader(TopicFollower):
-    """Follows the review, moderation, decision, audit and case topics into a
+    """Follows the review, moderation, decision, audit, case and alert topics into a
     :class:`ModerationState` (worker/follow.py does the reading).
 
     Those of ``triage.audit`` and ``triage.moderation`` that it cannot read, which no
@@ -302,6 +312,7 @@ class TopicReader(TopicFollower):
                 topics.decisions: self._on_decision,
                 topics.audit: self._on_audit,
                 topics.cases: self._on_case,
+                topics.alerts: self._on_alert,
             },
             name="moderation-view",
             dead_lettered={topics.audit, topics.moderation},
@@ -323,6 +334,10 @@ class TopicReader(TopicFollower):
 
     def _on_case(self, value: bytes | None) -> None:
         self.state.add_case(decode(value, Case))
+
+    def _on_alert(self, value: bytes | None) -> None:
+        # Unreadable alerts are skipped here: the notifier dead-letters them.
+        self.state.add_alert(decode(value, Alert))
 
 
 def install_views(views: Views, state: ModerationState) -> None:

@@ -11,6 +11,9 @@ keyed by review item id, so an item and its decisions share a partition number):
 - an item (:class:`ItemRead`) gets its :class:`ItemModeration` on ``triage.moderation``
   (the author's record, the next step; an automatic hide when the policy enables one),
   unless moderation has closed it already: closed stays closed, whatever is replayed;
+  an open urgent-lane item whose post arrived out of working hours gets one
+  ``urgent_out_of_hours`` alert for the officer on call (once per item: the alert ids
+  already on ``triage.alerts`` are in the view, so a replayed item does not alert again);
 - a decision (:class:`DecisionRead`) writes the audit record (once per decision id), the
   Managing Director's alert for a block or unblock, a label example, and for a closing
   action the closed :class:`ItemModeration`;
@@ -32,7 +35,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from records import DeadLetter, ReviewItem, Topics, encode
-from records.ids import automatic_decision_id, block_alert_id
+from records.ids import automatic_decision_id, block_alert_id, urgent_alert_id
 from records.moderation import CLOSING_ACTIONS, AuditRecord, Decision, ItemModeration, LabelExample
 from records.sla import Alert, BlockNotice, NoticePost
 from records.verdict import Category
@@ -47,6 +50,7 @@ from worker.moderation.ledger import (
 )
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState
+from worker.sla.worktime import WorkCalendar
 
 __all__ = [
     "AGENT",
@@ -67,6 +71,7 @@ __all__ = [
     "block_posts",
     "label_example",
     "local_date",
+    "urgent_alert",
 ]
 
 AGENT = "moderation"
@@ -269,6 +274,34 @@ def block_alert(record: AuditRecord, now: datetime, posts: Sequence[AuditRecord]
     )
 
 
+def urgent_alert(item: ReviewItem, now: datetime) -> Alert:
+    """The on-call officer's alert of an urgent post that arrived out of hours: where,
+    when and why it is urgent, in the policy's words; not the post or its author."""
+    comment = item.comment
+    verdict = item.verdict
+    reasons = dict.fromkeys(r.clause for r in (verdict.reasons if verdict else ()) if r.clause)
+    return Alert(
+        id=urgent_alert_id(item.id),
+        kind="urgent_out_of_hours",
+        severity="critical",
+        subject=item.id,
+        message=(
+            f"An urgent post on {comment.platform} ({comment.channel}) arrived out of hours "
+            "and waits in the urgent lane."
+        ),
+        created_at=now,
+        data={
+            "item_id": item.id,
+            "platform": comment.platform,
+            "channel": comment.channel,
+            "received_at": comment.received_at.isoformat(),
+            "labels": ", ".join(verdict.labels) if verdict else "",
+            "reasons": "; ".join(reasons),
+            "for": "on_call",
+        },
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where an input record came from (what a dead letter keeps of it)."""
@@ -376,12 +409,20 @@ class StepState:
 
 
 class ModerationStep:
-    """The moderation logic for one policy, time zone and set of topic names."""
+    """The moderation logic for one policy, time zone and set of topic names;
+    ``calendar`` (working time) tells out-of-hours posts, None for no such alerts."""
 
-    def __init__(self, config: ModerationConfig, zone: ZoneInfo, topics: Topics) -> None:
+    def __init__(
+        self,
+        config: ModerationConfig,
+        zone: ZoneInfo,
+        topics: Topics,
+        calendar: WorkCalendar | None = None,
+    ) -> None:
         self.config = config
         self.zone = zone
         self.topics = topics
+        self.calendar = calendar
 
     def step(
         self, state: StepState, record: StepRecord, now: datetime
@@ -409,6 +450,8 @@ class ModerationStep:
             state.items[item.id] = item
         if item.status == "open" and needs_moderation(item):
             self._advise(state, item, now, out)
+        if item.lane == "urgent" and item.status == "open":
+            self._on_call(state, item, now, out)
         out.done.append(read.origin)
         self._read_to(state, read.origin.partition, read.origin.offset + 1, now, out)
 
@@ -433,6 +476,16 @@ class ModerationStep:
         )
         out.send(self.topics.moderation, item.id, encode(note))
         view.add_moderation(note)
+
+    def _on_call(self, state: StepState, item: ReviewItem, now: datetime, out: _Out) -> None:
+        if self.calendar is None or self.calendar.is_open(item.comment.received_at):
+            return
+        alert_id = urgent_alert_id(item.id)
+        if alert_id in state.view.alert_ids:
+            return  # alerted already: a replayed item, or a restart before the ack
+        alert = urgent_alert(item, now)
+        out.send(self.topics.alerts, alert.id, encode(alert))
+        state.view.add_alert(alert)
 
     def _read_to(
         self, state: StepState, partition: int, offset: int, now: datetime, out: _Out

@@ -2,7 +2,8 @@
 
 Who gets what (issue 14): deadline alerts go to the officers (a missed deadline to the
 Communications Manager too) and to the team's chat; blocks and unblocks go to the Managing
-Director by mail only. Each message holds no more than its reader needs: the SLA alerts
+Director by mail only; an urgent post that arrived out of hours to the officer on call.
+Each message holds no more than its reader needs: the SLA and urgent alerts
 carry no resident's data at all; a block notice to the Managing Director carries what the
 policy asks for (the account's name and handle, its posts, the reasons, who decided, the
 appeal date: the alert's ``notice``), and a message to anyone else none of that.
@@ -42,6 +43,7 @@ ROUTES: dict[str, tuple[Role, ...]] = {
     "sla_breach": ("officers", "comms_manager"),
     "author_blocked": ("managing_director",),
     "author_unblocked": ("managing_director",),
+    "urgent_out_of_hours": ("on_call",),
     "daily_digest": ("officers", "comms_manager"),
 }
 
@@ -50,6 +52,7 @@ HEADINGS: dict[str, str] = {
     "sla_breach": "Reply deadline missed",
     "author_blocked": "An account was blocked",
     "author_unblocked": "An account was unblocked",
+    "urgent_out_of_hours": "Urgent post out of hours",
     "daily_digest": "This morning's summary",
 }
 
@@ -137,6 +140,14 @@ def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
             *((f"Waiting: {k.removeprefix('waiting_')} lane", data[k]) for k in lanes),
             (f"Deadlines missed since {_local(data.get('since'), zone)}", data.get("breaches")),
             (f"Accounts blocked since {_local(data.get('since'), zone)}", data.get("blocks")),
+        )
+    elif alert.kind == "urgent_out_of_hours":
+        pairs = (
+            ("Channel", f"{data.get('platform')}: {data.get('channel')}"),
+            ("Received", _local(data.get("received_at"), zone)),
+            ("Found", data.get("labels")),
+            ("Why urgent", data.get("reasons")),
+            ("Review item", data.get("item_id")),
         )
     elif alert.kind.startswith("sla_"):
         pairs = (
