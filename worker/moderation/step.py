@@ -15,8 +15,9 @@ keyed by review item id, so an item and its decisions share a partition number):
   ``urgent_out_of_hours`` alert for the officer on call (once per item: the alert ids
   already on ``triage.alerts`` are in the view, so a replayed item does not alert again);
 - a decision (:class:`DecisionRead`) writes the audit record (once per decision id), the
-  Managing Director's alert for a block or unblock, a label example, and for a closing
-  action the closed :class:`ItemModeration`;
+  Managing Director's alert for a block or unblock, a label example (none for an author on
+  the erasure list, whose item the view holds redacted), and for a closing action the
+  closed :class:`ItemModeration`;
 - a decision whose item is not known yet waits in ``state.pending`` by item id, and the
   others go on; it is applied when its item arrives. Once the item's partition of
   ``triage.review`` has been read past where it ended when the decision was read
@@ -445,7 +446,7 @@ class ModerationStep:
 
     # -- items -------------------------------------------------------------------------
     def _on_item(self, state: StepState, read: ItemRead, now: datetime, out: _Out) -> None:
-        item = read.item
+        item = state.view.redacted(read.item)
         if item.id not in state.view.items:
             state.items[item.id] = item
         if item.status == "open" and needs_moderation(item):
@@ -544,6 +545,7 @@ class ModerationStep:
         if decision.id in state.applied:
             return  # the same decision twice while it waited for its item
         view = state.view
+        item = view.redacted(item)  # erased since the step kept its copy
         if decision.action in AUDITED_ACTIONS and decision.id not in view.audit:
             record = audit_record(item, decision, self.config, self.zone)
             out.send(self.topics.audit, record.author_key, encode(record))
@@ -553,7 +555,8 @@ class ModerationStep:
                 posts = block_posts(view, record) if decision.action == "block" else []
                 alert = block_alert(record, now, posts)
                 out.send(self.topics.alerts, alert.id, encode(alert))
-        example = label_example(item, decision)
+        erased = item.comment.author_key in view.erased
+        example = None if erased else label_example(item, decision)
         if example is not None:
             out.send(self.topics.labels, example.comment_key, encode(example))
         if decision.action in CLOSING_ACTIONS and item.lane != "response":
