@@ -133,7 +133,8 @@ def urgent(n: int, at: datetime) -> ReviewItem:
 def test_an_urgent_post_out_of_hours_alerts_on_call_once():
     """An open urgent item whose post came in on a Saturday night writes one
     urgent_out_of_hours alert with no text or author; read again (a replay, or after a
-    restart once the reader has the alert) it writes none; a weekday-morning one none."""
+    restart once the reader has the alert, or days later) it writes none; a weekday
+    morning's or a closed one none."""
     from records.sla import Alert
     from worker.sla.policy import WorkingTimePolicy
     from worker.sla.worktime import WorkCalendar
@@ -172,4 +173,9 @@ def test_an_urgent_post_out_of_hours_alerts_on_call_once():
         update={"status": "closed"}
     )
     _, out = logic.step(state, ItemRead(closed, Origin(topics.review, 0, 4)), NOW)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []
+    # Read again long after (its alert aged off the topic): a replay wakes no one.
+    later = datetime(2030, 1, 9, 3, 0, tzinfo=UTC)
+    forgotten = StepState(view=ModerationState(config=config, clock=ManualClock(later)))
+    _, out = logic.step(forgotten, ItemRead(night, Origin(topics.review, 0, 5)), later)
     assert [s for s in out.sends if s.topic == topics.alerts] == []

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from records import DeadLetter, ReviewItem, Topics, encode
@@ -275,6 +275,10 @@ def block_alert(record: AuditRecord, now: datetime, posts: Sequence[AuditRecord]
     )
 
 
+# An urgent post read later than this after it arrived alerts no one (a replay of old items).
+URGENT_ALERT_WITHIN = timedelta(days=3)
+
+
 def urgent_alert(item: ReviewItem, now: datetime) -> Alert:
     """The on-call officer's alert of an urgent post that arrived out of hours: where,
     when and why it is urgent, in the policy's words; not the post or its author."""
@@ -479,7 +483,12 @@ class ModerationStep:
         view.add_moderation(note)
 
     def _on_call(self, state: StepState, item: ReviewItem, now: datetime, out: _Out) -> None:
-        if self.calendar is None or self.calendar.is_open(item.comment.received_at):
+        received = item.comment.received_at
+        if self.calendar is None or self.calendar.is_open(received):
+            return
+        if now - received > URGENT_ALERT_WITHIN:
+            # An old item read again (its alert may have aged off triage.alerts): the
+            # officers have long seen it in the queue; waking someone now helps no one.
             return
         alert_id = urgent_alert_id(item.id)
         if alert_id in state.view.alert_ids:
