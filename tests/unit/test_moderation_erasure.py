@@ -78,3 +78,28 @@ def test_redaction_is_the_databases():
     assert ERASED == DATABASE_ERASED
     once = redact_item(item(1))
     assert redact_item(once) == once
+
+
+def test_decisions_on_an_erased_authors_item_are_shown_without_notes():
+    """The review view shows the officer's note on an erased author's item blanked,
+    while the state keeps it whole, so a redelivered decision still matches the first."""
+    from records.moderation import Decision
+    from worker.moderation.review_view import ReviewView
+
+    decision = Decision(
+        id="d1",
+        item_id="rv-1",
+        lane="moderation",
+        action="hide",
+        by="olive",
+        role="officer",
+        decided_at=NOW,
+        note="they said idiot",
+    )
+    folded = fill(state(), [item(1, author="a1"), decision, item(2, author="a2"), ERASURE])
+    other = decision.model_copy(update={"id": "d2", "item_id": "rv-2"})
+    folded.add_decision(other)
+    view = ReviewView(folded)
+    assert [d.note for d in view.decisions("rv-1")] == [ERASED]
+    assert [d.note for d in view.decisions("rv-2")] == ["they said idiot"]
+    assert folded.decisions_by_id["d1"].note == "they said idiot"

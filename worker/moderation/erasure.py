@@ -11,10 +11,10 @@ author key and what was decided, by whom and when stay, as the policy's record m
 from __future__ import annotations
 
 from records import ReviewItem
-from records.moderation import AuditRecord, AuthorLedger
+from records.moderation import AuditRecord, AuthorLedger, Decision
 from records.verdict import Reason, Verdict
 
-__all__ = ["ERASED", "redact_audit", "redact_item", "redact_ledger"]
+__all__ = ["ERASED", "redact_audit", "redact_decision", "redact_item", "redact_ledger"]
 
 ERASED = "[erased]"
 
@@ -57,3 +57,8 @@ def redact_audit(record: AuditRecord) -> AuditRecord:
 def redact_ledger(ledger: AuthorLedger) -> AuthorLedger:
     """The author's record without the account's name and handle (the key stays)."""
     return ledger.model_copy(update={"account_name": None, "account_handle": None})
+
+
+def redact_decision(decision: Decision) -> Decision:
+    """The decision as shown: the officer's note (which may quote the post) blanked."""
+    return decision.model_copy(update={"note": ERASED}) if decision.note else decision

@@ -44,7 +44,12 @@ from records.sla import Alert, Case
 from records.verdict import Lane
 from worker.clock import Clock
 from worker.follow import OnCrash, OnInvalid, TopicFollower
-from worker.moderation.erasure import redact_audit, redact_item, redact_ledger
+from worker.moderation.erasure import (
+    redact_audit,
+    redact_decision,
+    redact_item,
+    redact_ledger,
+)
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
 from worker.settings import Settings
@@ -242,7 +247,13 @@ class ReviewView:
         return self._state.get(item_id)
 
     def decisions(self, item_id: str) -> list[Decision]:
-        return list(self._state.decisions.get(item_id, ()))
+        """The decisions on an item; an erased author's with the officers' notes blanked
+        (kept whole inside, where a redelivered decision is compared with the first)."""
+        decisions = list(self._state.decisions.get(item_id, ()))
+        item = self._state.items.get(item_id)
+        if item is not None and item.comment.author_key in self._state.erased:
+            decisions = [redact_decision(d) for d in decisions]
+        return decisions
 
     def decision(self, decision_id: str) -> Decision | None:
         """The decision first seen under this id, or None."""
