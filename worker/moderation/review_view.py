@@ -239,6 +239,10 @@ class ReviewView:
 
     # What the pages ask, as the database's view (worker/db/views.py) answers it too.
 
+    def many(self, item_ids: Iterable[str]) -> dict[str, ReviewItem]:
+        found = {i: self.get(i) for i in item_ids}
+        return {i: item for i, item in found.items() if item is not None}
+
     def queue(self, lane: Lane, limit: int) -> list[ReviewItem]:
         """The lane's open items in queue order, at most ``limit``."""
         return sorted(self.items(lane=lane), key=queue_key)[:limit]

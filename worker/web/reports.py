@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -64,7 +64,9 @@ def _compliance(
     if view is None:
         return None
     return sla_report.build_report(
-        view.cases(),
+        view.cases_received(
+            *sla_report.received_between(start, end, view.policy.working_time.zone)
+        ),
         period="day",
         first=start,
         last=end,
@@ -102,13 +104,19 @@ def _today(request: web.Request) -> date:
     return ctx.clock.now().astimezone(ctx.zone).date()
 
 
-def _items(request: web.Request) -> list[Any]:
-    view = request.app[CTX].views.review
-    return list(view.items(lane=None, status=None)) if view is not None else []
+def _items(request: web.Request, start: date, end: date) -> list[Any]:
+    """The items whose comments were posted on the local days ``start`` to ``end``."""
+    ctx = request.app[CTX]
+    view = ctx.views.review
+    if view is None:
+        return []
+    first = datetime.combine(start, time(), ctx.zone)
+    after = datetime.combine(end + timedelta(days=1), time(), ctx.zone)
+    return list(view.posted_between(first, after))
 
 
 def _volume_rows(request: web.Request, start: date, end: date) -> list[dict[str, Any]]:
-    return daily_volumes(_items(request), start, end, request.app[CTX].zone)
+    return daily_volumes(_items(request, start, end), start, end, request.app[CTX].zone)
 
 
 async def reports_page(request: web.Request) -> web.StreamResponse:
