@@ -18,9 +18,11 @@ from worker.sla import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 
-__all__ = ["AuditReader", "LedgerReader", "Publish", "ReviewReader", "SlaReader"]
+__all__ = ["AuditReader", "Labelled", "LedgerReader", "Publish", "ReviewReader", "SlaReader"]
 
 Publish = Callable[[EmergencyChange], Awaitable[None]]
+# (comment key, when posted, labels) of one review item, for the reports.
+Labelled = tuple[str, datetime, tuple[str, ...]]
 
 
 class ReviewReader(Protocol):
@@ -52,9 +54,17 @@ class ReviewReader(Protocol):
 
     def posted_between(self, start: datetime, end: datetime) -> list[ReviewItem]: ...
 
+    def labelled_between(self, start: datetime, end: datetime) -> list[Labelled]:
+        """The labels of every item with a verdict whose comment was posted in the period."""
+        ...
+
 
 class LedgerReader(Protocol):
     def get(self, author_key: str) -> AuthorLedger | None: ...
+
+    def many(self, author_keys: Iterable[str]) -> dict[str, AuthorLedger]:
+        """Those of these authors that have a record, by author key."""
+        ...
 
     def authors(self) -> list[AuthorLedger]: ...
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -196,6 +197,12 @@ def test_decisions_authors_and_reports_agree(both):
         ids(memory.posted_between(start, end))
     )
     assert 0 < len(db.posted_between(start, end)) < len(memory.items(status=None))
+    assert sorted(db.labelled_between(start, end)) == sorted(memory.labelled_between(start, end))
+    # Bounds in another zone are the same instants (SQLite compares the text).
+    paris = ZoneInfo("Europe/Paris")
+    local = (start.astimezone(paris), end.astimezone(paris))
+    assert sorted(ids(db.posted_between(*local))) == sorted(ids(memory.posted_between(start, end)))
+    assert sorted(db.labelled_between(*local)) == sorted(memory.labelled_between(start, end))
 
 
 def test_ledgers_blocks_and_audit_records_agree(both):
@@ -231,6 +238,10 @@ def test_cases_and_emergency_mode_agree(both):
     assert db_sla.counts(NOW) == sla.counts(NOW)
     since = NOW - timedelta(hours=8)
     assert db_sla.cases_received(since) == sla.cases_received(since)
+    assert db_sla.cases_received(since.astimezone(ZoneInfo("Asia/Tokyo"))) == sla.cases_received(
+        since
+    )
+    assert db_sla.counts(NOW.astimezone(ZoneInfo("Asia/Tokyo"))) == sla.counts(NOW)
     assert db_sla.get("case-c-bins") == sla.get("case-c-bins")
     change = EmergencyChange(id="e-1", active=True, by="maya", reason="flood", at=NOW)
     both.add(change)

@@ -6,10 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
+from tests.e2e.site import FAST_HASHER, make_users
 from worker.cli import cli
 from worker.cli import run as run_command
+from worker.context import WorkerContext
+from worker.settings import Settings
+from worker.web.app import create_web_app
 
 
 @pytest.fixture
@@ -39,3 +44,21 @@ def test_triage_web_is_listed_with_its_summary():
     assert result.exit_code == 0
     assert "web" in result.output
     assert "officers' app and API alone" in result.output
+
+
+async def test_without_the_officers_app_only_the_operators_endpoints_answer(tmp_path):
+    """A worker run --no-web still answers /health, /ready and /metrics (with its token),
+    and nothing else, even with an officer's API token."""
+    ctx = WorkerContext(settings=Settings(data_dir=tmp_path, metrics_token="scrape-token"))
+    ctx.ready = True
+    store = ctx.views.users = make_users(tmp_path, FAST_HASHER)
+    officer = {"Authorization": f"Bearer {store.issue_token('olivia')}"}
+    async with TestClient(TestServer(create_web_app(ctx, officers=False))) as client:
+        for path in ("/health", "/ready"):
+            assert (await client.get(path)).status == 200, path
+        scrape = {"Authorization": "Bearer scrape-token"}
+        assert (await client.get("/metrics", headers=scrape)).status == 200
+        assert (await client.get("/metrics")).status == 401
+        for path in ("/", "/login", "/api/review", "/replies"):
+            response = await client.get(path, headers=officer, allow_redirects=False)
+            assert response.status == 404, path

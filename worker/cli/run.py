@@ -137,7 +137,8 @@ def _build(
     settings: Settings, ctx: WorkerContext, notify: NotifySettings | None, web_app: bool
 ) -> Any:
     try:
-        return create_app(settings, ctx=ctx, web_app=web_app, notify=notify)
+        # Without the officers' app the worker still answers /health, /ready and /metrics.
+        return create_app(settings, ctx=ctx, web_app=True, officers_app=web_app, notify=notify)
     except ClassifierError as exc:
         raise StartError(f"the classifier could not be loaded: {exc}") from exc
     except PolicyError as exc:
@@ -203,7 +204,10 @@ async def serve(
     "--no-notify", is_flag=True, help="Leave the notifier out (run `triage notify` elsewhere)."
 )
 @click.option(
-    "--no-web", is_flag=True, help="Leave the officers' app out (run `triage web` elsewhere)."
+    "--no-web",
+    is_flag=True,
+    help="Leave the officers' app out (run `triage web` elsewhere); /health, /ready and "
+    "/metrics stay.",
 )
 @click.pass_context
 def command(ctx: click.Context, no_notify: bool, no_web: bool) -> None:

@@ -51,6 +51,8 @@ def _columns(item: ReviewItem, made_at: Any) -> dict[str, Any]:
         "lane": item.lane,
         "status": item.status,
         "author_key": item.comment.author_key,
+        "comment_key": item.comment.comment_key,
+        "labels": " ".join(item.verdict.labels) if item.verdict is not None else None,
         "posted_at": item.comment.created_at,
         "made_at": made_at,
         "due_at": item.due_at,

@@ -298,6 +298,9 @@ class QueueItemRow(Projected, Base):
     lane: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(8))
     author_key: Mapped[str] = mapped_column(Text)
+    comment_key: Mapped[str] = mapped_column(Text)
+    # The verdict's labels, space-separated (None without a verdict): for the reports.
+    labels: Mapped[str | None] = mapped_column(Text)
     # When the comment was posted, and when the review item was made (for retention).
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

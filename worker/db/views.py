@@ -11,6 +11,7 @@ view does.
 
 from __future__ import annotations
 
+import time as clock_time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["DbAuditView", "DbLedgerView", "DbReviewView", "DbSlaView", "install"]
 
 CHUNK = 500
+# How long a page may show emergency mode as it was (a switch is folded within a second).
+EMERGENCY_TTL_S = 1.0
 
 
 def _ledgers(database: Database, keys: Iterable[str]) -> dict[str, AuthorLedger]:
@@ -143,10 +146,35 @@ class DbReviewView:
     def posted_between(self, start: datetime, end: datetime) -> list[ReviewItem]:
         # Closed items need no enriching, and reports count open ones by their labels alone.
         query = select(QueueItemRow.record).where(
-            QueueItemRow.posted_at >= start, QueueItemRow.posted_at < end
+            QueueItemRow.posted_at >= _at(start), QueueItemRow.posted_at < _at(end)
         )
         with self.database.read() as session:
             return [ReviewItem.model_validate(r) for r in session.scalars(query)]
+
+    def labelled_between(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, tuple[str, ...]]]:
+        query = select(QueueItemRow.comment_key, QueueItemRow.posted_at, QueueItemRow.labels).where(
+            QueueItemRow.posted_at >= _at(start),
+            QueueItemRow.posted_at < _at(end),
+            QueueItemRow.labels.is_not(None),
+        )
+        with self.database.read() as session:
+            rows = session.execute(query).tuples().all()
+        return [
+            (key, _utc(at), tuple(labels.split())) for key, at, labels in rows if labels is not None
+        ]
+
+
+def _at(at: datetime) -> datetime:
+    """An instant as the tables compare it: in UTC (SQLite compares the text, which drops
+    the offset, and every row is written in UTC)."""
+    return at.astimezone(UTC)
+
+
+def _utc(at: datetime) -> datetime:
+    # SQLite gives back naive datetimes, in UTC as they were written.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 class DbLedgerView:
@@ -160,6 +188,9 @@ class DbLedgerView:
         with self.database.read() as session:
             row = session.get(LedgerRow, author_key)
             return AuthorLedger.model_validate(row.record) if row is not None else None
+
+    def many(self, author_keys: Iterable[str]) -> dict[str, AuthorLedger]:
+        return _ledgers(self.database, author_keys)
 
     def _ledgers(self, *where: ColumnElement[bool]) -> list[AuthorLedger]:
         query = select(LedgerRow.record).where(*where).order_by(LedgerRow.id)
@@ -204,7 +235,7 @@ class DbAuditView:
 
     def has(self, record_id: str) -> bool:
         query = select(AuditRow.id).where(
-            AuditRow.id == record_id, AuditRow.decided_at >= self._since()
+            AuditRow.id == record_id, AuditRow.decided_at >= _at(self._since())
         )
         with self.database.read() as session:
             return session.scalar(query) is not None
@@ -216,13 +247,14 @@ class DbAuditView:
         author: str | None = None,
     ) -> list[AuditRecord]:
         """Records decided from ``start`` up to ``end`` (dates are whole days, inclusive)."""
-        where: list[ColumnElement[bool]] = [AuditRow.decided_at >= self._since()]
+        where: list[ColumnElement[bool]] = [AuditRow.decided_at >= _at(self._since())]
         if author is not None:
             where.append(AuditRow.author_key == author)
         if start is not None:
-            where.append(AuditRow.decided_at >= _start(start))
+            where.append(AuditRow.decided_at >= _at(_start(start)))
         if end is not None:
             until, included = _end(end)
+            until = _at(until)
             where.append(AuditRow.decided_at <= until if included else AuditRow.decided_at < until)
         query = select(AuditRow.record).where(*where).order_by(AuditRow.decided_at, AuditRow.id)
         with self.database.read() as session:
@@ -238,15 +270,23 @@ class DbSlaView:
         # Sends a switch to triage.emergency (set by whoever holds a producer).
         self.publish_emergency: Publish | None = None
         self._rules: tuple[tuple[str, ...], Rules] | None = None
+        self._emergency: tuple[float, EmergencyState] | None = None
 
     @property
     def emergency(self) -> EmergencyState:
+        """The switches so far, read again at most every EMERGENCY_TTL_S seconds: a page
+        asks for them for every item it shows."""
+        now = clock_time.monotonic()
+        if self._emergency is not None and now - self._emergency[0] < EMERGENCY_TTL_S:
+            return self._emergency[1]
         query = select(EmergencyRow.record).order_by(
             EmergencyRow.source_partition, EmergencyRow.source_offset
         )
         with self.database.read() as session:
             changes = [EmergencyChange.model_validate(r) for r in session.scalars(query)]
-        return EmergencyState.of(changes)
+        state = EmergencyState.of(changes)
+        self._emergency = (now, state)
+        return state
 
     @property
     def rules(self) -> Rules:
@@ -266,9 +306,9 @@ class DbSlaView:
         return self._cases()
 
     def cases_received(self, start: datetime, end: datetime | None = None) -> list[Case]:
-        where: list[ColumnElement[bool]] = [CaseRow.received_at >= start]
+        where: list[ColumnElement[bool]] = [CaseRow.received_at >= _at(start)]
         if end is not None:
-            where.append(CaseRow.received_at < end)
+            where.append(CaseRow.received_at < _at(end))
         return self._cases(*where)
 
     def get(self, case_id: str) -> Case | None:
@@ -295,7 +335,7 @@ class DbSlaView:
 
     def counts(self, now: datetime) -> dict[str, int]:
         open_ = select(func.count()).select_from(CaseRow).where(CaseRow.status == "open")
-        late = open_.where(CaseRow.due_at <= now)
+        late = open_.where(CaseRow.due_at <= _at(now))
         with self.database.read() as session:
             return {"open": session.scalar(open_) or 0, "breached": session.scalar(late) or 0}
 

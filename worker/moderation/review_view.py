@@ -265,6 +265,15 @@ class ReviewView:
         """Every item (open or closed) whose comment was posted from ``start`` up to ``end``."""
         return [i for i in self.items(status=None) if start <= i.comment.created_at < end]
 
+    def labelled_between(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, tuple[str, ...]]]:
+        return [
+            (i.comment.comment_key, i.comment.created_at, tuple(i.verdict.labels))
+            for i in self.posted_between(start, end)
+            if i.verdict is not None
+        ]
+
 
 class LedgerView:
     """``ctx.views.ledger``: each author's record, and the blocks."""
@@ -274,6 +283,10 @@ class LedgerView:
 
     def get(self, author_key: str) -> AuthorLedger | None:
         return self._state.ledgers.get(author_key)
+
+    def many(self, author_keys: Iterable[str]) -> dict[str, AuthorLedger]:
+        ledgers = self._state.ledgers
+        return {key: ledgers[key] for key in author_keys if key in ledgers}
 
     def authors(self) -> list[AuthorLedger]:
         return sorted(self._state.ledgers.values(), key=lambda a: a.author_key)

@@ -187,8 +187,11 @@ def _now(request: web.Request) -> Any:
     return _ctx(request).clock.now()
 
 
-def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
-    """The item as a page shows it, with working time left from the SLA part's calendar."""
+def _one_item(
+    request: web.Request, user: User, item: ReviewItem, ledgers: Mapping[str, Any] | None = None
+) -> ItemView:
+    """The item as a page shows it, with working time left from the SLA part's calendar;
+    ``ledgers`` are the authors' records when the caller has fetched them together."""
     ctx = _ctx(request)
     now = ctx.clock.now()
     sla = ctx.views.sla
@@ -202,7 +205,11 @@ def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
         item,
         role=user.role,
         now=now,
-        ledger=_ledger(request, item.comment.author_key),
+        ledger=(
+            ledgers.get(item.comment.author_key)
+            if ledgers is not None
+            else _ledger(request, item.comment.author_key)
+        ),
         working_left=left,
         at_risk=at_risk,
         zone=ctx.zone,
@@ -231,10 +238,14 @@ def _queue_context(request: web.Request, user: User) -> dict[str, Any]:
     view = _ctx(request).views.review
     snapshot = queue_snapshot(request)
     counts: dict[str, int] = snapshot["counts"]  # type: ignore[assignment]
+    shown = {lane: view.queue(lane, LANE_LIMIT) if view is not None else [] for lane in LANE_ORDER}
+    ledger_view = _ctx(request).views.ledger
+    authors = {item.comment.author_key for items in shown.values() for item in items}
+    ledgers = ledger_view.many(authors) if ledger_view is not None else {}
     lanes = []
     for lane in LANE_ORDER:
-        items = view.queue(lane, LANE_LIMIT) if view is not None else []
-        entries = [_one_item(request, user, item) for item in items]
+        items = shown[lane]
+        entries = [_one_item(request, user, item, ledgers) for item in items]
         lanes.append(
             {
                 "name": lane,

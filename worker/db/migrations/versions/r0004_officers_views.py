@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("lane", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=8), nullable=False),
         _text("author_key"),
+        _text("comment_key"),
+        _text("labels", nullable=True),
         sa.Column("posted_at", TZ, nullable=False),
         sa.Column("made_at", TZ, nullable=False),
         sa.Column("due_at", TZ, nullable=True),
