@@ -5,6 +5,7 @@ officers' pages served from the database show them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -41,6 +42,7 @@ from worker.moderation.review_view import (
 )
 from worker.settings import Settings
 from worker.sla.view import SlaView
+from worker.web.pages import PAGES_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -296,6 +298,7 @@ async def db_site(tmp_path, database, both):
         ctx.views.moderation_state = None
 
     site = build_site(tmp_path, users=store, configure=configure)
+    site.app[PAGES_KEY].live_interval = 0.05
     async with TestClient(TestServer(site.app)) as client:
         token = re.search(
             r'name="csrf_token" value="([^"]+)"', await (await client.get("/login")).text()
@@ -337,3 +340,35 @@ async def test_the_pages_read_the_database(db_site):
     assert date.fromisoformat(
         (await (await db_site.get("/api/blocks")).json())["blocks"][0]["appealable_from"]
     )
+
+
+async def test_live_updates_follow_the_database(db_site, both):
+    """The queue's event stream sends the counts from the database, and sends them again
+    once a decision folded into it closes an item."""
+    response = await db_site.get("/events/queue")
+    assert response.headers["Content-Type"] == "text/event-stream"
+
+    async def next_event() -> str:
+        while True:
+            line: str = (await response.content.readline()).decode()
+            if line.startswith("data: "):
+                return line
+
+    first = await asyncio.wait_for(next_event(), timeout=10)
+    assert '"urgent":1' in first
+    flood = next(i for i in sample_items() if i.id == "i-flood")
+    both.add(
+        Decision(
+            id="d-flood-live",
+            item_id=flood.id,
+            lane="urgent",
+            action="dismiss",
+            by="olivia",
+            role="officer",
+            decided_at=NOW,
+            author_key=flood.comment.author_key,
+        )
+    )
+    second = await asyncio.wait_for(next_event(), timeout=10)
+    assert '"urgent":0' in second
+    response.close()
