@@ -255,7 +255,8 @@ def test_cases_and_emergency_mode_agree(both):
 
 
 def test_the_stamp_changes_when_the_queue_does(both):
-    """A decision folded in changes the queue's stamp; folding it again does not."""
+    """A decision folded in changes the queue's stamp, folding it again does not, and an
+    author's new audit record does."""
     db = both.db[0]
     before = db.stamp()
     flood = next(i for i in sample_items() if i.id == "i-flood")
@@ -283,6 +284,13 @@ def test_the_stamp_changes_when_the_queue_does(both):
         ]
     )
     assert db.stamp() == after
+    # An author's new record changes the advice on their open items: the stamp too.
+    block = earlier_block()
+    later = block.model_copy(
+        update={"id": "d-later", "decision_id": "d-later", "decided_at": NOW, "action": "warn"}
+    )
+    both.add(later)
+    assert db.stamp() != after
 
 
 @pytest.fixture

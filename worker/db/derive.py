@@ -116,10 +116,7 @@ def queue_rows(session: Session, item_ids: Iterable[str]) -> list[dict[str, Any]
             if old is not None and _same(old, values):
                 continue
             out.append(values)
-    if out:
-        top = session.scalar(select(func.max(QueueItemRow.version))) or 0
-        for number, values in enumerate(out, start=top + 1):
-            values["version"] = number
+    _number(session, QueueItemRow, out)
     return out
 
 
@@ -164,4 +161,15 @@ def ledger_rows(session: Session, author_keys: Iterable[str]) -> list[dict[str, 
             if old is not None and _same(old, values):
                 continue
             out.append(values)
+    _number(session, LedgerRow, out)
     return out
+
+
+def _number(
+    session: Session, table: type[QueueItemRow] | type[LedgerRow], rows: list[dict[str, Any]]
+) -> None:
+    """Gives each changed row a version above every version in ``table``."""
+    if rows:
+        top = session.scalar(select(func.max(table.version))) or 0
+        for number, values in enumerate(rows, start=top + 1):
+            values["version"] = number

@@ -324,3 +324,5 @@ class LedgerRow(Projected, Base):
     appealable_from: Mapped[date | None] = mapped_column(Date)
     strikes: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Grows with every change, as the queue's (an author's record changes the advice).
+    version: Mapped[int] = mapped_column(BigInteger, index=True)

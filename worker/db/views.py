@@ -134,8 +134,12 @@ class DbReviewView:
             return {lane: int(count) for lane, count in session.execute(query).tuples()}
 
     def stamp(self) -> str:
+        """The newest versions of the queue and of the ledgers (the advice shown on an
+        open item follows its author's record)."""
         with self.database.read() as session:
-            return str(session.scalar(select(func.max(QueueItemRow.version))) or 0)
+            queue = session.scalar(select(func.max(QueueItemRow.version))) or 0
+            ledgers = session.scalar(select(func.max(LedgerRow.version))) or 0
+        return f"{queue}.{ledgers}"
 
     def open_for_author(self, author_key: str) -> list[ReviewItem]:
         order = (QueueItemRow.sort_at, QueueItemRow.id)

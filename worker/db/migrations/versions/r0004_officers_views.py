@@ -62,8 +62,9 @@ def upgrade() -> None:
         sa.Column("appealable_from", sa.Date(), nullable=True),
         sa.Column("strikes", sa.Integer(), nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
     )
-    _indexes("author_ledgers", "author_key")
+    _indexes("author_ledgers", "author_key", "version")
     op.create_index("ix_author_ledgers_blocked", "author_ledgers", ["blocked", "appealable_from"])
 
 
