@@ -58,11 +58,13 @@ def create_app(
     clock: Clock | None = None,
     web_app: bool = False,
     notify: NotifySettings | None = None,
+    officers_app: bool = True,
 ) -> faust.App:
     """Build a worker App; ``classifier`` defaults to ``classifiers.load(settings)``.
 
     With ``web_app=True`` the officers' app (worker/web/app.py) is served by aiohttp on
-    ``settings.web_host:web_port`` as a service of the App, started and stopped with it.
+    ``settings.web_host:web_port`` as a service of the App, started and stopped with it
+    (with ``officers_app=False``, only its /health, /ready and /metrics).
     With ``notify`` settings the notifier (worker/notify/service.py) is another service.
     """
     if settings.embedded:
@@ -144,7 +146,7 @@ def create_app(
         register(rt, ctx)
     gauges.install(ctx)
     if web_app:
-        app.add_dependency(WebService(ctx))
+        app.add_dependency(WebService(ctx, officers=officers_app))
     if notify is not None:
         app.add_dependency(NotifyService(rt, notify, ctx.views))
     return app
@@ -191,15 +193,17 @@ class WebService(mode.Service):  # type: ignore[misc]
     middlewares, and one aiohttp app keeps the routes in one place whatever faust does.
     """
 
-    def __init__(self, ctx: WorkerContext, **kwargs: Any) -> None:
+    def __init__(self, ctx: WorkerContext, *, officers: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ctx = ctx
+        self.officers = officers
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def on_start(self) -> None:
         settings = self.ctx.settings
-        self._runner = web.AppRunner(create_web_app(self.ctx), access_log=None)
+        web_app = create_web_app(self.ctx, officers=self.officers)
+        self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.web_host, settings.web_port)
         await site.start()

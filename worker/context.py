@@ -26,16 +26,10 @@ from worker.sla.policy import SlaPolicy, load_sla_policy
 if TYPE_CHECKING:
     from worker.moderation.agent import Moderation
     from worker.moderation.policy import ModerationConfig
-    from worker.moderation.review_view import (
-        AuditView,
-        LedgerView,
-        ModerationState,
-        ReviewView,
-        TopicReader,
-    )
+    from worker.moderation.review_view import ModerationState, TopicReader
     from worker.moderation.service import DecisionSink
+    from worker.read_views import AuditReader, LedgerReader, ReviewReader, SlaReader
     from worker.sla.agent import CaseKeeper
-    from worker.sla.view import SlaView
     from worker.triage import Triage
     from worker.users import UserStore
 
@@ -44,20 +38,21 @@ __all__ = ["Views", "WorkerContext"]
 
 @dataclass
 class Views:
-    """The read side each part registers, read by the web app and the tools."""
+    """The read side each part registers, read by the web app and the tools: the parts'
+    in-memory views, or the database's (worker/db/views.py) where the app reads those."""
 
-    # The moderation part (worker/moderation/agent.py).
-    review: ReviewView | None = None
-    ledger: LedgerView | None = None
-    audit: AuditView | None = None
+    # The moderation part (worker/moderation/agent.py), or the database.
+    review: ReviewReader | None = None
+    ledger: LedgerReader | None = None
+    audit: AuditReader | None = None
     moderation_state: ModerationState | None = None
     moderation_config: ModerationConfig | None = None
     moderation_reader: TopicReader | None = None
     moderation: Moderation | None = None
     # Writes a decision to triage.decisions and waits for the broker.
     decision_sink: DecisionSink | None = None
-    # The SLA part (worker/sla/agent.py).
-    sla: SlaView | None = None
+    # The SLA part (worker/sla/agent.py), or the database.
+    sla: SlaReader | None = None
     sla_keeper: CaseKeeper | None = None
     # The triage agent (worker/triage.py).
     triage: Triage | None = None

@@ -74,7 +74,7 @@ def test_the_app_and_every_connector_have_their_own_deployment(rendered):
         name: d["spec"]["template"]["spec"]["containers"][0]["args"]
         for name, d in deployments.items()
     }
-    assert args["triage-worker"] == ["run"]
+    assert args["triage-worker"] == ["run", "--no-web"]
     assert args["triage-web"] == ["web"]
     connectors = {a[1] for a in args.values() if a[0] == "connect"}
     assert connectors == set(connect_command.commands)

@@ -37,12 +37,13 @@ def test_compose_kafka_deletes_nothing_by_default():
 
 
 def test_compose_worker_and_connector_use_the_image_and_kafka():
-    """The worker runs `triage run` and the connector `triage connect webhook`, both on Kafka."""
+    """The worker runs `triage run --no-web` and the connector `triage connect webhook`,
+    both on Kafka."""
     services = load()["services"]
     worker, webhook = services["worker"], services["webhook"]
     assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
     assert (REPO / worker["build"]["dockerfile"]).exists()
-    assert worker["command"] == ["run"]
+    assert worker["command"] == ["run", "--no-web"]
     assert webhook["command"][:2] == ["connect", "webhook"]
     for service in (worker, webhook):
         assert service["environment"]["TRIAGE_BROKER"] == "kafka://kafka:9092"
@@ -109,3 +110,19 @@ def test_compose_points_the_worker_at_postgresql_on_a_volume():
     assert url.startswith("postgresql+psycopg://triage:")
     assert url.endswith("@postgres:5432/" + postgres["environment"]["POSTGRES_DB"])
     assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_serves_the_officers_app_apart_from_the_worker():
+    """A web service runs `triage web` from the image on the worker's database and Kafka,
+    publishes the app's port on the loopback address only, and starts once the worker is
+    healthy (the worker migrates the database); the worker publishes no port."""
+    services = load()["services"]
+    web, worker = services["web"], services["worker"]
+    assert web["image"] == worker["image"]
+    assert web["command"] == ["web"]
+    env = web["environment"]
+    assert env["TRIAGE_BROKER"] == "kafka://kafka:9092"
+    assert env["TRIAGE_DATABASE_URL"] == worker["environment"]["TRIAGE_DATABASE_URL"]
+    assert web["ports"] == ["127.0.0.1:6066:6066"]
+    assert "ports" not in worker
+    assert web["depends_on"]["worker"]["condition"] == "service_healthy"

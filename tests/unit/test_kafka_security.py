@@ -185,7 +185,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 15  # the sites the recorder test below goes through
+    assert found == 16  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -247,6 +247,7 @@ def recorder(monkeypatch):
         "worker.db.projector",
         "worker.notify.service",
         "worker.backup",
+        "worker.web.standalone",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
         for kind in CLIENTS:
@@ -289,6 +290,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.replay import replay
     from worker.retention import check_retention, topic_specs
     from worker.sla.store import PartitionStore, recover_partition
+    from worker.web.standalone import KafkaWrites
 
     worker = Settings(**sasl_ssl(certs))
     (tmp_path / "policy.yaml").write_text("moderation:\n  connector_actions_enabled: true\n")
@@ -320,6 +322,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     notifier = build_notifier(worker, NotifySettings(notify_app_url=""), Metrics())
     with pytest.raises(Built):
         await notifier.run(asyncio.Event())  # producer, consumer
+    await KafkaWrites(worker).start()  # producer (`triage web`)
     erasure = Erasure(author_key="x:1", erased_at=NOW, by="ada", reason="ref")
     await publish_erasure(worker, erasure)  # admin, producer
     backup = tmp_path / "backup"
@@ -336,7 +339,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await runner.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 7, "AIOKafkaProducer": 7, "AIOKafkaConsumer": 7}
+    assert kinds == {"AIOKafkaAdminClient": 7, "AIOKafkaProducer": 8, "AIOKafkaConsumer": 7}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

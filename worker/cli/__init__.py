@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "users": "Officers' accounts and roles (viewer, officer, manager, admin).",
     "labels": "Labelled examples from officers' decisions (triage.labels).",
     "db": "The database behind TRIAGE_DATABASE_URL: migrate it, fold the topics into it.",
+    "web": "Serve the officers' app and API alone, reading the database (needs TRIAGE_BROKER).",
     "notify": "Send the alerts on triage.alerts by mail, Slack and Teams (needs TRIAGE_BROKER).",
     "subject-access": "Export everything held about one person as JSON and CSV (audited).",
     "erase": "Redact one person's text and identifying fields, for good (admin; audited).",

@@ -1,7 +1,9 @@
 """``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
 
 It migrates the database as it starts (as ``triage db upgrade`` does) and, unless
-TRIAGE_PROJECTOR is false, folds the topics into the database's read side. Without
+TRIAGE_PROJECTOR is false, folds the topics into the database's read side. The app it
+serves (unless ``--no-web``) reads that database, as `triage web` does, rather than the
+agents' in-memory views: one read side for both. Without
 TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine) and stops
 it last. The App runs in this process's event loop rather than under ``faust.Worker``,
 which would take over logging and signals.
@@ -29,6 +31,7 @@ from worker.cli.notify import notify_settings
 from worker.context import WorkerContext
 from worker.db import DatabaseError
 from worker.db.projector import Projector
+from worker.db.views import install
 from worker.notify.config import NotifySettings
 from worker.retention import TopicRetentionError, check_retention, topic_specs
 from worker.settings import Settings
@@ -46,7 +49,7 @@ class StartError(RuntimeError):
 
 @asynccontextmanager
 async def running(
-    settings: Settings, notify: NotifySettings | None = None
+    settings: Settings, notify: NotifySettings | None = None, *, web_app: bool = True
 ) -> AsyncIterator[tuple[Any, WorkerContext]]:
     """The started App and its context (embedded broker too when none is configured)."""
     broker: EmbeddedBroker | None = None
@@ -69,7 +72,9 @@ async def running(
         # Before anything is built or created: an existing topic may delete records early.
         await _check_retention(settings, ctx)
         await asyncio.to_thread(_open_database, ctx)
-        app = await asyncio.to_thread(_build, settings, ctx, notify)
+        app = await asyncio.to_thread(_build, settings, ctx, notify, web_app)
+        if web_app:
+            _read_database(ctx)
         try:
             await app.start()
         except OSError as exc:
@@ -98,6 +103,20 @@ def _open_database(ctx: WorkerContext) -> None:
         raise StartError(str(exc)) from exc
 
 
+def _read_database(ctx: WorkerContext) -> None:
+    """Points the app's views at the database (worker/db/views.py); emergency switches are
+    still published by the SLA part, which applies them to its own view at once."""
+    assert ctx.views.users is not None
+    memory = ctx.views.sla
+    config = ctx.views.moderation_config
+    assert memory is not None
+    assert config is not None
+    sla = install(
+        ctx.views, ctx.views.users.database, config=config, policy=memory.policy, clock=ctx.clock
+    )
+    sla.publish_emergency = memory.publish_emergency
+
+
 def _start_projector(ctx: WorkerContext) -> asyncio.Task[None]:
     """Folds the topics into the database's read side (worker/db/projector.py) until the
     worker stops; a projector that fails stops the worker, as any failed part does."""
@@ -114,9 +133,12 @@ def _start_projector(ctx: WorkerContext) -> asyncio.Task[None]:
     return task
 
 
-def _build(settings: Settings, ctx: WorkerContext, notify: NotifySettings | None) -> Any:
+def _build(
+    settings: Settings, ctx: WorkerContext, notify: NotifySettings | None, web_app: bool
+) -> Any:
     try:
-        return create_app(settings, ctx=ctx, web_app=True, notify=notify)
+        # Without the officers' app the worker still answers /health, /ready and /metrics.
+        return create_app(settings, ctx=ctx, web_app=True, officers_app=web_app, notify=notify)
     except ClassifierError as exc:
         raise StartError(f"the classifier could not be loaded: {exc}") from exc
     except PolicyError as exc:
@@ -142,6 +164,7 @@ async def serve(
     *,
     while_running: Callable[[Any, WorkerContext], Awaitable[None]] | None = None,
     notify: NotifySettings | None = None,
+    web_app: bool = True,
 ) -> int:
     """Run until a signal, a fatal error or the end of ``while_running``; the exit code."""
     stop = asyncio.Event()
@@ -149,7 +172,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with running(settings, notify) as (app, ctx):
+        async with running(settings, notify, web_app=web_app) as (app, ctx):
             waiters: list[asyncio.Future[Any]] = [
                 asyncio.ensure_future(stop.wait()),
                 asyncio.ensure_future(ctx.fatal.event.wait()),
@@ -180,12 +203,19 @@ async def serve(
 @click.option(
     "--no-notify", is_flag=True, help="Leave the notifier out (run `triage notify` elsewhere)."
 )
+@click.option(
+    "--no-web",
+    is_flag=True,
+    help="Leave the officers' app out (run `triage web` elsewhere); /health, /ready and "
+    "/metrics stay.",
+)
 @click.pass_context
-def command(ctx: click.Context, no_notify: bool) -> None:
+def command(ctx: click.Context, no_notify: bool, no_web: bool) -> None:
     """Run the worker and the officers' app (embedded broker when TRIAGE_BROKER is unset).
 
-    The notifier (mail, Slack, Teams) runs with them when a channel is configured.
+    The notifier (mail, Slack, Teams) runs with them when a channel is configured. The app
+    reads the database that the worker's projector keeps, as `triage web` does.
     """
     settings = get_settings(ctx)
     notify = None if no_notify else notify_settings(ctx)
-    ctx.exit(asyncio.run(serve(settings, notify=notify)))
+    ctx.exit(asyncio.run(serve(settings, notify=notify, web_app=not no_web)))

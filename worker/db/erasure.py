@@ -23,11 +23,21 @@ from worker.db.models import (
     CommentRow,
     DecisionRow,
     ErasureRow,
+    LedgerRow,
     Projected,
+    QueueItemRow,
     ReviewItemRow,
 )
 
-__all__ = ["ERASED", "PERSONAL_TABLES", "column", "erase_rows", "erased_comment_keys", "redact"]
+__all__ = [
+    "DERIVED_PERSONAL",
+    "ERASED",
+    "PERSONAL_TABLES",
+    "column",
+    "erase_rows",
+    "erased_comment_keys",
+    "redact",
+]
 
 ERASED = "[erased]"
 
@@ -39,6 +49,9 @@ PERSONAL_TABLES: tuple[type[Projected], ...] = (
     CaseRow,
     AuditRow,
 )
+# The tables derived from those (worker/db/derive.py), redacted with them; a subject
+# access export has their contents already, from the tables above and the ledger.
+DERIVED_PERSONAL: tuple[type[Projected], ...] = (QueueItemRow, LedgerRow)
 
 
 def column(table: type[Projected], name: str) -> Any:
@@ -79,7 +92,7 @@ def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
     if table is CommentRow:
         _comment(out["comment"])
         _verdict(out.get("verdict"))
-    elif table is ReviewItemRow:
+    elif table is ReviewItemRow or table is QueueItemRow:
         _comment(out["comment"])
         _verdict(out.get("verdict"))
         _note(out, "note", "recommendation")
@@ -94,6 +107,12 @@ def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
         _note(out, "note")
     elif table is CaseRow:
         _note(out, "suggested_reply")
+    elif table is LedgerRow:
+        out["account_name"] = None
+        out["account_handle"] = None
+        for name in ("warnings", "block_recommendations", "channel_bans", "police_reports"):
+            for entry in out.get(name) or ():
+                _note(entry, "note")
     return out
 
 
@@ -111,7 +130,7 @@ def erase_rows(session: Session, author_keys: Iterable[str]) -> dict[str, int]:
     changed: dict[str, int] = {}
     if not keys:
         return changed
-    for table in PERSONAL_TABLES:
+    for table in (*PERSONAL_TABLES, *DERIVED_PERSONAL):
         count = 0
         for row in session.scalars(select(table).where(column(table, "author_key").in_(keys))):
             redacted = redact(table, row.record)

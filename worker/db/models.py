@@ -8,12 +8,14 @@ A change to these models needs a migration in migrations/versions/.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -36,10 +38,14 @@ __all__ = [
     "CaseRow",
     "CommentRow",
     "DecisionRow",
+    "EmergencyRow",
     "ErasureRow",
+    "LedgerRow",
     "LegacyImport",
+    "ModerationRow",
     "PrivacyLog",
     "Projected",
+    "QueueItemRow",
     "RecordJson",
     "ReviewItemRow",
     "SignInAttempt",
@@ -187,7 +193,10 @@ class DecisionRow(Projected, Base):
 
 class CaseRow(Projected, Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_board", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_board", "status", "due_at"),
+        Index("ix_cases_item_id", "item_id"),
+    )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     conversation_key: Mapped[str] = mapped_column(Text, index=True)
@@ -244,3 +253,76 @@ class ErasureRow(Projected, Base):
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     by: Mapped[str] = mapped_column(Text)
+
+
+class ModerationRow(Projected, Base):
+    """Moderation's record of one review item (triage.moderation): advice and closure.
+    Closed is final: an open record never replaces a closed one (worker/db/projector.py)."""
+
+    __tablename__ = "item_moderation"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EmergencyRow(Projected, Base):
+    """One switch of emergency mode (triage.emergency)."""
+
+    __tablename__ = "emergency_changes"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# -- derived in the same transaction from the rows above (worker/db/projector.py) -----------
+
+
+class QueueItemRow(Projected, Base):
+    """A review item as officers see it: the item with its reply case, moderation's record
+    and the decisions laid over (worker/moderation/review_view.py's ``overlay``), without
+    the author's current record, which a page adds for the few items it shows. ``sort_at``
+    is its place in the lane (replies by deadline, the rest oldest first); ``version``
+    grows with every change, so that a page can tell the queue changed. The partition and
+    offset are the review item's."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (
+        Index("ix_queue_items_lane", "status", "lane", "sort_at", "posted_at", "id"),
+        Index("ix_queue_items_author", "author_key", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    lane: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8))
+    author_key: Mapped[str] = mapped_column(Text)
+    comment_key: Mapped[str] = mapped_column(Text)
+    # The verdict's labels, space-separated (None without a verdict): for the reports.
+    labels: Mapped[str | None] = mapped_column(Text)
+    # When the comment was posted, and when the review item was made (for retention).
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sort_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class LedgerRow(Projected, Base):
+    """An author's record under the policy (strikes, warnings, blocks and appeal dates,
+    channel bans, police reports), folded from their audit records in the order read;
+    the partition and offset are those of the latest of them."""
+
+    __tablename__ = "author_ledgers"
+    __table_args__ = (Index("ix_author_ledgers_blocked", "blocked", "appealable_from"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    # The same as id, so that erasure finds the row as it finds every author's rows.
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    blocked: Mapped[bool] = mapped_column(Boolean)
+    appealable_from: Mapped[date | None] = mapped_column(Date)
+    strikes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Grows with every change, as the queue's (an author's record changes the advice).
+    version: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -1,6 +1,7 @@
-"""The projector: folds triage.verdicts, triage.review, triage.decisions, triage.cases,
-triage.alerts, triage.audit and the erasure list (triage.erasures) into the read-side
-tables (worker/db/models.py).
+"""The projector: folds triage.verdicts, triage.review, triage.moderation,
+triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit and the
+erasure list (triage.erasures) into the read-side tables (worker/db/models.py), and in the
+same transaction derives the queue and the author ledgers from them (worker/db/derive.py).
 
 It reads in a consumer group of its own (``<app id>-projector``), so it neither takes
 partitions from the worker's agents nor depends on them, and it commits its offsets only
@@ -32,16 +33,17 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from records import ReviewItem, TriageResult
 from records.codec import InvalidRecord, decode
-from records.moderation import AuditRecord, Decision
+from records.moderation import AuditRecord, Decision, ItemModeration
 from records.privacy import Erasure
-from records.sla import Alert, Case
+from records.sla import Alert, Case, EmergencyChange
+from worker.db.derive import ledger_rows, queue_rows
 from worker.db.engine import Database
 from worker.db.erasure import PERSONAL_TABLES, erase_rows, redact
 from worker.db.models import (
@@ -50,8 +52,12 @@ from worker.db.models import (
     CaseRow,
     CommentRow,
     DecisionRow,
+    EmergencyRow,
     ErasureRow,
+    LedgerRow,
+    ModerationRow,
     Projected,
+    QueueItemRow,
     ReviewItemRow,
 )
 from worker.settings import Settings
@@ -68,6 +74,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+# Tables the projector derives from the folded ones rather than reads from a topic.
+DERIVED: tuple[type[Projected], ...] = (QueueItemRow, LedgerRow)
 
 # SQLite allows 32,766 parameters a statement; a row has at most 15.
 ROWS_PER_STATEMENT = 500
@@ -100,6 +109,19 @@ def _comment(result: TriageResult) -> dict[str, Any]:
         "created_at": comment.created_at,
         "lane": result.verdict.lane if result.verdict else None,
     }
+
+
+def _moderation(record: ItemModeration) -> dict[str, Any]:
+    return {
+        "id": record.item_id,
+        "status": record.status,
+        "outcome": record.outcome,
+        "updated_at": record.updated_at,
+    }
+
+
+def _emergency(change: EmergencyChange) -> dict[str, Any]:
+    return {"id": change.id, "active": change.active, "at": change.at}
 
 
 def _erasure(erasure: Erasure) -> dict[str, Any]:
@@ -180,8 +202,10 @@ def folds(settings: Settings) -> dict[str, Fold]:
     return {
         topics.verdicts: Fold(TriageResult, CommentRow, _comment),
         topics.review: Fold(ReviewItem, ReviewItemRow, _review),
+        topics.moderation: Fold(ItemModeration, ModerationRow, _moderation),
         topics.decisions: Fold(Decision, DecisionRow, _decision),
         topics.cases: Fold(Case, CaseRow, _case),
+        topics.emergency: Fold(EmergencyChange, EmergencyRow, _emergency),
         topics.alerts: Fold(Alert, AlertRow, _alert),
         topics.audit: Fold(AuditRecord, AuditRow, _audit),
         topics.erasures: Fold(Erasure, ErasureRow, _erasure),
@@ -194,14 +218,21 @@ def _upsert(session: Session, table: type[Projected], rows: list[dict[str, Any]]
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         statement = dialect.insert(target).values(rows[start : start + ROWS_PER_STATEMENT])
         new = statement.excluded
+        # Only a version read later on the same partition replaces a row.
+        later = or_(
+            target.source_partition != new.source_partition,
+            target.source_offset < new.source_offset,
+        )
+        if table is ModerationRow:
+            # Closed is final: no open record replaces a closed one.
+            later = and_(later, or_(target.status != "closed", new.status == "closed"))
+        elif table in DERIVED:
+            # Derived rows are written only when they changed (worker/db/derive.py).
+            later = true()
         statement = statement.on_conflict_do_update(
             index_elements=[target.id],
             set_={name: new[name] for name in rows[0] if name != "id"},
-            # Only a version read later on the same partition replaces a row.
-            where=or_(
-                target.source_partition != new.source_partition,
-                target.source_offset < new.source_offset,
-            ),
+            where=later,
         )
         session.execute(statement)
 
@@ -237,7 +268,10 @@ class Folder:
             row["record"] = record.model_dump(mode="json", by_alias=True)
             row["source_partition"] = message.partition
             row["source_offset"] = message.offset
-            by_table.setdefault(fold.table, {})[row["id"]] = row
+            rows = by_table.setdefault(fold.table, {})
+            known = rows.get(row["id"])
+            if not (known and known.get("status") == "closed" and fold.table is ModerationRow):
+                rows[row["id"]] = row
             self.folded += 1
         return {table: list(rows.values()) for table, rows in by_table.items()}
 
@@ -255,18 +289,42 @@ class Folder:
                         if row["author_key"] in erased:
                             row["record"] = redact(table, row["record"])
                 _upsert(session, table, rows)
+            _derive(session, tables)
             # Rows of these authors folded before their erasure was read.
             erase_rows(session, erased_now)
 
     def empty(self) -> None:
         with self.database.write() as session:
-            for fold in self.folds.values():
-                session.execute(delete(fold.table))
+            for table in (*DERIVED, *(fold.table for fold in self.folds.values())):
+                session.execute(delete(table))
+
+
+def _derive(session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]) -> None:
+    """Recomputes the queue rows of the items and the ledgers of the authors the batch
+    touched, redacted for those on the erasure list."""
+    items = {row["id"] for row in tables.get(ReviewItemRow, ())}
+    items |= {row["id"] for row in tables.get(ModerationRow, ())}
+    for linked in (DecisionRow, CaseRow):
+        items |= {row["item_id"] for row in tables.get(linked, ())}
+    authors = {row["author_key"] for row in tables.get(AuditRow, ())}
+    derived: dict[type[Projected], list[dict[str, Any]]] = {
+        QueueItemRow: queue_rows(session, items),
+        LedgerRow: ledger_rows(session, authors),
+    }
+    erased = _erased(session, derived)
+    for table, rows in derived.items():
+        for row in rows:
+            if row["author_key"] in erased:
+                row["record"] = redact(table, row["record"])
+        if rows:
+            _upsert(session, table, rows)
 
 
 def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]) -> set[str]:
     """Which of the batch's authors are on the erasure list already."""
-    authors = {row["author_key"] for table in PERSONAL_TABLES for row in tables.get(table, ())}
+    authors = {
+        row["author_key"] for table in (*PERSONAL_TABLES, *DERIVED) for row in tables.get(table, ())
+    }
     found: set[str] = set()
     listed = sorted(authors)
     for start in range(0, len(listed), ROWS_PER_STATEMENT):

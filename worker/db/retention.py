@@ -23,6 +23,7 @@ from worker.db.models import (
     DecisionRow,
     PrivacyLog,
     Projected,
+    QueueItemRow,
     ReviewItemRow,
 )
 
@@ -38,6 +39,8 @@ def cutoffs(
         CommentRow: (CommentRow.created_at, now - retention.comments_days * days),
         AlertRow: (AlertRow.created_at, now - retention.comments_days * days),
         ReviewItemRow: (ReviewItemRow.created_at, now - retention.review_items_days * days),
+        # The queue's rows go with their review items.
+        QueueItemRow: (QueueItemRow.made_at, now - retention.review_items_days * days),
         DecisionRow: (DecisionRow.decided_at, now - retention.decisions_days * days),
         AuditRow: (AuditRow.decided_at, now - retention.audit_days * days),
     }

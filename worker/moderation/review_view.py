@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from worker.context import Views
 
 __all__ = [
+    "FAR",
     "AuditView",
     "LedgerView",
     "ModerationState",
@@ -67,6 +68,8 @@ __all__ = [
     "TopicReader",
     "fill",
     "install_views",
+    "overlay",
+    "queue_key",
 ]
 
 log = structlog.get_logger(__name__)
@@ -162,40 +165,15 @@ class ModerationState:
     def current(self, item: ReviewItem) -> ReviewItem:
         """The item with its case and decisions laid over and, for moderation, the advice now."""
         case = self.cases.get(item.id) if item.lane == "response" else None
-        if case is not None:
-            item = with_case(item, case)
-        update: dict[str, Any] = {}
-        note = self.moderation.get(item.id)
-        if note is not None and note.history is not None:
-            update.update(
-                history=note.history,
-                recommended=note.recommended,
-                recommendation=note.recommendation,
-            )
-        for decision in self.decisions.get(item.id, ()):
-            if decision.action == "relabel" and decision.labels is not None and item.verdict:
-                update["verdict"] = item.verdict.model_copy(update={"labels": decision.labels})
-            if decision.action in CLOSING_ACTIONS and update.get("outcome") is None:
-                update.update(
-                    status="closed",
-                    outcome=decision.action,
-                    decided_by=decision.by,
-                    decided_at=decision.decided_at,
-                )
-        if note is not None and note.status == "closed" and "status" not in update:
-            update.update(
-                status="closed",
-                outcome=note.outcome,
-                decided_by=note.decided_by,
-                decided_at=note.decided_at,
-            )
-        if item.status == "closed" and "status" not in update and item.outcome is None:
-            update["outcome"] = "closed"
-        merged = item.model_copy(update=update) if update else item
-        if merged.status == "open":
-            ledger = self.ledgers.get(merged.comment.author_key)
-            merged = enrich(merged, ledger, self.config.moderation, self.clock.now())
-        return merged
+        merged = overlay(item, case, self.moderation.get(item.id), self.decisions.get(item.id, ()))
+        return self.enriched(merged)
+
+    def enriched(self, item: ReviewItem) -> ReviewItem:
+        """An open item with the author's current record and the policy's next step."""
+        if item.status != "open":
+            return item
+        ledger = self.ledgers.get(item.comment.author_key)
+        return enrich(item, ledger, self.config.moderation, self.clock.now())
 
     def get(self, item_id: str) -> ReviewItem | None:
         item = self.items.get(item_id)
@@ -214,6 +192,56 @@ class ModerationState:
 
     def retained_since(self) -> datetime:
         return self.clock.now() - timedelta(days=self.config.moderation.audit_retention_days)
+
+
+def overlay(
+    item: ReviewItem,
+    case: Case | None,
+    note: ItemModeration | None,
+    decisions: Iterable[Decision],
+) -> ReviewItem:
+    """The item as triage wrote it with its reply case (response items), moderation's
+    record of it and the decisions taken on it (in the order read) laid over; the author's
+    current record is not in it (:meth:`ModerationState.enriched` adds that). The database's
+    read side stores this (worker/db/projector.py), so both views agree."""
+    if case is not None and item.lane == "response":
+        item = with_case(item, case)
+    update: dict[str, Any] = {}
+    if note is not None and note.history is not None:
+        update.update(
+            history=note.history,
+            recommended=note.recommended,
+            recommendation=note.recommendation,
+        )
+    for decision in decisions:
+        if decision.action == "relabel" and decision.labels is not None and item.verdict:
+            update["verdict"] = item.verdict.model_copy(update={"labels": decision.labels})
+        if decision.action in CLOSING_ACTIONS and update.get("outcome") is None:
+            update.update(
+                status="closed",
+                outcome=decision.action,
+                decided_by=decision.by,
+                decided_at=decision.decided_at,
+            )
+    if note is not None and note.status == "closed" and "status" not in update:
+        update.update(
+            status="closed",
+            outcome=note.outcome,
+            decided_by=note.decided_by,
+            decided_at=note.decided_at,
+        )
+    if item.status == "closed" and "status" not in update and item.outcome is None:
+        update["outcome"] = "closed"
+    return item.model_copy(update=update) if update else item
+
+
+FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def queue_key(item: ReviewItem) -> tuple[datetime, datetime, str]:
+    """Where an open item stands in its lane: replies by deadline, the rest oldest first."""
+    due = (item.due_at or FAR) if item.lane == "response" else item.comment.created_at
+    return (due, item.comment.created_at, item.id)
 
 
 def with_case(item: ReviewItem, case: Case) -> ReviewItem:
@@ -259,6 +287,43 @@ class ReviewView:
         """The decision first seen under this id, or None."""
         return self._state.decisions_by_id.get(decision_id)
 
+    # What the pages ask, as the database's view (worker/db/views.py) answers it too.
+
+    def many(self, item_ids: Iterable[str]) -> dict[str, ReviewItem]:
+        found = {i: self.get(i) for i in item_ids}
+        return {i: item for i, item in found.items() if item is not None}
+
+    def queue(self, lane: Lane, limit: int) -> list[ReviewItem]:
+        """The lane's open items in queue order, at most ``limit``."""
+        return sorted(self.items(lane=lane), key=queue_key)[:limit]
+
+    def open_counts(self) -> dict[str, int]:
+        """Open items per lane."""
+        counts: dict[str, int] = {}
+        for item in self.items():
+            counts[item.lane] = counts.get(item.lane, 0) + 1
+        return counts
+
+    def stamp(self) -> str:
+        """Changes whenever an item, its decisions or its case change."""
+        return str(self._state.version)
+
+    def open_for_author(self, author_key: str) -> list[ReviewItem]:
+        return [i for i in self.items() if i.comment.author_key == author_key]
+
+    def posted_between(self, start: datetime, end: datetime) -> list[ReviewItem]:
+        """Every item (open or closed) whose comment was posted from ``start`` up to ``end``."""
+        return [i for i in self.items(status=None) if start <= i.comment.created_at < end]
+
+    def labelled_between(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, tuple[str, ...]]]:
+        return [
+            (i.comment.comment_key, i.comment.created_at, tuple(i.verdict.labels))
+            for i in self.posted_between(start, end)
+            if i.verdict is not None
+        ]
+
 
 class LedgerView:
     """``ctx.views.ledger``: each author's record, and the blocks."""
@@ -268,6 +333,10 @@ class LedgerView:
 
     def get(self, author_key: str) -> AuthorLedger | None:
         return self._state.ledgers.get(author_key)
+
+    def many(self, author_keys: Iterable[str]) -> dict[str, AuthorLedger]:
+        ledgers = self._state.ledgers
+        return {key: ledgers[key] for key in author_keys if key in ledgers}
 
     def authors(self) -> list[AuthorLedger]:
         return sorted(self._state.ledgers.values(), key=lambda a: a.author_key)

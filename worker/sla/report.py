@@ -21,7 +21,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ __all__ = [
     "nearest_rank",
     "period_start",
     "periods",
+    "received_between",
     "to_csv",
     "to_json",
 ]
@@ -103,6 +104,14 @@ def _row(period: Period, start: date, channel: str, cases: list[Case], now: date
         open=len(open_),
         breached=late,
     )
+
+
+def received_between(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants from the start of ``first`` to the end of ``last`` in ``zone``, widened
+    to whole weeks: every case a report on those days (or their weeks) counts."""
+    start = datetime.combine(period_start(first, "week"), time(), zone)
+    end = datetime.combine(last + timedelta(days=7), time(), zone)
+    return start, end
 
 
 def build_report(

@@ -16,7 +16,7 @@ from worker.sla.cases import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 
-__all__ = ["Publish", "SlaView"]
+__all__ = ["Publish", "SlaView", "emergency_json", "open_order"]
 
 Publish = Callable[[EmergencyChange], Awaitable[None]]
 
@@ -58,10 +58,18 @@ class SlaView:
     def get(self, case_id: str) -> Case | None:
         return self._cases.get(case_id)
 
-    def open_cases(self) -> list[Case]:
+    def cases_received(self, start: datetime, end: datetime | None = None) -> list[Case]:
+        """Cases received from ``start`` (up to ``end``), oldest first."""
+        return [
+            c
+            for c in self.cases()
+            if c.received_at >= start and (end is None or c.received_at < end)
+        ]
+
+    def open_cases(self, limit: int | None = None) -> list[Case]:
         """Open cases, soonest due first (paused ones, with no due time, last)."""
         open_ = [c for c in self._cases.values() if c.status == "open"]
-        return sorted(open_, key=lambda c: (c.due_at is None, c.due_at or c.received_at, c.id))
+        return sorted(open_, key=open_order)[:limit]
 
     def breached(self, case: Case, now: datetime) -> bool:
         """Past its deadline: answered late, or still open after the due time."""
@@ -77,13 +85,23 @@ class SlaView:
         }
 
     def emergency_state(self) -> dict[str, Any]:
-        latest = self.emergency.latest
-        return {
-            "active": self.emergency.active,
-            "clock": self.policy.replies.emergency_clock,
-            "changed_at": latest.at.isoformat() if latest else None,
-            "by": latest.by if latest else None,
-            "reason": latest.reason if latest else None,
-            "suggested_reply": self.policy.replies.emergency if self.emergency.active else None,
-            "history": [c.to_json_dict() for c in self.emergency.changes],
-        }
+        return emergency_json(self.policy, self.emergency)
+
+
+def open_order(case: Case) -> tuple[bool, datetime, str]:
+    """Soonest due first; paused cases (no due time) last."""
+    return (case.due_at is None, case.due_at or case.received_at, case.id)
+
+
+def emergency_json(policy: SlaPolicy, emergency: EmergencyState) -> dict[str, Any]:
+    """Emergency mode as the API shows it: on or off, since when, by whom, the history."""
+    latest = emergency.latest
+    return {
+        "active": emergency.active,
+        "clock": policy.replies.emergency_clock,
+        "changed_at": latest.at.isoformat() if latest else None,
+        "by": latest.by if latest else None,
+        "reason": latest.reason if latest else None,
+        "suggested_reply": policy.replies.emergency if emergency.active else None,
+        "history": [c.to_json_dict() for c in emergency.changes],
+    }

@@ -29,8 +29,8 @@ from worker.context import WorkerContext
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
-from worker.moderation.review_view import AuditView, LedgerView, ReviewView
 from worker.moderation.service import submit_decision
+from worker.read_views import AuditReader, LedgerReader, ReviewReader
 from worker.web.keys import CTX_KEY
 from worker.web.page_models import csv_cell
 from worker.web.security import error_response, require_permission
@@ -53,15 +53,15 @@ def _running(view: V | None, name: str) -> V:
     return view
 
 
-def _review(request: web.Request) -> ReviewView:
+def _review(request: web.Request) -> ReviewReader:
     return _running(_ctx(request).views.review, "review")
 
 
-def _ledgers(request: web.Request) -> LedgerView:
+def _ledgers(request: web.Request) -> LedgerReader:
     return _running(_ctx(request).views.ledger, "ledger")
 
 
-def _audit(request: web.Request) -> AuditView:
+def _audit(request: web.Request) -> AuditReader:
     return _running(_ctx(request).views.audit, "audit")
 
 

@@ -25,9 +25,15 @@ from worker.web.keys import CTX_KEY
 __all__ = ["CTX_KEY", "create_web_app"]
 
 
-def create_web_app(ctx: WorkerContext) -> web.Application:
+def create_web_app(ctx: WorkerContext, *, officers: bool = True) -> web.Application:
+    """The whole app; with ``officers=False`` only /health, /ready and /metrics (a worker
+    started with ``--no-web``, whose officers' app is served by `triage web`)."""
     web_app = web.Application(client_max_size=256 * 1024)
     web_app[CTX_KEY] = ctx
+    if not officers:
+        for part in (ops, security):
+            part.setup(web_app, ctx)
+        return web_app
     # Their middlewares run in this order (authentication before the pages' CSRF check).
     for part in (ops, security, api, sla_api, pages):
         part.setup(web_app, ctx)

@@ -194,8 +194,7 @@ async def author_page(request: web.Request) -> web.StreamResponse:
     records = list(audit_view.records(author=key)) if audit_view is not None else []
     items = [
         item_view(item, role=user.role, now=ctx.clock.now(), zone=ctx.zone)
-        for item in (review_view.items(lane=None, status="open") if review_view else [])
-        if item.comment.author_key == key
+        for item in (review_view.open_for_author(key) if review_view else [])
     ]
     if ledger is None and not records and not items:
         raise web.HTTPNotFound(text="Nothing is known about this author.")

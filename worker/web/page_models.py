@@ -335,15 +335,26 @@ def daily_volumes(
 
     A comment queued in two lanes is counted once.
     """
+    labelled = (
+        (i.comment.comment_key, i.comment.created_at, tuple(i.verdict.labels))
+        for i in items
+        if i.verdict is not None
+    )
+    return daily_counts(labelled, start, end, zone)
+
+
+def daily_counts(
+    labelled: Iterable[tuple[str, datetime, Sequence[str]]], start: date, end: date, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """:func:`daily_volumes` from (comment key, posted at, labels) of each item."""
     seen: set[str] = set()
-    counts: Counter[tuple[date, Category]] = Counter()
-    for item in items:
-        key = item.comment.comment_key
-        if key in seen or item.verdict is None:
+    counts: Counter[tuple[date, str]] = Counter()
+    for key, posted_at, labels in labelled:
+        if key in seen:
             continue
         seen.add(key)
-        day = item.comment.created_at.astimezone(zone).date()
-        for category in item.verdict.labels:
+        day = posted_at.astimezone(zone).date()
+        for category in labels:
             counts[(day, category)] += 1
     rows = []
     day = start

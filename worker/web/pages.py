@@ -23,7 +23,6 @@ import structlog
 from aiohttp import web
 
 from records import CATEGORIES, ReviewItem
-from records.verdict import Lane
 from worker.context import WorkerContext
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.messages import MessageError, messages_for
@@ -39,8 +38,6 @@ from worker.web.page_models import (
     ItemView,
     actions_for,
     item_view,
-    lane_counts,
-    queue_order,
 )
 from worker.web.proxies import client_address
 from worker.web.security import USER_KEY
@@ -181,14 +178,6 @@ def render(
     return response
 
 
-def _review_items(request: web.Request) -> list[ReviewItem]:
-    view = _ctx(request).views.review
-    if view is None:
-        return []
-    items: list[ReviewItem] = list(view.items(lane=None, status="open"))
-    return items
-
-
 def _ledger(request: web.Request, author_key: str) -> Any:
     view = _ctx(request).views.ledger
     return view.get(author_key) if view is not None else None
@@ -198,15 +187,11 @@ def _now(request: web.Request) -> Any:
     return _ctx(request).clock.now()
 
 
-def _item_views(
-    request: web.Request, user: User, items: list[ReviewItem]
-) -> dict[Lane, list[ItemView]]:
-    lanes = queue_order(items)
-    return {lane: [_one_item(request, user, item) for item in lanes[lane]] for lane in LANE_ORDER}
-
-
-def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
-    """The item as a page shows it, with working time left from the SLA part's calendar."""
+def _one_item(
+    request: web.Request, user: User, item: ReviewItem, ledgers: Mapping[str, Any] | None = None
+) -> ItemView:
+    """The item as a page shows it, with working time left from the SLA part's calendar;
+    ``ledgers`` are the authors' records when the caller has fetched them together."""
     ctx = _ctx(request)
     now = ctx.clock.now()
     sla = ctx.views.sla
@@ -220,7 +205,11 @@ def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
         item,
         role=user.role,
         now=now,
-        ledger=_ledger(request, item.comment.author_key),
+        ledger=(
+            ledgers.get(item.comment.author_key)
+            if ledgers is not None
+            else _ledger(request, item.comment.author_key)
+        ),
         working_left=left,
         at_risk=at_risk,
         zone=ctx.zone,
@@ -229,12 +218,13 @@ def _one_item(request: web.Request, user: User, item: ReviewItem) -> ItemView:
 
 def queue_snapshot(request: web.Request) -> dict[str, object]:
     """Counts per lane, a one-line summary and a version that changes with the queue."""
-    items = _review_items(request)
-    digest = hashlib.sha256()
-    for item in sorted(items, key=lambda i: i.id):
-        digest.update(f"{item.id}|{item.status}|{item.due_at}|{item.recommendation}\n".encode())
-    lanes = queue_order(items)
-    counts = {lane: len(lanes[lane]) for lane in LANE_ORDER}
+    view = _ctx(request).views.review
+    counts = dict.fromkeys(LANE_ORDER, 0)
+    stamp = ""
+    if view is not None:
+        counts.update({k: v for k, v in view.open_counts().items() if k in counts})
+        stamp = view.stamp()
+    digest = hashlib.sha256(f"{stamp}|{sorted(counts.items())}".encode())
     summary = (
         "Queue updated: "
         + ", ".join(f"{counts[lane]} {LANE_TITLES[lane].lower()}" for lane in LANE_ORDER)
@@ -244,23 +234,30 @@ def queue_snapshot(request: web.Request) -> dict[str, object]:
 
 
 def _queue_context(request: web.Request, user: User) -> dict[str, Any]:
-    views = _item_views(request, user, _review_items(request))
-    lanes = [
-        {
-            "name": lane,
-            "title": LANE_TITLES[lane],
-            "hint": LANE_HINTS[lane],
-            "count": len(views[lane]),
-            "entries": views[lane][:LANE_LIMIT],
-            "hidden": max(0, len(views[lane]) - LANE_LIMIT),
-        }
-        for lane in LANE_ORDER
-    ]
-    return {
-        "lanes": lanes,
-        "summary": "Waiting: " + lane_counts(views) + ".",
-        "version": queue_snapshot(request)["version"],
-    }
+    """The first ``LANE_LIMIT`` items of each lane, in queue order, and every lane's count."""
+    view = _ctx(request).views.review
+    snapshot = queue_snapshot(request)
+    counts: dict[str, int] = snapshot["counts"]  # type: ignore[assignment]
+    shown = {lane: view.queue(lane, LANE_LIMIT) if view is not None else [] for lane in LANE_ORDER}
+    ledger_view = _ctx(request).views.ledger
+    authors = {item.comment.author_key for items in shown.values() for item in items}
+    ledgers = ledger_view.many(authors) if ledger_view is not None else {}
+    lanes = []
+    for lane in LANE_ORDER:
+        items = shown[lane]
+        entries = [_one_item(request, user, item, ledgers) for item in items]
+        lanes.append(
+            {
+                "name": lane,
+                "title": LANE_TITLES[lane],
+                "hint": LANE_HINTS[lane],
+                "count": counts[lane],
+                "entries": entries,
+                "hidden": max(0, counts[lane] - len(entries)),
+            }
+        )
+    waiting = ", ".join(f"{counts[lane]} {LANE_TITLES[lane].lower()}" for lane in LANE_ORDER)
+    return {"lanes": lanes, "summary": "Waiting: " + waiting + ".", "version": snapshot["version"]}
 
 
 # -- sign in and out --------------------------------------------------------------------
@@ -388,12 +385,12 @@ MESSAGE_TITLES = {
 
 def _messages(request: web.Request, item: ReviewItem) -> list[dict[str, str]]:
     """The policy's messages for this case, filled in, for the officer to send."""
-    state = _ctx(request).views.moderation_state
-    if state is None or item.status != "open":
+    config = _ctx(request).views.moderation_config
+    if config is None or item.status != "open":
         return []
     ledger = _ledger(request, item.comment.author_key)
     try:
-        found = messages_for(state.config.messages, item, ledger)
+        found = messages_for(config.messages, item, ledger)
     except MessageError as exc:
         log.warning("a message template failed", error=str(exc))
         return []

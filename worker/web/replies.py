@@ -14,7 +14,10 @@ from records.sla import Case, EmergencyChange
 from worker.web.page_models import author_href, duration_text, item_href, local_time
 from worker.web.pages import CTX, render, require_user
 
-__all__ = ["case_row", "compliance_figure", "setup"]
+__all__ = ["BOARD_LIMIT", "case_row", "compliance_figure", "setup"]
+
+# Open cases the board lists, soonest deadline first; it says how many more there are.
+BOARD_LIMIT = 200
 
 
 def _sla(request: web.Request) -> Any:
@@ -74,32 +77,37 @@ async def replies_page(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     now = ctx.clock.now()
     review = ctx.views.review
-    rows = []
-    open_cases = view.open_cases()
-    for case in open_cases:
-        item = review.get(case.item_id) if review is not None else None
-        rows.append(case_row(case, view, now, item, zone=ctx.zone))
+    open_cases = view.open_cases(BOARD_LIMIT)
+    items = review.many([c.item_id for c in open_cases]) if review is not None else {}
+    rows = [case_row(c, view, now, items.get(c.item_id), zone=ctx.zone) for c in open_cases]
     local = now.astimezone(ctx.zone)
     today = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week = today - timedelta(days=today.weekday())
-    every = view.cases()
+    every = view.cases_received(week)
     today_pct, today_detail = compliance_figure(every, today)
     week_pct, week_detail = compliance_figure(every, week)
-    counts = {"on": 0, "risk": 0, "breach": 0}
-    for row in rows:
-        key = {"At risk": "risk", "Breached": "breach"}.get(row["state"], "on")
-        counts[key] += 1
+    totals = view.counts(now)
+    # At risk comes from the rows shown: the soonest due, so every case at risk unless
+    # more than BOARD_LIMIT are.
+    risk = sum(1 for row in rows if row["state"] == "At risk")
+    on_time = totals["open"] - risk - totals["breached"]
     figures = [
-        {"label": "Open", "value": len(rows), "detail": f"{counts['on']} on time"},
+        {"label": "Open", "value": totals["open"], "detail": f"{on_time} on time"},
         {
             "label": "At risk or breached",
-            "value": counts["risk"] + counts["breach"],
-            "detail": f"{counts['breach']} breached",
+            "value": risk + totals["breached"],
+            "detail": f"{totals['breached']} breached",
         },
         {"label": "Today within target", "value": today_pct, "detail": today_detail},
         {"label": "This week within target", "value": week_pct, "detail": week_detail},
     ]
-    return render(request, "replies.html", {"running": True, "cases": rows, "figures": figures})
+    context = {
+        "running": True,
+        "cases": rows,
+        "figures": figures,
+        "hidden": max(0, totals["open"] - len(rows)),
+    }
+    return render(request, "replies.html", context)
 
 
 def _emergency_context(view: Any, user: Any, zone: ZoneInfo) -> dict[str, Any]:

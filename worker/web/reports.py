@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +13,7 @@ from aiohttp import web
 from records import CATEGORIES
 from worker.sla import report as sla_report
 from worker.web.charts import stacked_bars
-from worker.web.page_models import CATEGORY_TEXT, csv_cell, daily_volumes
+from worker.web.page_models import CATEGORY_TEXT, csv_cell, daily_counts
 from worker.web.pages import CTX, render, require_user
 
 __all__ = ["MAX_DAYS", "compliance_table", "parse_period", "setup"]
@@ -64,7 +64,9 @@ def _compliance(
     if view is None:
         return None
     return sla_report.build_report(
-        view.cases(),
+        view.cases_received(
+            *sla_report.received_between(start, end, view.policy.working_time.zone)
+        ),
         period="day",
         first=start,
         last=end,
@@ -102,13 +104,20 @@ def _today(request: web.Request) -> date:
     return ctx.clock.now().astimezone(ctx.zone).date()
 
 
-def _items(request: web.Request) -> list[Any]:
-    view = request.app[CTX].views.review
-    return list(view.items(lane=None, status=None)) if view is not None else []
+def _labelled(request: web.Request, start: date, end: date) -> list[Any]:
+    """The labels of the items whose comments were posted on the local days ``start`` to
+    ``end``."""
+    ctx = request.app[CTX]
+    view = ctx.views.review
+    if view is None:
+        return []
+    first = datetime.combine(start, time(), ctx.zone)
+    after = datetime.combine(end + timedelta(days=1), time(), ctx.zone)
+    return list(view.labelled_between(first, after))
 
 
 def _volume_rows(request: web.Request, start: date, end: date) -> list[dict[str, Any]]:
-    return daily_volumes(_items(request), start, end, request.app[CTX].zone)
+    return daily_counts(_labelled(request, start, end), start, end, request.app[CTX].zone)
 
 
 async def reports_page(request: web.Request) -> web.StreamResponse:

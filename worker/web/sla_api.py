@@ -20,8 +20,8 @@ from aiohttp import web
 
 from records.sla import EmergencyChange
 from worker.context import WorkerContext
-from worker.sla.report import build_report, to_csv, to_json
-from worker.sla.view import SlaView
+from worker.read_views import SlaReader
+from worker.sla.report import build_report, received_between, to_csv, to_json
 from worker.web.security import require_permission
 
 MAX_DAYS = 366 * 2
@@ -36,9 +36,9 @@ def _bad(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
 
 
-def _view(ctx: WorkerContext) -> SlaView:
+def _view(ctx: WorkerContext) -> SlaReader:
     view = ctx.views.sla
-    if not isinstance(view, SlaView):
+    if view is None:
         raise web.HTTPServiceUnavailable(
             text=json.dumps({"error": "reply tracking is not running in this process"}),
             content_type="application/json",
@@ -85,7 +85,7 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         if (last - first).days > MAX_DAYS:
             return _bad(f"at most {MAX_DAYS} days in one report")
         rows = build_report(
-            view.cases(),
+            view.cases_received(*received_between(first, last, zone)),
             period="week" if period == "week" else "day",
             first=first,
             last=last,

@@ -1,0 +1,109 @@
+"""What the officers' app and API read, whoever answers: the in-memory views that each
+worker folds from the topics (worker/moderation/review_view.py, worker/sla/view.py) or
+the database's read side (worker/db/views.py), which `triage web` and the app served
+by `triage run` use. Typed here so that the web handlers depend on neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from records import ReviewItem
+from records.moderation import AuditRecord, AuthorLedger, Decision
+from records.sla import Case, EmergencyChange
+from records.verdict import Lane
+from worker.sla import Rules
+from worker.sla.emergency import EmergencyState
+from worker.sla.policy import SlaPolicy
+
+__all__ = ["AuditReader", "Labelled", "LedgerReader", "Publish", "ReviewReader", "SlaReader"]
+
+Publish = Callable[[EmergencyChange], Awaitable[None]]
+# (comment key, when posted, labels) of one review item, for the reports.
+Labelled = tuple[str, datetime, tuple[str, ...]]
+
+
+class ReviewReader(Protocol):
+    def items(self, lane: Lane | None = None, status: str | None = "open") -> list[ReviewItem]:
+        """Every item of the lane (all lanes for None) with this status (any for None)."""
+        ...
+
+    def get(self, item_id: str) -> ReviewItem | None: ...
+
+    def many(self, item_ids: Iterable[str]) -> dict[str, ReviewItem]:
+        """Those of these items that exist, by id."""
+        ...
+
+    def decisions(self, item_id: str) -> list[Decision]: ...
+
+    def decision(self, decision_id: str) -> Decision | None: ...
+
+    def queue(self, lane: Lane, limit: int) -> list[ReviewItem]:
+        """The lane's open items in queue order, at most ``limit``."""
+        ...
+
+    def open_counts(self) -> dict[str, int]: ...
+
+    def stamp(self) -> str:
+        """Changes whenever an item, its decisions or its case change."""
+        ...
+
+    def open_for_author(self, author_key: str) -> list[ReviewItem]: ...
+
+    def posted_between(self, start: datetime, end: datetime) -> list[ReviewItem]: ...
+
+    def labelled_between(self, start: datetime, end: datetime) -> list[Labelled]:
+        """The labels of every item with a verdict whose comment was posted in the period."""
+        ...
+
+
+class LedgerReader(Protocol):
+    def get(self, author_key: str) -> AuthorLedger | None: ...
+
+    def many(self, author_keys: Iterable[str]) -> dict[str, AuthorLedger]:
+        """Those of these authors that have a record, by author key."""
+        ...
+
+    def authors(self) -> list[AuthorLedger]: ...
+
+    def blocks(self, appealable: bool | None = None) -> list[AuthorLedger]: ...
+
+
+class AuditReader(Protocol):
+    def has(self, record_id: str) -> bool: ...
+
+    def records(
+        self,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        author: str | None = None,
+    ) -> list[AuditRecord]: ...
+
+
+class SlaReader(Protocol):
+    policy: SlaPolicy
+    publish_emergency: Publish | None
+
+    @property
+    def emergency(self) -> EmergencyState: ...
+
+    @property
+    def rules(self) -> Rules: ...
+
+    def cases(self) -> list[Case]: ...
+
+    def cases_received(self, start: datetime, end: datetime | None = None) -> list[Case]:
+        """Cases received from ``start`` (up to ``end``), oldest first."""
+        ...
+
+    def get(self, case_id: str) -> Case | None: ...
+
+    def open_cases(self, limit: int | None = None) -> list[Case]: ...
+
+    def breached(self, case: Case, now: datetime) -> bool: ...
+
+    def counts(self, now: datetime) -> dict[str, int]: ...
+
+    def emergency_state(self) -> dict[str, Any]: ...
