@@ -8,7 +8,6 @@ and exported in seconds; the rule compares the least over the replicas with N ho
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 
 from worker.context import Views, WorkerContext
@@ -35,7 +34,7 @@ def queue_counts(views: Views) -> Mapping[str, int] | None:
     keeper, review = views.sla_keeper, views.review
     if keeper is None or review is None or QUEUE_OWNER_PARTITION not in keeper.owned:
         return None
-    return Counter(item.lane for item in review.items(status="open"))
+    return review.open_counts()
 
 
 def worktime_since_last_comment(ctx: WorkerContext) -> float:
