@@ -52,8 +52,7 @@ def test_a_bank_holiday_adds_no_working_time():
 
 def test_the_queue_is_reported_by_the_owner_of_partition_0_only():
     """The worker owning partition 0 gives the open items per lane; another gives zeros."""
-    items = [SimpleNamespace(lane=lane) for lane in ("urgent", "response", "response")]
-    review = SimpleNamespace(items=lambda lane=None, status="open": items)
+    review = SimpleNamespace(open_counts=lambda: {"urgent": 1, "response": 2})
     ctx = context(datetime(2026, 3, 9, 10, 0, tzinfo=LONDON))
     ctx.views.review = review  # type: ignore[assignment]
     ctx.views.sla_keeper = SimpleNamespace(owned={0, 2})  # type: ignore[assignment]
