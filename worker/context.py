@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         TopicReader,
     )
     from worker.moderation.service import DecisionSink
+    from worker.replies.desk import ReplyDesk
     from worker.sla.agent import CaseKeeper
     from worker.sla.view import SlaView
     from worker.triage import Triage
@@ -61,6 +62,8 @@ class Views:
     sla_keeper: CaseKeeper | None = None
     # The triage agent (worker/triage.py).
     triage: Triage | None = None
+    # Replying from the tool (worker/replies/part.py).
+    replies: ReplyDesk | None = None
     # The officers' accounts, once the web app has loaded them.
     users: UserStore | None = None
 

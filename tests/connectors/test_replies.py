@@ -1,0 +1,360 @@
+"""`triage connect actions` posting officers' replies on local fakes of Graph, X and Mastodon."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from click.testing import CliRunner
+
+from connectors.replies import ReplyRunner, check_request
+from records import Comment, decode, encode
+from records.admin import ensure_topic
+from records.kafka import KafkaConnection
+from records.reply import ReplyOutcome, ReplyRequest
+from tests.polling import until
+from worker.cli import cli
+
+from .conftest import IG_USER_ID, PAGE_ID
+from .fakes import serve_fake
+from .reply_fakes import GRAPH_VERSION, FakeGraphReplies, FakeMastodonReplies, FakeXReplies
+from .test_actions import dead_letters, produce
+
+PAGE_TOKEN = "test-page-token"
+X_TOKEN = "test-x-user-token"
+MASTODON_TOKEN = "test-mastodon-token"
+AT = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+CONNECTOR = {"facebook": "meta", "instagram": "meta", "x": "x", "mastodon": "mastodon"}
+
+
+def request(
+    n: int,
+    platform: str,
+    native: str,
+    text: str = "Thanks, we have passed this on.",
+    *,
+    private: bool = False,
+    warning: bool = False,
+    approved_by: str | None = None,
+    connector: str | None = "",
+) -> ReplyRequest:
+    """A reply request as the officers' app writes it."""
+    return ReplyRequest(
+        id=f"r-{n:032x}",
+        item_id=f"rv-{n}",
+        comment_key=f"{platform}:{native}",
+        platform=platform,
+        channel="NHDC",
+        thread_id=f"thread-{n}",
+        connector=CONNECTOR.get(platform) if connector == "" else connector,
+        author_id="1234567" if platform == "x" else f"author{n}",
+        author_handle="pat@example.social" if platform == "mastodon" else "pat",
+        text=text,
+        template="warning" if warning else None,
+        private=private,
+        requested_by="olive",
+        requested_at=AT,
+        needs_approval=warning,
+        approved_by=approved_by,
+        approved_at=AT if approved_by else None,
+    )
+
+
+def write_policy(tmp_path: Path, enabled: bool) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"replying:\n  enabled: {str(enabled).lower()}\n")
+    return path
+
+
+async def records_on(bootstrap: str, topic: str, expected: int, kind: Any) -> list[Any]:
+    """Every record of ``kind`` on the topic once ``expected`` have arrived (and a moment more)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        out: list[Any] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(out) < expected:
+            for messages in (await consumer.getmany(timeout_ms=300)).values():
+                out.extend(decode(m.value, kind) for m in messages)
+        await asyncio.sleep(0.5)
+        for messages in (await consumer.getmany(timeout_ms=300)).values():
+            out.extend(decode(m.value, kind) for m in messages)
+        return out
+    finally:
+        await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(runner: ReplyRunner) -> AsyncIterator[ReplyRunner]:
+    await runner.setup()
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+        await asyncio.wait_for(task, 30)
+        await runner.cleanup()
+
+
+class CrashesBeforeCommitting(ReplyRunner):
+    """Stops as a crash would: every platform call and outcome done, no offset committed."""
+
+    async def _commit(self, message: Any) -> None:
+        return None
+
+
+@pytest.fixture
+async def platforms() -> AsyncIterator[
+    tuple[FakeGraphReplies, FakeXReplies, FakeMastodonReplies, dict[str, str]]
+]:
+    graph = FakeGraphReplies(PAGE_TOKEN, PAGE_ID, IG_USER_ID)
+    x = FakeXReplies(X_TOKEN)
+    mastodon = FakeMastodonReplies(MASTODON_TOKEN)
+    servers = [await serve_fake(fake.app()) for fake in (graph, x, mastodon)]
+    urls = {
+        "meta_graph_base": servers[0][1] + GRAPH_VERSION,
+        "x_api_base": servers[1][1],
+        "mastodon_base_url": servers[2][1],
+    }
+    yield graph, x, mastodon, urls
+    for runner, _url in servers:
+        await runner.cleanup()
+
+
+def test_only_the_platforms_own_connector_is_answered():
+    """A reply goes out only on a post its platform's connector brought, with a sound id."""
+    assert check_request(request(1, "facebook", "42_1")) is None
+    assert check_request(request(2, "mastodon", "113000000000000001", private=True)) is None
+    assert "no connector" in (check_request(request(3, "facebook", "42_3", connector=None)) or "")
+    webhook = check_request(request(4, "facebook", "42_4", connector="webhook"))
+    assert webhook == "not sent: the facebook post came through the webhook connector, not meta"
+    assert check_request(request(5, "x", "../../2/users", connector="x")) == (
+        "the comment key does not hold a x id"
+    )
+    assert check_request(request(6, "webhook", "form-1", connector="webhook")) == (
+        "replies cannot be sent on webhook"
+    )
+
+
+def test_replying_off_and_actions_off_refuse_to_start(monkeypatch, tmp_path, broker):
+    """With both switches off the command says so, naming both, in one line (exit 2)."""
+    monkeypatch.setenv("TRIAGE_BROKER", broker.url)
+    monkeypatch.setenv("TRIAGE_POLICY", str(write_policy(tmp_path, False)))
+    monkeypatch.setenv("TRIAGE_META_PAGE_ACCESS_TOKEN", PAGE_TOKEN)
+    monkeypatch.delenv("TRIAGE_REPLIES_ENABLED", raising=False)
+    result = CliRunner().invoke(cli, ["connect", "actions"])
+    assert result.exit_code == 2
+    assert "replying.enabled" in result.output
+    assert "TRIAGE_REPLIES_ENABLED=true" in result.output
+    assert "connector_actions_enabled" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert PAGE_TOKEN not in result.output
+
+
+@pytest.mark.integration
+async def test_replies_are_posted_once_each_and_survive_a_restart(
+    broker, make_settings, tmp_path, platforms
+):
+    """Each platform gets exactly its documented request once, even after a crash and a
+    restart; refusals are recorded as failed outcomes; sent replies become council posts."""
+    graph, x, mastodon, urls = platforms
+    graph.gone.add("42_9")
+    settings = make_settings(
+        broker,
+        policy=write_policy(tmp_path, False),
+        replies_enabled=True,  # TRIAGE_REPLIES_ENABLED=true overrides the policy
+        meta_page_access_token=PAGE_TOKEN,
+        x_user_access_token=X_TOKEN,
+        mastodon_token=MASTODON_TOKEN,
+        x_user_id="999",
+        mastodon_account_id="777",
+        actions_session_timeout_s=6,
+        **urls,
+    )
+    topics = settings.topics
+    kafka = KafkaConnection((broker.bootstrap,))
+    for topic in (topics.reply_requests, topics.reply_outcomes):
+        await ensure_topic(kafka, topic, 2, 1)
+    fb = request(1, "facebook", "42_1")
+    warning = request(
+        2,
+        "facebook",
+        "42_2",
+        "Hello Pat. We hid your post.",
+        private=True,
+        warning=True,
+        approved_by="mona",
+    )
+    waiting = request(3, "facebook", "42_3", "Hello Sam.", private=True, warning=True)
+    ig = request(4, "instagram", "17900000000000004")
+    ig_private = request(5, "instagram", "17900000000000005", "Please message us.", private=True)
+    tweet = request(6, "x", "1850000000000000006")
+    dm = request(7, "x", "1850000000000000007", "A private word.", private=True)
+    toot = request(8, "mastodon", "113000000000000008")
+    direct = request(9, "mastodon", "113000000000000009", "Please DM us.", private=True)
+    untrusted = request(10, "facebook", "42_10", connector="webhook")
+    gone = request(11, "facebook", "42_9")
+    sent_requests = [
+        fb,
+        warning,
+        waiting,
+        ig,
+        ig_private,
+        tweet,
+        dm,
+        toot,
+        direct,
+        untrusted,
+        gone,
+        fb,
+    ]  # the last: a retried request, the same reply id
+    items = [(r.id, encode(r)) for r in sent_requests] + [("r-bad", b"{not json")]
+    await produce(broker.bootstrap, topics.reply_requests, items)
+
+    crashing = CrashesBeforeCommitting(settings)
+    async with running(crashing):
+        await until(lambda: crashing.sent == 8 and crashing.failed == 2, "the replies")
+    page, user = f"Bearer {PAGE_TOKEN}", f"Bearer {X_TOKEN}"
+    v = GRAPH_VERSION
+    assert sorted(graph.requests, key=str) == sorted(
+        [
+            ("POST", f"{v}/42_1/comments", {"message": fb.text}, page),
+            (
+                "POST",
+                f"{v}/{PAGE_ID}/messages",
+                {"recipient": {"comment_id": "42_2"}, "message": {"text": warning.text}},
+                page,
+            ),
+            ("POST", f"{v}/17900000000000004/replies", {"message": ig.text}, page),
+            (
+                "POST",
+                f"{v}/{IG_USER_ID}/messages",
+                {
+                    "recipient": {"comment_id": "17900000000000005"},
+                    "message": {"text": ig_private.text},
+                },
+                page,
+            ),
+            ("POST", f"{v}/42_9/comments", {"message": gone.text}, page),
+        ],
+        key=str,
+    )
+    assert sorted(x.requests, key=str) == sorted(
+        [
+            (
+                "POST",
+                "/2/tweets",
+                {"text": tweet.text, "reply": {"in_reply_to_tweet_id": "1850000000000000006"}},
+                user,
+            ),
+            ("POST", "/2/dm_conversations/with/1234567/messages", {"text": dm.text}, user),
+        ],
+        key=str,
+    )
+    toot_auth = f"Bearer {MASTODON_TOKEN}"
+    assert sorted(mastodon.requests, key=str) == sorted(
+        [
+            (
+                "POST",
+                "/api/v1/statuses",
+                {
+                    "status": toot.text,
+                    "in_reply_to_id": "113000000000000008",
+                    "visibility": "public",
+                },
+                toot_auth,
+                toot.id,
+            ),
+            (
+                "POST",
+                "/api/v1/statuses",
+                {
+                    "status": f"@pat@example.social {direct.text}",
+                    "in_reply_to_id": "113000000000000009",
+                    "visibility": "direct",
+                },
+                toot_auth,
+                direct.id,
+            ),
+        ],
+        key=str,
+    )
+
+    # A restart after the crash reads every request again: nothing is posted twice, the
+    # approval that arrives now sends the waiting warning once, and a reply whose last
+    # outcome says it was being sent is recorded as failed, not sent again.
+    half = request(12, "facebook", "42_12")
+    interrupted = ReplyOutcome(
+        reply_id=half.id,
+        item_id=half.item_id,
+        comment_key=half.comment_key,
+        platform="facebook",
+        status="sending",
+        text=half.text,
+        requested_by="olive",
+        at=AT,
+    )
+    await produce(broker.bootstrap, topics.reply_outcomes, [(half.id, encode(interrupted))])
+    approval = waiting.model_copy(update={"approved_by": "mona", "approved_at": AT})
+    await produce(
+        broker.bootstrap,
+        topics.reply_requests,
+        [(half.id, encode(half)), (approval.id, encode(approval))],
+    )
+    restarted = ReplyRunner(settings)
+    async with running(restarted):
+        await until(lambda: restarted.sent == 1 and restarted.failed == 1, "the replies")
+        await asyncio.sleep(1.0)  # a duplicate would be posted by now
+    assert restarted.sent == 1
+    assert len(graph.requests) == 6
+    assert graph.requests[-1][1:3] == (
+        f"{v}/{PAGE_ID}/messages",
+        {"recipient": {"comment_id": "42_3"}, "message": {"text": waiting.text}},
+    )
+    assert (len(x.requests), len(mastodon.requests)) == (2, 2)
+
+    # 8 sent (sending, sent), 2 refused (one after sending), the crash's 'sending', its
+    # failure, the approved warning's two: 23.
+    outcomes = await records_on(broker.bootstrap, topics.reply_outcomes, 23, ReplyOutcome)
+    assert len(outcomes) == 23
+    final: dict[str, ReplyOutcome] = {}
+    for outcome in outcomes:
+        final[outcome.reply_id] = outcome
+    assert {
+        r.id: final[r.id].status
+        for r in (fb, warning, waiting, ig, ig_private, tweet, dm, toot, direct)
+    } == dict.fromkeys(
+        [r.id for r in (fb, warning, waiting, ig, ig_private, tweet, dm, toot, direct)], "sent"
+    )
+    assert final[untrusted.id].status == "failed"
+    assert "webhook connector" in final[untrusted.id].reason
+    assert final[gone.id].reason == "facebook refused the reply with HTTP 400, Graph error 100"
+    assert final[half.id].status == "failed"
+    assert "interrupted" in final[half.id].reason
+    assert final[warning.id].approved_by == "mona"
+    assert final[warning.id].requested_by == "olive"
+    assert (final[fb.id].posted_id or "").startswith("42_1_")
+    assert [o.status for o in outcomes if o.reply_id == fb.id] == ["sending", "sent"]
+
+    # 9 sent replies; each seen again (the retried request, the re-read after the crash)
+    # writes the same council post again: 19 records, 9 posts.
+    comments = await records_on(broker.bootstrap, topics.comments, 19, Comment)
+    council = {c.comment_key: c for c in comments}
+    assert len(council) == 9
+    assert all(c.author.is_council for c in comments)
+    reply = council[f"facebook:{final[fb.id].posted_id}"]
+    assert (reply.thread_id, reply.in_reply_to, reply.kind) == ("thread-1", "42_1", "reply")
+    assert council[f"facebook:{final[warning.id].posted_id}"].kind == "direct_message"
+    assert council[f"x:{final[tweet.id].posted_id}"].author.id == "999"
+    # The bad record is dead-lettered on each reading: the crash left it uncommitted.
+    letters = await dead_letters(broker.bootstrap, topics.deadletter, expected=2)
+    assert [letter.error.split(":")[0] for letter in letters] == ["invalid reply request"] * 2
