@@ -51,7 +51,8 @@ def template_text(ctx: WorkerContext, policy: ReplyingPolicy) -> TemplateText:
         if template == "emergency":
             return replies.emergency
         if template == "warning":
-            config = ctx.views.moderation_config
+            state = ctx.views.moderation_state
+            config = ctx.views.moderation_config or (state.config if state else None)
             if config is None:
                 raise PolicyError("the moderation part is not running: no warning template")
             ledgers = ctx.views.ledger

@@ -148,7 +148,8 @@ async def api_approve(request: web.Request) -> web.Response:
 def _suggestions(request: web.Request, item: ReviewItem) -> list[dict[str, str]]:
     """The out-of-hours or emergency acknowledgement the reply clock suggests for the post."""
     sla = _ctx(request).views.sla
-    if sla is None or item.status != "open":
+    owes_reply = item.lane in ("response", "urgent") or item.due_at is not None
+    if sla is None or item.status != "open" or not owes_reply:
         return []
     _out_of_hours, emergency, text = sla.rules.suggestion(item.comment.created_at)
     if text is None:
@@ -176,7 +177,9 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
         except Exception:  # noqa: BLE001 - a template that cannot be filled is left out
             log.warning("saved reply unavailable", template=template)
             continue
-        templates.append({"value": template, "title": TEMPLATE_TITLES[template]})
+        templates.append(
+            {"value": template, "title": TEMPLATE_TITLES[template], "text": texts[template]}
+        )
     suggestions = [
         {**s, "text": texts[s["template"]]}
         for s in _suggestions(request, item)
@@ -207,7 +210,7 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
             "can_send": desk.enabled and user.at_least("officer") and item.status == "open",
             "href": f"{item_href(item.id)}/reply",
             # One key per form: each click its own reply, a resubmitted form the same one.
-            "keys": [new_form_key() for _ in range(len(suggestions) + 1)],
+            "form_keys": [new_form_key() for _ in range(len(suggestions) + 1)],
             "templates": templates,
             "suggestions": suggestions,
             "personal_data": personal,
