@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from click.testing import CliRunner
@@ -145,6 +146,58 @@ def test_only_the_platforms_own_connector_is_answered():
     )
 
 
+async def test_the_fakes_refuse_missing_and_unknown_fields(platforms):
+    """The fakes answer a misplaced, misspelt or missing field as the platforms do, so the
+    exact-request test above can fail on a wrong payload."""
+    _graph, _x, _mastodon, urls = platforms
+    graph_auth = {"Authorization": f"Bearer {PAGE_TOKEN}"}
+    x_auth = {"Authorization": f"Bearer {X_TOKEN}"}
+    toot_auth = {"Authorization": f"Bearer {MASTODON_TOKEN}"}
+    graph = urls["meta_graph_base"]
+    cases = [
+        (f"{graph}/42_1/comments", graph_auth, {}, 400),
+        (f"{graph}/42_1/comments", graph_auth, {"message": "hi", "mesage": "hi"}, 400),
+        (
+            f"{graph}/{PAGE_ID}/messages",
+            graph_auth,
+            {"recipient": {"id": "1"}, "message": {"text": "hi"}},
+            400,
+        ),
+        (f"{graph}/{PAGE_ID}/messages", graph_auth, {"recipient": {"comment_id": "1"}}, 400),
+        # The classic mistake: the v1.1 field at the top level instead of under "reply".
+        (
+            f"{urls['x_api_base']}/2/tweets",
+            x_auth,
+            {"text": "hi", "in_reply_to_tweet_id": "1"},
+            400,
+        ),
+        (f"{urls['x_api_base']}/2/tweets", x_auth, {"reply": {"in_reply_to_tweet_id": "1"}}, 400),
+        (
+            f"{urls['x_api_base']}/2/dm_conversations/with/5/messages",
+            x_auth,
+            {"message": "hi"},
+            400,
+        ),
+        (f"{urls['mastodon_base_url']}/api/v1/statuses", toot_auth, {"text": "hi"}, 422),
+        (
+            f"{urls['mastodon_base_url']}/api/v1/statuses",
+            toot_auth,
+            {"status": "hi", "visibility": "friends"},
+            422,
+        ),
+    ]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for url, headers, body, status in cases:
+            response = await client.post(url, json=body, headers=headers)
+            assert response.status_code == status, (url, body)
+        good = await client.post(
+            f"{urls['x_api_base']}/2/tweets",
+            json={"text": "hi", "reply": {"in_reply_to_tweet_id": "1"}},
+            headers=x_auth,
+        )
+        assert good.status_code == 201
+
+
 def test_replying_off_and_actions_off_refuse_to_start(monkeypatch, tmp_path, broker):
     """With both switches off the command says so, naming both, in one line (exit 2)."""
     monkeypatch.setenv("TRIAGE_BROKER", broker.url)
@@ -203,6 +256,8 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
     direct = request(9, "mastodon", "113000000000000009", "Please DM us.", private=True)
     untrusted = request(10, "facebook", "42_10", connector="webhook")
     gone = request(11, "facebook", "42_9")
+    down = request(13, "x", "1850000000000000013")
+    x.outage.add("1850000000000000013")  # a 503: perhaps posted, so not tried again
     sent_requests = [
         fb,
         warning,
@@ -215,6 +270,7 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
         direct,
         untrusted,
         gone,
+        down,
         fb,
     ]  # the last: a retried request, the same reply id
     items = [(r.id, encode(r)) for r in sent_requests] + [("r-bad", b"{not json")]
@@ -222,7 +278,7 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
 
     crashing = CrashesBeforeCommitting(settings)
     async with running(crashing):
-        await until(lambda: crashing.sent == 8 and crashing.failed == 2, "the replies")
+        await until(lambda: crashing.sent == 8 and crashing.failed == 3, "the replies")
     page, user = f"Bearer {PAGE_TOKEN}", f"Bearer {X_TOKEN}"
     v = GRAPH_VERSION
     assert sorted(graph.requests, key=str) == sorted(
@@ -257,6 +313,12 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
                 user,
             ),
             ("POST", "/2/dm_conversations/with/1234567/messages", {"text": dm.text}, user),
+            (
+                "POST",
+                "/2/tweets",
+                {"text": down.text, "reply": {"in_reply_to_tweet_id": "1850000000000000013"}},
+                user,
+            ),
         ],
         key=str,
     )
@@ -320,12 +382,12 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
         f"{v}/{PAGE_ID}/messages",
         {"recipient": {"comment_id": "42_3"}, "message": {"text": waiting.text}},
     )
-    assert (len(x.requests), len(mastodon.requests)) == (2, 2)
+    assert (len(x.requests), len(mastodon.requests)) == (3, 2)
 
-    # 8 sent (sending, sent), 2 refused (one after sending), the crash's 'sending', its
-    # failure, the approved warning's two: 23.
-    outcomes = await records_on(broker.bootstrap, topics.reply_outcomes, 23, ReplyOutcome)
-    assert len(outcomes) == 23
+    # 8 sent (sending, sent), 3 refused (two after sending), the crash's 'sending', its
+    # failure, the approved warning's two: 25.
+    outcomes = await records_on(broker.bootstrap, topics.reply_outcomes, 25, ReplyOutcome)
+    assert len(outcomes) == 25
     final: dict[str, ReplyOutcome] = {}
     for outcome in outcomes:
         final[outcome.reply_id] = outcome
@@ -338,6 +400,8 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
     assert final[untrusted.id].status == "failed"
     assert "webhook connector" in final[untrusted.id].reason
     assert final[gone.id].reason == "facebook refused the reply with HTTP 400, Graph error 100"
+    assert final[down.id].status == "failed"
+    assert "did not answer" in final[down.id].reason
     assert final[half.id].status == "failed"
     assert "interrupted" in final[half.id].reason
     assert final[warning.id].approved_by == "mona"

@@ -5,6 +5,7 @@ approval of the warning, a failure shown, and axe with WCAG 2.2's target-size ru
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 
 from records import Signals, encode
 from records.reply import ReplyingPolicy, ReplyOutcome, ReplyRequest
+from records.sla import EmergencyChange
 from tests.e2e.conftest import AXE, Served, sign_in
 from tests.e2e.site import NOW, sample_items
 from worker.context import WorkerContext
@@ -111,6 +113,27 @@ def test_the_out_of_hours_suggestion_is_sent_in_one_click(replying, new_page):
     # A post from office hours has none.
     page.goto(served.url + "/items/i-flood")
     expect(page.locator(".triage-suggestion")).to_have_count(0)
+
+
+def test_the_emergency_mode_reply_is_suggested_while_it_is_on(replying, new_page):
+    """A post that arrived in emergency mode shows the emergency reply, sent in one click."""
+    served, sink = replying
+    sla = served.site.ctx.views.sla
+    assert sla is not None
+    change = EmergencyChange(
+        id="e-1", active=True, by="maya", reason="flooding", at=NOW - timedelta(minutes=10)
+    )
+    served.call(lambda: sla.apply_emergency(change))
+    page = new_page()
+    sign_in(page, served.url, "olivia")
+    page.goto(served.url + "/items/i-flood")
+    suggestion = page.locator(".triage-suggestion")
+    expect(suggestion).to_contain_text("Suggested: Emergency mode reply")
+    suggestion.get_by_role("button", name="Send the emergency mode reply").click()
+    expect(page.get_by_role("alert")).to_contain_text("Reply queued")
+    [request] = sink.sent
+    assert request.template == "emergency"
+    assert request.text == sla.policy.replies.emergency
 
 
 def test_personal_details_prefill_the_private_channel_reply(replying, new_page):
