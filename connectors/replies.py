@@ -309,6 +309,7 @@ class ReplyRunner(MakesPlatformClients):
         except (Refused, PlatformRefused, PlatformUnavailable) as exc:
             return await self._failed(request, _why(exc, request.platform))
         self.sent += 1
+        self.metrics.reply(request.platform, "sent")
         if not await self._outcome(request, "sent", posted_id=posted.id):
             return False
         log.info("reply sent", reply_id=request.id, platform=request.platform)
@@ -317,6 +318,9 @@ class ReplyRunner(MakesPlatformClients):
 
     async def _failed(self, request: ReplyRequest, reason: str) -> bool:
         self.failed += 1
+        self.metrics.reply(
+            request.platform if request.platform in CONNECTOR_FOR else "other", "failed"
+        )
         log.warning("reply not sent", reply_id=request.id, reason=reason)
         return await self._outcome(request, "failed", reason=reason)
 

@@ -279,6 +279,10 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
     crashing = CrashesBeforeCommitting(settings)
     async with running(crashing):
         await until(lambda: crashing.sent == 8 and crashing.failed == 3, "the replies")
+    replies = "connector_replies_total"
+    assert crashing.metrics.value(replies, platform="x", outcome="sent") == 2
+    assert crashing.metrics.value(replies, platform="x", outcome="failed") == 1
+    assert crashing.metrics.value(replies, platform="facebook", outcome="failed") == 2
     page, user = f"Bearer {PAGE_TOKEN}", f"Bearer {X_TOKEN}"
     v = GRAPH_VERSION
     assert sorted(graph.requests, key=str) == sorted(

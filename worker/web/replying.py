@@ -23,8 +23,10 @@ import structlog
 from aiohttp import web
 
 from records import ReviewItem
+from records.policy import PolicyError
 from records.reply import TEMPLATES, ReplyTemplate
 from worker.context import WorkerContext
+from worker.moderation.messages import MessageError
 from worker.replies.desk import ReplyDesk, ReplyRefused, new_form_key
 from worker.users import User
 from worker.web.keys import CTX_KEY
@@ -174,8 +176,8 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
     for template in TEMPLATES:
         try:
             texts[template] = desk.texts(template, item)
-        except Exception:  # noqa: BLE001 - a template that cannot be filled is left out
-            log.warning("saved reply unavailable", template=template)
+        except (PolicyError, MessageError) as exc:  # left out; the rest still work
+            log.warning("saved reply unavailable", template=template, error=str(exc))
             continue
         templates.append(
             {"value": template, "title": TEMPLATE_TITLES[template], "text": texts[template]}
