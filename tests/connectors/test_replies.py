@@ -15,7 +15,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from click.testing import CliRunner
 
-from connectors.replies import ReplyRunner, check_request
+from connectors.replies import ReplyRunner
+from connectors.reply_posts import check_request
 from records import Comment, decode, encode
 from records.admin import ensure_topic
 from records.kafka import KafkaConnection
