@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from click.testing import CliRunner
 
-from connectors.replies import ReplyRunner
+from connectors.replies import ReplyRunner, RunTogether
 from connectors.reply_posts import check_request
 from records import Comment, decode, encode
 from records.admin import ensure_topic
@@ -197,6 +197,50 @@ async def test_the_fakes_refuse_missing_and_unknown_fields(platforms):
             headers=x_auth,
         )
         assert good.status_code == 201
+
+
+class Dummy:
+    """A runner with the connector lifecycle that records what was called on it."""
+
+    def __init__(self, name: str, fail: bool = False) -> None:
+        self.name, self.fail = name, fail
+        self.calls: list[str] = []
+        self.stopping = asyncio.Event()
+
+    async def setup(self) -> None:
+        self.calls.append("setup")
+
+    async def run(self) -> None:
+        self.calls.append("run")
+        if self.fail:
+            raise RuntimeError("broken")
+        await self.stopping.wait()
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+        self.stopping.set()
+
+    async def cleanup(self) -> None:
+        self.calls.append("cleanup")
+
+
+async def test_runners_run_together_and_stop_together():
+    """Hides and replies run side by side: a stop stops both, a failure ends both and is raised."""
+    one, two = Dummy("actions"), Dummy("replies")
+    together = RunTogether(one, two)
+    await together.setup()
+    task = asyncio.create_task(together.run())
+    await until(lambda: one.calls[-1:] == ["run"] and two.calls[-1:] == ["run"], "both running")
+    await together.stop()
+    await asyncio.wait_for(task, 5)
+    await together.cleanup()
+    assert one.calls[:2] == ["setup", "run"]
+    assert one.calls[-1] == "cleanup"
+    assert "stop" in two.calls
+    broken, fine = Dummy("actions", fail=True), Dummy("replies")
+    with pytest.raises(RuntimeError, match="broken"):
+        await asyncio.wait_for(RunTogether(broken, fine).run(), 5)
+    assert "stop" in fine.calls
 
 
 def test_replying_off_and_actions_off_refuse_to_start(monkeypatch, tmp_path, broker):

@@ -52,6 +52,8 @@ def replying(serve: Callable[..., Served]) -> tuple[Served, Sink]:
         state = ctx.views.moderation_state
         assert state is not None
         state.add_item(personal)
+        form = pothole.comment.model_copy(update={"platform": "webhook", "id": "form-1"})
+        state.add_item(pothole.model_copy(update={"id": "i-form", "comment": form}))
 
     return serve(configure=configure), sink
 
@@ -134,6 +136,18 @@ def test_the_emergency_mode_reply_is_suggested_while_it_is_on(replying, new_page
     [request] = sink.sent
     assert request.template == "emergency"
     assert request.text == sla.policy.replies.emergency
+
+
+def test_a_post_no_connector_can_answer_offers_no_send_button(replying, new_page):
+    """A post from the generic webhook says replies go out on its own channel instead."""
+    served, _sink = replying
+    page = new_page()
+    sign_in(page, served.url, "olivia")
+    page.goto(served.url + "/items/i-form")
+    expect(page.locator("#main-content")).to_contain_text(
+        "Replies to posts from webhook cannot be sent from this tool"
+    )
+    expect(page.get_by_role("button", name="Send reply")).to_have_count(0)
 
 
 def test_personal_details_prefill_the_private_channel_reply(replying, new_page):

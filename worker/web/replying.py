@@ -27,7 +27,7 @@ from records.policy import PolicyError
 from records.reply import TEMPLATES, ReplyTemplate
 from worker.context import WorkerContext
 from worker.moderation.messages import MessageError
-from worker.replies.desk import ReplyDesk, ReplyRefused, new_form_key
+from worker.replies.desk import REPLY_PLATFORMS, ReplyDesk, ReplyRefused, new_form_key
 from worker.users import User
 from worker.web.keys import CTX_KEY
 from worker.web.page_models import item_href, local_time
@@ -171,6 +171,7 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
     ctx = _ctx(request)
     zone = ctx.zone
     personal = bool(item.verdict and item.verdict.signals.personal_data)
+    supported = item.comment.platform in REPLY_PLATFORMS
     templates = []
     texts: dict[str, str] = {}
     for template in TEMPLATES:
@@ -209,7 +210,12 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
         "flash": FLASH.get(request.query.get("reply", ""), ""),
         "replying": {
             "enabled": desk.enabled,
-            "can_send": desk.enabled and user.at_least("officer") and item.status == "open",
+            "can_send": desk.enabled
+            and supported
+            and user.at_least("officer")
+            and item.status == "open",
+            "supported": supported,
+            "platform": item.comment.platform,
             "href": f"{item_href(item.id)}/reply",
             # One key per form: each click its own reply, a resubmitted form the same one.
             "form_keys": [new_form_key() for _ in range(len(suggestions) + 1)],
