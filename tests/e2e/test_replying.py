@@ -205,6 +205,30 @@ def test_a_warning_waits_for_a_manager_and_a_failure_is_shown(replying, new_page
     expect(reply).to_contain_text("Why it was not sent: facebook refused the reply")
 
 
+def test_a_refused_reply_is_shown_again_with_its_error(replying, new_page):
+    """An empty reply comes back on the item page with an error summary and the field's
+    error, nothing sent; the corrected form then sends one reply; axe finds nothing."""
+    served, sink = replying
+    page = new_page(bypass_csp=True)
+    sign_in(page, served.url, "olivia")
+    page.goto(served.url + "/items/i-pothole")
+    page.get_by_label("Send as a private message to the author").check()
+    page.get_by_label("Your reply").fill("   ")
+    page.get_by_role("button", name="Send reply").click()
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("Write the reply, or choose a saved one.")
+    expect(page.locator("#reply-text-error")).to_contain_text("Write the reply")
+    expect(page.get_by_label("Send as a private message to the author")).to_be_checked()
+    assert page.title().startswith("Error:")
+    assert sink.sent == []
+    assert _axe(page) == []
+    page.get_by_label("Your reply").fill("Thanks, reported to Highways.")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.get_by_role("alert")).to_contain_text("Reply queued")
+    [request] = sink.sent
+    assert (request.text, request.private) == ("Thanks, reported to Highways.", True)
+
+
 def _axe(page: Any) -> list[dict[str, Any]]:
     """Every axe-core violation, WCAG 2.2's target-size rule switched on."""
     page.add_script_tag(path=str(AXE))

@@ -24,14 +24,14 @@ from aiohttp import web
 
 from records import ReviewItem
 from records.policy import PolicyError
-from records.reply import TEMPLATES, ReplyTemplate
+from records.reply import KEY_PATTERN, TEMPLATES, ReplyTemplate
 from worker.context import WorkerContext
 from worker.moderation.messages import MessageError
 from worker.replies.desk import REPLY_PLATFORMS, ReplyDesk, ReplyRefused, new_form_key
 from worker.users import User
 from worker.web.keys import CTX_KEY
 from worker.web.page_models import item_href, local_time
-from worker.web.pages import ITEM_EXTRAS, require_user
+from worker.web.pages import ITEM_EXTRAS, item_page, require_user
 from worker.web.security import error_response, require_permission
 
 __all__ = ["TEMPLATE_TITLES", "item_context", "setup"]
@@ -49,6 +49,9 @@ TEMPLATE_TITLES: dict[ReplyTemplate, str] = {
     "warning": "Written warning (private message; needs a manager's approval)",
 }
 
+
+# A refused reply form, shown again on the item page with its error and what was entered.
+REFUSED: web.RequestKey[dict[str, Any]] = web.RequestKey("reply_refused")
 
 FLASH = {
     "queued": "Reply queued: the actions connector sends it, and its state shows below.",
@@ -206,7 +209,23 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
                 "approve_href": f"{item_href(item.id)}/replies/{quote(entry.request.id)}/approve",
             }
         )
+    refused: dict[str, Any] = request.get(REFUSED) or {}
+    form = refused.get("form") or {
+        "template": "",
+        "text": texts.get("private_channel", "") if personal else "",
+        "private": False,
+    }
+    keys = [new_form_key() for _ in range(len(suggestions) + 1)]
+    if refused and KEY_PATTERN.match(refused["key"]):
+        keys[0] = refused["key"]  # nothing was written under it: a resubmit stays one reply
+    extra: dict[str, Any] = {}
+    if refused:
+        extra = {
+            "errors": [{"field": "reply-text", "text": refused["message"]}],
+            "error_count": 1,
+        }
     return {
+        **extra,
         "flash": FLASH.get(request.query.get("reply", ""), ""),
         "replying": {
             "enabled": desk.enabled,
@@ -218,11 +237,17 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
             "platform": item.comment.platform,
             "href": f"{item_href(item.id)}/reply",
             # One key per form: each click its own reply, a resubmitted form the same one.
-            "form_keys": [new_form_key() for _ in range(len(suggestions) + 1)],
+            "form_keys": keys,
+            "form": form,
+            "error": refused.get("message", ""),
+            "described_by": " ".join(
+                name
+                for name, shown in (("reply-text-hint", personal), ("reply-text-error", refused))
+                if shown
+            ),
             "templates": templates,
             "suggestions": suggestions,
             "personal_data": personal,
-            "prefill": texts.get("private_channel", "") if personal else "",
             "replies": replies,
         },
     }
@@ -251,10 +276,23 @@ async def page_reply(request: web.Request) -> web.StreamResponse:
             private=str(form.get("private", "")) == "true",
         )
     except ReplyRefused as refused:
+        message = refused.message[:1].upper() + refused.message[1:] + "."
+        if refused.status in (400, 422) and item is not None:
+            # The item page again, with the error and what the officer wrote.
+            request[REFUSED] = {
+                "message": message,
+                "key": str(form.get("key", ""))[:100],
+                "form": {
+                    "template": template or "",
+                    "text": text or "",
+                    "private": str(form.get("private", "")) == "true",
+                },
+            }
+            page = await item_page(request)
+            page.set_status(refused.status)
+            return page
         errors = {403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict}
-        raise errors.get(refused.status, web.HTTPUnprocessableEntity)(
-            text=refused.message[:1].upper() + refused.message[1:] + "."
-        ) from None
+        raise errors.get(refused.status, web.HTTPUnprocessableEntity)(text=message) from None
     note = "awaiting_approval" if sent.entry.state == "awaiting_approval" else "queued"
     raise _back(request.match_info["item_id"], note)
 
