@@ -72,6 +72,12 @@ class ConnectorMetrics:
             ["connector"],
             registry=self.registry,
         )
+        self._capacity = Gauge(
+            "connector_buffer_capacity",
+            "Comments the buffer holds at most (TRIAGE_CONNECTOR_BUFFER)",
+            ["connector"],
+            registry=self.registry,
+        )
         self._last_poll = Gauge(
             "connector_last_success_timestamp_seconds",
             "When the platform last answered a poll or sent a valid event",
@@ -102,6 +108,9 @@ class ConnectorMetrics:
 
     def buffered(self, size: int) -> None:
         self._buffered.labels(self.connector).set(size)
+
+    def capacity(self, size: int) -> None:
+        self._capacity.labels(self.connector).set(size)
 
     def success(self, when: float) -> None:
         self._last_poll.labels(self.connector).set(when)

@@ -88,6 +88,7 @@ class KafkaSink:
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.capacity = capacity
+        metrics.capacity(capacity)
         self.request_timeout_s = request_timeout_s
         self.on_delivered = on_delivered
         self.max_backoff_s = max_backoff_s

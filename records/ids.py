@@ -20,6 +20,7 @@ __all__ = [
     "keyed_decision_id",
     "review_item_id",
     "sla_alert_id",
+    "urgent_alert_id",
 ]
 
 
@@ -52,6 +53,12 @@ def block_alert_id(action: str, decision_id: str) -> str:
     """A block or unblock alert on ``triage.alerts``: ``"md-<action>-<decision_id>"``,
     the moderation action (``block`` or ``unblock``) and the id of the decision that took it."""
     return f"md-{action}-{decision_id}"
+
+
+def urgent_alert_id(item_id: str) -> str:
+    """An urgent-lane post that arrived out of hours, for the officer on call:
+    ``"urgent-ooh-<item_id>"``, the review item's id, so each item alerts once."""
+    return f"urgent-ooh-{item_id}"
 
 
 def decision_id(item_id: str, action: str, by: str) -> str:

@@ -8,9 +8,10 @@ is the history of emergency mode, read from the start by every worker).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from records.base import Record, UtcDatetime
 from records.comment import Comment
@@ -19,10 +20,12 @@ from records.verdict import Verdict
 __all__ = [
     "Alert",
     "AlertValue",
+    "BlockNotice",
     "Case",
     "CaseStatus",
     "CloseReason",
     "EmergencyChange",
+    "NoticePost",
     "Severity",
     "asks_for_reply",
 ]
@@ -90,11 +93,51 @@ class Case(Record):
         return self.response_hours <= self.target_hours + 1e-9
 
 
+class NoticePost(BaseModel):
+    """One post behind a block, as the policy's audit record holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    channel: str
+    posted_at: UtcDatetime
+    # Cut to a length a notice can carry; the audit record keeps the whole text.
+    text: str = Field(max_length=1100)
+    url: str | None = None
+    categories: tuple[str, ...] = ()
+    # The policy clauses it was judged against, in words.
+    reasons: tuple[str, ...] = ()
+
+
+class BlockNotice(BaseModel):
+    """What the policy asks the Managing Director be told of a block or its lifting:
+    the account's name and handle, its posts, why, who decided, and the appeal date."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    account_name: str | None = None
+    account_handle: str | None = None
+    # The posts officers found unacceptable (the ledger's strikes), newest last; a block
+    # carries at most the latest ten, ``posts_total`` says how many there are.
+    posts: tuple[NoticePost, ...] = Field(default=(), max_length=10)
+    posts_total: int = Field(default=0, ge=0)
+    reasons: tuple[str, ...] = ()
+    decided_by: str
+    decided_at: UtcDatetime
+    approved_by: str | None = None
+    note: str = Field(default="", max_length=2000)
+    appealable_from: date | None = None
+
+
 class Alert(Record):
     """Something a person should know now: an SLA deadline, a block for the Managing Director.
 
     ``id`` is deterministic for what it reports (for SLA alerts: case id and kind), so an
     alert sent again after a crash can be recognised as the same one.
+
+    Only ``notice`` may hold personal data, and only block and unblock alerts have one:
+    the notifier shows it to the Managing Director alone.
     """
 
     schema_version: Literal[1] = Field(default=1, alias="schema")
@@ -107,6 +150,7 @@ class Alert(Record):
     message: str = Field(max_length=2000)
     created_at: UtcDatetime
     data: dict[str, AlertValue] = Field(default_factory=dict)
+    notice: BlockNotice | None = None
 
 
 class EmergencyChange(Record):

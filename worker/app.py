@@ -25,7 +25,7 @@ from classifiers import load as load_classifier
 from records.admin import ensure_topic
 from records.kafka import KafkaConnection
 from records.topics import TopicSpec
-from worker import triage
+from worker import gauges, triage
 from worker.clock import Clock
 from worker.context import WorkerContext
 from worker.moderation import agent as moderation_agent
@@ -144,6 +144,7 @@ def create_app(
     triage.register(rt, ctx, classifier if classifier is not None else load_classifier(settings))
     for register in PARTS:
         register(rt, ctx)
+    gauges.install(ctx)
     if web_app:
         app.add_dependency(WebService(ctx))
     if notify is not None:

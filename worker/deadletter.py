@@ -75,6 +75,11 @@ class Breaker:
     def invalid_in_window(self) -> int:
         return self._invalid
 
+    @property
+    def limit(self) -> int:
+        """Invalid records in the window at which it trips."""
+        return self._limit
+
     def record(self, ok: bool) -> None:
         """Count one record; raises :class:`BreakerTripped` when the limit is reached."""
         if len(self._recent) == self.window and not self._recent[0]:
@@ -176,11 +181,21 @@ async def decode_or_dead_letter(
     try:
         record = decode(_as_bytes(event.message.value), record_type)
     except InvalidRecord as exc:
-        breaker.record(False)
+        _count(breaker, dead, ok=False)
         await (await dead.send(event, exc.reason))
         return None
-    breaker.record(True)
+    _count(breaker, dead, ok=True)
     return record
+
+
+def _count(breaker: Breaker, dead: DeadLetters, *, ok: bool) -> None:
+    # The gauges are set even when the breaker trips, for the scrape before the stop.
+    try:
+        breaker.record(ok)
+    finally:
+        metrics = dead.rt.metrics
+        metrics.breaker_invalid.labels(agent=dead.agent).set(breaker.invalid_in_window)
+        metrics.breaker_limit.labels(agent=dead.agent).set(breaker.limit)
 
 
 def _as_bytes(data: Any) -> bytes | None:

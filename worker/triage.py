@@ -14,6 +14,7 @@ What a classified comment becomes is the pure :meth:`TriageStep.step` (no state,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,6 +140,8 @@ class Triage:
         self.metrics = rt.metrics
         self.dead = DeadLetters(rt, agent="triage")
         self.breaker = Breaker.from_settings(rt.settings)
+        # When a comment was last read (the start until then), for the quiet-feed alert.
+        self.last_comment_at = rt.clock.now()
 
     async def handle(self, events: Sequence[Any]) -> None:
         """Produce every output of ``events`` and wait until the broker has them."""
@@ -153,6 +156,7 @@ class Triage:
             if comment is not None:
                 decoded.append((event, comment))
         if decoded:
+            self.last_comment_at = self.rt.clock.now()
             comments = [c for _, c in decoded]
             started = time.perf_counter()
             verdicts = await asyncio.to_thread(classify_batch, self.classifier, comments)
@@ -225,3 +229,12 @@ def register(rt: Runtime, ctx: WorkerContext, classifier: Classifier) -> None:
                 await stream.ack(event)
 
     rt.app.agent(rt.channels.comments, name="triage", concurrency=1)(triage_agent)
+    comments = rt.channels.comments.get_topic_name()
+
+    @rt.app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def _revoked(sender: Any, revoked: Any = (), **_: Any) -> None:
+        # A partition's lag is reported by its owner only, so the sum over workers is right.
+        for tp in revoked:
+            if tp.topic == comments:
+                with contextlib.suppress(KeyError):
+                    rt.metrics.consumer_lag.remove(str(tp.partition))

@@ -163,6 +163,29 @@ class ModerationContract(ABC):
         [audit] = await self.written(self.topics.audit, AuditRecord, lambda got: len(got) >= 1)
         assert audit.appealable_from == date(2029, 2, 28)
 
+    async def test_a_block_notice_carries_the_account_and_its_posts(self) -> None:
+        """The block alert's notice names the account (name, handle), quotes each post an
+        officer found unacceptable with the policy's reasons, and says who decided and the
+        appeal date; its message and data stay free of them."""
+        first = item(30, "you idiot", author="a30")
+        second = item(31, "idiot again", author="a30")
+        await self.item(first)
+        await self.decision(decision(first, "hide"))
+        await self.written(self.topics.audit, AuditRecord, lambda got: len(got) >= 1)
+        await self.item(second)
+        await self.decision(decision(second, "block", by="mona", role="manager"))
+        [alert] = await self.written(self.topics.alerts, Alert, lambda got: len(got) >= 1)
+        notice = alert.notice
+        assert notice is not None
+        assert (notice.account_name, notice.account_handle) == ("N", "@h")
+        assert [p.text for p in notice.posts] == ["you idiot", "idiot again"]
+        assert notice.posts_total == 2
+        assert notice.reasons
+        assert all(p.reasons for p in notice.posts)
+        assert (notice.decided_by, notice.appealable_from) == ("mona", date(2029, 2, 28))
+        assert "idiot" not in alert.message + str(alert.data)
+        assert "@h" not in alert.message + str(alert.data)
+
     async def test_a_closed_item_stays_closed_after_a_replay(self) -> None:
         """The item written again to triage.review (a replay of triage) does not reopen
         it: moderation's latest record and the view both stay closed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -120,3 +121,61 @@ def test_the_steps_own_copy_of_an_item_goes_once_the_view_has_it():
     state.view.add_item(first)
     state, _ = logic.step(state, ReviewRead(0, 1), NOW)
     assert state.items == {}
+
+
+def urgent(n: int, at: datetime) -> ReviewItem:
+    """An urgent-lane item of a post received at ``at``."""
+    first = item(n, "flood in the underpass")
+    comment = first.comment.model_copy(update={"created_at": at, "received_at": at})
+    return first.model_copy(update={"lane": "urgent", "comment": comment})
+
+
+def test_an_urgent_post_out_of_hours_alerts_on_call_once():
+    """An open urgent item whose post came in on a Saturday night writes one
+    urgent_out_of_hours alert with no text or author; read again (a replay, or after a
+    restart once the reader has the alert, or days later) it writes none; a weekday
+    morning's or a closed one none."""
+    from records.sla import Alert
+    from worker.sla.policy import WorkingTimePolicy
+    from worker.sla.worktime import WorkCalendar
+
+    config = ModerationConfig()
+    topics = Topics()
+    logic = ModerationStep(
+        config, ZoneInfo("Europe/London"), topics, WorkCalendar(WorkingTimePolicy())
+    )
+    state = StepState(view=ModerationState(config=config, clock=ManualClock(NOW)))
+    night = urgent(1, datetime(2030, 1, 5, 3, 0, tzinfo=UTC))
+    state, out = logic.step(state, ItemRead(night, Origin(topics.review, 0, 0)), NOW)
+    [sent] = [s for s in out.sends if s.topic == topics.alerts]
+    alert = decode(sent.value, Alert)
+    assert (alert.kind, alert.subject, sent.key) == (
+        "urgent_out_of_hours",
+        night.id,
+        f"urgent-ooh-{night.id}".encode(),
+    )
+    assert "flood" not in alert.model_dump_json()
+    assert night.comment.author_key not in alert.model_dump_json()
+    assert alert.data["for"] == "on_call"
+    state, out = logic.step(state, ItemRead(night, Origin(topics.review, 0, 1)), NOW)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []
+
+    # After a restart: a fresh view to which the reader has added the alert topic.
+    restarted = StepState(view=ModerationState(config=config, clock=ManualClock(NOW)))
+    restarted.view.add_alert(alert)
+    _, out = logic.step(restarted, ItemRead(night, Origin(topics.review, 0, 2)), NOW)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []
+
+    morning = urgent(2, datetime(2030, 1, 8, 10, 0, tzinfo=UTC))
+    _, out = logic.step(state, ItemRead(morning, Origin(topics.review, 0, 3)), NOW)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []
+    closed = urgent(3, datetime(2030, 1, 5, 4, 0, tzinfo=UTC)).model_copy(
+        update={"status": "closed"}
+    )
+    _, out = logic.step(state, ItemRead(closed, Origin(topics.review, 0, 4)), NOW)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []
+    # Read again long after (its alert aged off the topic): a replay wakes no one.
+    later = datetime(2030, 1, 9, 3, 0, tzinfo=UTC)
+    forgotten = StepState(view=ModerationState(config=config, clock=ManualClock(later)))
+    _, out = logic.step(forgotten, ItemRead(night, Origin(topics.review, 0, 5)), later)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from records.sla import Alert
+from records.sla import Alert, BlockNotice, NoticePost
 from tests.integration.conftest import produce, read_topic, worker_settings
 from tests.notify.servers import ChatServer, SmtpServer
 from worker.metrics import Metrics
@@ -48,6 +48,25 @@ def sla_alert(case: str, kind: str = "sla_at_risk") -> Alert:
 
 
 def block_alert(decision: str) -> Alert:
+    post = NoticePost(
+        item_id="item-9",
+        channel="nherts",
+        posted_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+        text="you idiot",
+        categories=("abusive",),
+        reasons=("Unacceptable behaviour: rude, abusive or harassing posts",),
+    )
+    notice = BlockNotice(
+        platform="facebook",
+        account_name="Pat Example",
+        account_handle="@pat",
+        posts=(post,),
+        posts_total=1,
+        reasons=post.reasons,
+        decided_by="alice",
+        decided_at=NOW,
+        appealable_from=date(2027, 6, 1),
+    )
     return Alert(
         id=f"md-block-{decision}",
         kind="author_blocked",
@@ -62,6 +81,7 @@ def block_alert(decision: str) -> Alert:
             "appealable_from": "2027-06-01",
             "for": "managing_director",
         },
+        notice=notice,
     )
 
 

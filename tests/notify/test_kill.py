@@ -61,6 +61,7 @@ async def test_sigkill_mid_stream_loses_nothing(
         "TRIAGE_NOTIFY_OFFICERS": "one@council.example",
         "TRIAGE_LOG_FORMAT": "json",
         "TRIAGE_POLICY": str(no_digest_policy),
+        "TRIAGE_NOTIFY_PORT": "0",  # its /metrics on any free port
     }
     for name in ("TRIAGE_SLACK_WEBHOOK_URL", "TRIAGE_TEAMS_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -34,7 +34,8 @@ async def committed(settings, group: str) -> int:
 
 async def test_each_role_gets_its_alerts_by_mail_and_chat(smtp, chat, start_notifier, produce):
     """Deadline alerts reach each officer and the chat channels, a breach the Communications
-    Manager too, a block only the Managing Director; every alert is then committed."""
+    Manager too, a block only the Managing Director, whose mail names the account and
+    quotes its post; every alert is then committed."""
     run = await start_notifier(notify_settings(smtp, chat))
     topic = run.settings.topics.alerts
     await produce(topic, [sla_alert("c1"), sla_alert("c2", "sla_breach"), block_alert("d1")])
@@ -53,10 +54,23 @@ async def test_each_role_gets_its_alerts_by_mail_and_chat(smtp, chat, start_noti
     text = md_mail.message.get_body(("plain",)).get_content()
     assert "alice" in text
     assert "Tue 01 Jun 2027" in text
+    assert "Name: Pat Example" in text
+    assert "Handle: @pat" in text
+    assert "   you idiot" in text
+    assert "Reasons: Unacceptable behaviour" in text
     html = md_mail.message.get_body(("html",)).get_content()
     assert '<html lang="en-GB">' in html
-    assert run.count("triage_notifications_sent", "email") == 6
-    assert run.count("triage_notifications_sent", "slack") == 2
+    assert "Pat Example" in html
+    assert "you idiot" in html
+    for mail in smtp.inbox.snapshot():
+        if mail.rcpt != (MD,):
+            assert "Pat Example" not in mail.message.get_body(("plain",)).get_content()
+    for post in [*chat.slack, *chat.teams]:
+        assert "Pat Example" not in str(post)
+        assert "idiot" not in str(post)
+    # Each is counted once the server's answer is read, a moment after the server has it.
+    await until(lambda: run.count("triage_notifications_sent", "email") == 6, "six counted")
+    await until(lambda: run.count("triage_notifications_sent", "slack") == 2, "two counted")
     await until(lambda: committed(run.settings, run.notifier.group_id), "a commit")
     await until(
         lambda: _equals(committed(run.settings, run.notifier.group_id), 3), "all three committed"

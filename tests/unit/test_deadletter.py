@@ -201,3 +201,18 @@ def test_breaker_rejects_nonsense_limits():
         Breaker(10, 0)
     with pytest.raises(ValueError, match="window"):
         Breaker(0, 0.5)
+
+
+async def test_breaker_gauges_show_the_window_even_when_it_trips():
+    """triage_breaker_invalid counts the invalid records in the window, up to the one that
+    trips the breaker, beside triage_breaker_limit."""
+    dead, _, rt = make_dead_letters()
+    breaker = Breaker(4, 0.5)
+    await decode_or_dead_letter(event(VALID), Comment, dead, breaker)
+    await decode_or_dead_letter(event(b"x"), Comment, dead, breaker)
+    sample = rt.metrics.registry.get_sample_value
+    assert sample("triage_breaker_invalid", {"agent": "triage"}) == 1
+    assert sample("triage_breaker_limit", {"agent": "triage"}) == 2
+    with pytest.raises(BreakerTripped):
+        await decode_or_dead_letter(event(b"y"), Comment, dead, breaker)
+    assert sample("triage_breaker_invalid", {"agent": "triage"}) == 2

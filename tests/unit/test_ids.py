@@ -14,6 +14,7 @@ from records.ids import (
     keyed_decision_id,
     review_item_id,
     sla_alert_id,
+    urgent_alert_id,
 )
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -75,6 +76,12 @@ def test_block_alert_id_keeps_its_value_and_follows_action_and_decision():
     assert block_alert_id("block", "d-1") == "md-block-d-1"
     assert block_alert_id("unblock", "d-1") != block_alert_id("block", "d-1")
     assert block_alert_id("block", "d-2") != block_alert_id("block", "d-1")
+
+
+def test_urgent_alert_id_keeps_its_value_and_follows_the_item():
+    """An out-of-hours urgent alert id is the review item's id, so each item alerts once."""
+    assert urgent_alert_id("rv-1") == "urgent-ooh-rv-1"
+    assert urgent_alert_id("rv-2") != urgent_alert_id("rv-1")
 
 
 def test_decision_id_keeps_its_value():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
+import json
 import ssl
 from collections import Counter
 from datetime import UTC, datetime
@@ -184,7 +185,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 16  # the sites the recorder test below goes through
+    assert found == 17  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -246,6 +247,7 @@ def recorder(monkeypatch):
         "worker.cli.erase",
         "worker.db.projector",
         "worker.notify.service",
+        "worker.backup",
     )
     for module in (aiokafka, aiokafka.admin, *(importlib.import_module(n) for n in names)):
         for kind in CLIENTS:
@@ -273,6 +275,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from records.admin import ensure_topic
     from records.privacy import Erasure
     from records.sla import EmergencyChange
+    from worker.backup import restore
     from worker.cli.emergency import _publish
     from worker.cli.erase import _publish as publish_erasure
     from worker.cli.labels import read_labels
@@ -323,6 +326,11 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
         await notifier.run(asyncio.Event())  # producer, consumer
     erasure = Erasure(author_key="x:1", erased_at=NOW, by="ada", reason="ref")
     await publish_erasure(worker, erasure)  # admin, producer
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    manifest = {"format": 1, "partitions": worker.partitions, "topics": {}}
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    await restore(worker, backup)  # producer
     await ensure_topic(connector.kafka, "t", 1, 1)  # admin
     await KafkaSink(connector.kafka, "t", ConnectorMetrics("test"))._start_producer(True)
     runner = ActionsRunner(connector)
@@ -338,7 +346,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     finally:
         await replies.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 11, "AIOKafkaProducer": 7, "AIOKafkaConsumer": 8}
+    assert kinds == {"AIOKafkaAdminClient": 11, "AIOKafkaProducer": 8, "AIOKafkaConsumer": 8}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

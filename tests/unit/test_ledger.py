@@ -256,3 +256,31 @@ def test_one_post_in_two_lanes_is_one_strike():
     urgent = record("hide", rid="d-urgent").model_copy(update={"item_id": "i-urgent"})
     ledger = fold([record("hide"), urgent])["facebook:a1"]
     assert len(ledger.strikes) == 1
+
+
+def test_block_notice_keeps_the_latest_ten_posts_each_once_and_cut():
+    """A block after twelve strikes (one post hidden twice) lists each post once, the
+    latest ten with the total, a long text cut, the other authors' posts left out."""
+    from worker.clock import ManualClock
+    from worker.moderation.policy import ModerationConfig
+    from worker.moderation.review_view import ModerationState
+    from worker.moderation.step import block_alert, block_posts
+
+    state = ModerationState(config=ModerationConfig(), clock=ManualClock(NOW))
+    for n in range(12):
+        at = NOW - timedelta(days=30 - n)
+        text = f"post {n}" + "!" * 1500 * (n == 11)
+        state.add_audit(record("hide", cid=f"c{n}", at=at).model_copy(update={"text": text}))
+    state.add_audit(record("delete", cid="c3", at=NOW - timedelta(days=5)))
+    other = record("hide", cid="x1").model_copy(update={"author_key": "facebook:a2"})
+    state.add_audit(other)
+    block = record("block", cid="c11", appealable_from=date(2027, 1, 1))
+    state.add_audit(block)
+    posts = block_posts(state, block)
+    assert [p.comment_key for p in posts] == [f"facebook:c{n}" for n in range(12)]
+    notice = block_alert(block, NOW, posts).notice
+    assert notice is not None
+    assert (notice.posts_total, len(notice.posts)) == (12, 10)
+    assert notice.posts[0].text == "post 2"
+    assert notice.posts[-1].text.endswith(" [cut]")
+    assert len(notice.posts[-1].text) < 1100

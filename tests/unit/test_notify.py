@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from records.policy import PolicyError
-from records.sla import Alert
+from records.sla import Alert, BlockNotice, NoticePost
 from worker.notify.channels import mail_of
 from worker.notify.compose import (
     ADAPTIVE_CARD,
@@ -71,6 +71,33 @@ def block_alert() -> Alert:
             "for": "managing_director",
         },
     )
+
+
+def noticed_block() -> Alert:
+    """A block alert as the moderation step writes it, with the Managing Director's notice."""
+    post = NoticePost(
+        item_id="item-8",
+        channel="nherts",
+        posted_at=datetime(2026, 11, 20, 18, 5, tzinfo=UTC),
+        text="<b>you</b> idiot & worse",
+        url="https://facebook.example/p/8",
+        categories=("abusive",),
+        reasons=("Unacceptable behaviour: rude, abusive or harassing posts",),
+    )
+    later = post.model_copy(update={"item_id": "item-9", "text": "idiot again", "url": None})
+    notice = BlockNotice(
+        platform="facebook",
+        account_name="Pat Example",
+        account_handle="@pat",
+        posts=(post, later),
+        posts_total=12,
+        reasons=post.reasons,
+        decided_by="alice",
+        decided_at=NOW,
+        note="second offence in a month",
+        appealable_from=date(2027, 12, 1),
+    )
+    return block_alert().model_copy(update={"notice": notice})
 
 
 def routed(alert: Alert, channels: tuple[str, ...] = ALL, policy: NotificationsPolicy = POLICY):
@@ -231,3 +258,103 @@ def test_teams_payload_is_a_message_with_an_adaptive_card():
     assert card["version"] == "1.4"
     assert "FactSet" in [b["type"] for b in card["body"]]
     assert card["actions"][0]["url"].endswith("/items/item-1")
+
+
+def test_block_notice_to_the_managing_director_names_the_account_and_posts():
+    """The Managing Director's mail has the name, handle, reasons, decider, appeal date and
+    every post with its reasons, in plain text and (escaped) in HTML."""
+    (message,) = routed(noticed_block())
+    facts = dict(message.facts)
+    assert (facts["Name"], facts["Handle"]) == ("Pat Example", "@pat")
+    assert facts["Reasons"] == "Unacceptable behaviour: rude, abusive or harassing posts"
+    assert facts["Decided by"] == "alice"
+    assert facts["May appeal from"] == "Wed 01 Dec 2027"
+    assert facts["Posts"] == "12 (the latest 2 below)"
+    text = render_text(message)
+    assert "1. Posted Fri 20 Nov 2026 18:05 on nherts" in text
+    assert "   <b>you</b> idiot & worse" in text
+    assert "2. Posted" in text
+    assert "idiot again" in text
+    assert "Why: Unacceptable behaviour" in text
+    assert "Link: https://facebook.example/p/8" in text
+    html = render_html(message)
+    assert "&lt;b&gt;you&lt;/b&gt; idiot &amp; worse" in html
+    assert "<b>you</b>" not in html
+    assert "<ol>" in html
+    assert "<blockquote" in html
+    assert "Pat Example" in html
+
+
+def test_block_notice_in_chat_payloads_carries_the_posts():
+    """Rendered for Slack and Teams, the notice shows its facts and each post."""
+    (message,) = routed(noticed_block())
+    slack = slack_payload(message)
+    texts = [b["text"]["text"] for b in slack["blocks"] if "text" in b and b["type"] == "section"]
+    assert any("&lt;b&gt;you&lt;/b&gt; idiot &amp; worse" in t for t in texts)
+    assert any("idiot again" in t for t in texts)
+    assert len(slack["blocks"]) <= 50
+    assert "Pat Example" not in slack["text"]  # the notification preview stays plain
+    card = teams_payload(message)["attachments"][0]["content"]
+    containers = [b for b in card["body"] if b["type"] == "Container"]
+    assert [c["items"][1]["text"] for c in containers] == [
+        "<b>you</b> idiot & worse",
+        "idiot again",
+    ]
+    (facts,) = [b for b in card["body"] if b["type"] == "FactSet"]
+    assert {"title": "Handle", "value": "@pat"} in facts["facts"]
+
+
+def test_only_the_managing_director_gets_the_notice(monkeypatch):
+    """Another role on a block's route would get the alert without the notice's data."""
+    from worker.notify import compose as module
+
+    monkeypatch.setitem(module.ROUTES, "author_blocked", ("managing_director", "officers"))
+    messages = routed(noticed_block(), channels=("email",))
+    md = [m for m in messages if m.role == "managing_director"]
+    others = [m for m in messages if m.role != "managing_director"]
+    assert md
+    assert others
+    assert "Pat Example" in render_text(md[0])
+    for message in others:
+        body = render_text(message) + render_html(message)
+        assert "Pat Example" not in body
+        assert "@pat" not in body
+        assert "idiot" not in body
+        assert message.posts == ()
+
+
+def test_urgent_out_of_hours_goes_to_on_call_without_the_post():
+    """An urgent post out of hours is mailed to the on-call addresses only, with the
+    channel, the local time received and why it is urgent, and nothing of the post."""
+    alert = Alert(
+        id="urgent-ooh-rv-1",
+        kind="urgent_out_of_hours",
+        severity="critical",
+        subject="rv-1",
+        message="An urgent post on facebook (nherts) arrived out of hours.",
+        created_at=NOW,
+        data={
+            "item_id": "rv-1",
+            "platform": "facebook",
+            "channel": "nherts",
+            "received_at": "2026-12-05T03:00:00+00:00",
+            "labels": "service_request",
+            "reasons": "Emergencies: flooding",
+            "for": "on_call",
+        },
+    )
+    policy = POLICY.model_copy(update={"on_call": ("night@council.example",)})
+    (message,) = routed(alert, policy=policy)
+    assert (message.channel, message.role, message.to) == (
+        "email",
+        "on_call",
+        "night@council.example",
+    )
+    facts = dict(message.facts)
+    assert facts["Channel"] == "facebook: nherts"
+    assert facts["Received"] == "Sat 05 Dec 2026 03:00"
+    assert facts["Why urgent"] == "Emergencies: flooding"
+    assert message.posts == ()
+    assert "the officer on call" in render_text(message)
+    with pytest.raises(NoRoute, match="on_call"):
+        routed(alert)

@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "notify": "Send the alerts on triage.alerts by mail, Slack and Teams (needs TRIAGE_BROKER).",
     "subject-access": "Export everything held about one person as JSON and CSV (audited).",
     "erase": "Redact one person's text and identifying fields, for good (admin; audited).",
+    "backup": "Write the record-keeping topics (audit, decisions, labels, cases, state...) to DIR.",
+    "restore": "Write the records of a `triage backup` folder into the cluster's empty topics.",
 }
 
 

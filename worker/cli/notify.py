@@ -6,14 +6,17 @@ import asyncio
 import signal
 
 import click
+from aiohttp import web
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from records.policy import PolicyError
 from worker.cli import get_settings
+from worker.context import WorkerContext
 from worker.notify.config import NotifySettings
 from worker.notify.service import run_notifier
 from worker.settings import Settings
+from worker.web import ops
 
 
 def notify_settings(ctx: click.Context) -> NotifySettings:
@@ -36,14 +39,35 @@ async def _serve(settings: Settings, notify: NotifySettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The worker's operations endpoints (/health, /ready, /metrics, TRIAGE_METRICS_TOKEN)
+    # over the notifier's own metrics; ready once its consumer has started.
+    ctx = WorkerContext(settings=settings)
+    app = web.Application()
+    ops.setup(app, ctx)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
     try:
-        await run_notifier(settings, notify, stop)
+        await web.TCPSite(runner, settings.web_host, notify.notify_port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        where = f"{settings.web_host}:{notify.notify_port}"
+        click.echo(f"triage: could not serve on {where}: {exc.strerror}", err=True)
+        return 1
+
+    def started() -> None:
+        ctx.ready = True
+
+    try:
+        await run_notifier(settings, notify, stop, ctx.metrics, on_started=started)
     except PolicyError as exc:
         click.echo(f"triage: {exc}", err=True)
         return 2
     except (KafkaError, OSError) as exc:
         click.echo(f"triage: notifier stopped: {type(exc).__name__}", err=True)
         return 1
+    finally:
+        ctx.ready = False
+        await runner.cleanup()
     return 0
 
 
@@ -53,7 +77,8 @@ def command(ctx: click.Context) -> None:
     """Send the alerts on triage.alerts by mail, Slack and Teams (needs TRIAGE_BROKER).
 
     Reads the topic in its own consumer group (<app id>-notify) and commits an alert only
-    once it is sent or dead-lettered. Channels and recipients: docs/operators.md.
+    once it is sent or dead-lettered. Serves /health, /ready and /metrics on
+    TRIAGE_WEB_HOST:TRIAGE_NOTIFY_PORT. Channels and recipients: docs/operators.md.
     """
     settings = get_settings(ctx)
     notify = notify_settings(ctx)

@@ -38,6 +38,8 @@ from worker.moderation.step import (
     StepState,
 )
 from worker.runtime import Runtime, stops_worker, topic_options
+from worker.sla.policy import load_sla_policy
+from worker.sla.worktime import WorkCalendar
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -59,11 +61,13 @@ class Moderation:
         reader: TopicReader,
         config: ModerationConfig,
         zone: ZoneInfo,
+        *,
+        calendar: WorkCalendar | None = None,
     ) -> None:
         self.rt = rt
         self.reader = reader
         self.topics = rt.settings.topics
-        self.logic = ModerationStep(config, zone, self.topics)
+        self.logic = ModerationStep(config, zone, self.topics, calendar)
         self.state = StepState(view=state)
         self.dead = DeadLetters(rt, agent=AGENT)
         self.breaker = Breaker.from_settings(rt.settings)
@@ -218,7 +222,9 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
         await future
 
     ctx.views.decision_sink = sink
-    moderation = Moderation(rt, state, reader, config, ctx.zone)
+    # Working time as the SLA part has it: urgent posts outside it alert the on-call officer.
+    calendar = WorkCalendar(load_sla_policy(settings.policy).working_time)
+    moderation = Moderation(rt, state, reader, config, ctx.zone, calendar=calendar)
     ctx.views.moderation = moderation
     # One subscription to both inputs: faust assigns co-partitioned topics together, so
     # an item and its decisions reach the same worker. Not declared from here (each

@@ -10,7 +10,9 @@ every partition (no consumer group), and folds them into memory:
   case is), and the decisions taken on it laid over (so an item is closed the moment its
   decision is seen); open moderation items are enriched with the author's current record;
 - the ledger view: each author's record, folded from the audit records;
-- the audit view: the audit records within the retention period, for export.
+- the audit view: the audit records within the retention period, for export;
+- the erasure list (``triage.erasures``): an erased author's items, audit records and
+  ledger are kept redacted (worker/moderation/erasure.py), whichever comes first.
 
 Why not a faust GlobalTable: a GlobalTable needs its own changelog topic, fed by a
 table write for each record, when the three topics are already the system of record;
@@ -37,10 +39,17 @@ from records.moderation import (
     Decision,
     ItemModeration,
 )
-from records.sla import Case
+from records.privacy import Erasure
+from records.sla import Alert, Case
 from records.verdict import Lane
 from worker.clock import Clock
 from worker.follow import OnCrash, OnInvalid, TopicFollower
+from worker.moderation.erasure import (
+    redact_audit,
+    redact_decision,
+    redact_item,
+    redact_ledger,
+)
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
 from worker.settings import Settings
@@ -62,6 +71,9 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+# The alert kinds the moderation agent writes once per review item.
+OWN_ALERTS = frozenset({"urgent_out_of_hours"})
+
 
 @dataclass
 class ModerationState:
@@ -79,11 +91,37 @@ class ModerationState:
     audit: dict[str, AuditRecord] = field(default_factory=dict)
     # The latest version of each reply case, by the response item that opened it.
     cases: dict[str, Case] = field(default_factory=dict)
+    # The ids of the alerts on triage.alerts of the kinds moderation writes once per
+    # item (OWN_ALERTS), so that a replayed item does not alert again.
+    alert_ids: set[str] = field(default_factory=set)
+    # The author keys on the erasure list.
+    erased: set[str] = field(default_factory=set)
     # Bumped on every change, so pages can tell when to refresh.
     version: int = 0
 
     def add_item(self, item: ReviewItem) -> None:
-        self.items[item.id] = item
+        self.items[item.id] = self.redacted(item)
+        self.version += 1
+
+    def redacted(self, item: ReviewItem) -> ReviewItem:
+        """The item as the view may show it: redacted when its author is erased."""
+        return redact_item(item) if item.comment.author_key in self.erased else item
+
+    def add_erasure(self, erasure: Erasure) -> None:
+        """Put an author on the erasure list and redact what is held of them already."""
+        key = erasure.author_key
+        if key in self.erased:
+            return
+        self.erased.add(key)
+        for item_id, item in self.items.items():
+            if item.comment.author_key == key:
+                self.items[item_id] = redact_item(item)
+        for record_id, record in self.audit.items():
+            if record.author_key == key:
+                self.audit[record_id] = redact_audit(record)
+        ledger = self.ledgers.get(key)
+        if ledger is not None:
+            self.ledgers[key] = redact_ledger(ledger)
         self.version += 1
 
     def add_decision(self, decision: Decision) -> None:
@@ -106,10 +144,16 @@ class ModerationState:
         self.moderation[record.item_id] = record
         self.version += 1
 
+    def add_alert(self, alert: Alert) -> None:
+        if alert.kind in OWN_ALERTS:
+            self.alert_ids.add(alert.id)
+
     def add_audit(self, record: AuditRecord) -> None:
         # Past the retention period a record leaves the ledger as well as the exports.
         if record.id in self.audit or record.decided_at < self.retained_since():
             return
+        if record.author_key in self.erased:
+            record = redact_audit(record)
         self.audit[record.id] = record
         self.ledgers[record.author_key] = apply_record(self.ledgers.get(record.author_key), record)
         self.version += 1
@@ -203,7 +247,13 @@ class ReviewView:
         return self._state.get(item_id)
 
     def decisions(self, item_id: str) -> list[Decision]:
-        return list(self._state.decisions.get(item_id, ()))
+        """The decisions on an item; an erased author's with the officers' notes blanked
+        (kept whole inside, where a redelivered decision is compared with the first)."""
+        decisions = list(self._state.decisions.get(item_id, ()))
+        item = self._state.items.get(item_id)
+        if item is not None and item.comment.author_key in self._state.erased:
+            decisions = [redact_decision(d) for d in decisions]
+        return decisions
 
     def decision(self, decision_id: str) -> Decision | None:
         """The decision first seen under this id, or None."""
@@ -275,8 +325,8 @@ def _before(at: datetime, end: date | datetime) -> bool:
 
 
 class TopicReader(TopicFollower):
-    """Follows the review, moderation, decision, audit and case topics into a
-    :class:`ModerationState` (worker/follow.py does the reading).
+    """Follows the review, moderation, decision, audit, case, alert and erasure topics into
+    a :class:`ModerationState` (worker/follow.py does the reading).
 
     Those of ``triage.audit`` and ``triage.moderation`` that it cannot read, which no
     agent reads, go to ``on_invalid`` (the dead-letter topic), while the moderation agent
@@ -302,6 +352,8 @@ class TopicReader(TopicFollower):
                 topics.decisions: self._on_decision,
                 topics.audit: self._on_audit,
                 topics.cases: self._on_case,
+                topics.alerts: self._on_alert,
+                topics.erasures: self._on_erasure,
             },
             name="moderation-view",
             dead_lettered={topics.audit, topics.moderation},
@@ -324,6 +376,16 @@ class TopicReader(TopicFollower):
     def _on_case(self, value: bytes | None) -> None:
         self.state.add_case(decode(value, Case))
 
+    def _on_erasure(self, value: bytes | None) -> None:
+        # The projector dead-letters unreadable erasures; here they are skipped.
+        if value is None:
+            return  # a compaction tombstone: an erasure is never withdrawn
+        self.state.add_erasure(decode(value, Erasure))
+
+    def _on_alert(self, value: bytes | None) -> None:
+        # Unreadable alerts are skipped here: the notifier dead-letters them.
+        self.state.add_alert(decode(value, Alert))
+
 
 def install_views(views: Views, state: ModerationState) -> None:
     views.review = ReviewView(state)
@@ -345,4 +407,6 @@ def fill(state: ModerationState, records: Iterable[Any]) -> ModerationState:
             state.add_case(record)
         elif isinstance(record, ItemModeration):
             state.add_moderation(record)
+        elif isinstance(record, Erasure):
+            state.add_erasure(record)
     return state

@@ -11,9 +11,13 @@ keyed by review item id, so an item and its decisions share a partition number):
 - an item (:class:`ItemRead`) gets its :class:`ItemModeration` on ``triage.moderation``
   (the author's record, the next step; an automatic hide when the policy enables one),
   unless moderation has closed it already: closed stays closed, whatever is replayed;
+  an open urgent-lane item whose post arrived out of working hours gets one
+  ``urgent_out_of_hours`` alert for the officer on call (once per item: the alert ids
+  already on ``triage.alerts`` are in the view, so a replayed item does not alert again);
 - a decision (:class:`DecisionRead`) writes the audit record (once per decision id), the
-  Managing Director's alert for a block or unblock, a label example, and for a closing
-  action the closed :class:`ItemModeration`;
+  Managing Director's alert for a block or unblock, a label example (none for an author on
+  the erasure list, whose item the view holds redacted), and for a closing action the
+  closed :class:`ItemModeration`;
 - a decision whose item is not known yet waits in ``state.pending`` by item id, and the
   others go on; it is applied when its item arrives. Once the item's partition of
   ``triage.review`` has been read past where it ended when the decision was read
@@ -26,14 +30,15 @@ pending decision's input only then, so a restart reads it again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from records import DeadLetter, ReviewItem, Topics, encode
-from records.ids import automatic_decision_id, block_alert_id
+from records.ids import automatic_decision_id, block_alert_id, urgent_alert_id
 from records.moderation import CLOSING_ACTIONS, AuditRecord, Decision, ItemModeration, LabelExample
-from records.sla import Alert
+from records.sla import Alert, BlockNotice, NoticePost
 from records.verdict import Category
 from worker.moderation.decisions import may, same_content
 from worker.moderation.ledger import (
@@ -46,6 +51,7 @@ from worker.moderation.ledger import (
 )
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState
+from worker.sla.worktime import WorkCalendar
 
 __all__ = [
     "AGENT",
@@ -63,8 +69,10 @@ __all__ = [
     "audit_record",
     "automatic_record",
     "block_alert",
+    "block_posts",
     "label_example",
     "local_date",
+    "urgent_alert",
 ]
 
 AGENT = "moderation"
@@ -185,7 +193,45 @@ def _possible_query(item: ReviewItem) -> bool:
     return item.verdict is not None and item.verdict.possible_query
 
 
-def block_alert(record: AuditRecord, now: datetime) -> Alert:
+NOTICE_POSTS = 10
+NOTICE_TEXT = 1000
+
+
+def block_posts(view: ModerationState, record: AuditRecord) -> list[AuditRecord]:
+    """The audit records of the posts behind a block: each of the author's strikes
+    (posts an officer found unacceptable) once, oldest first."""
+    ledger = view.ledgers.get(record.author_key)
+    keys = {s.comment_key for s in ledger.strikes} if ledger else set()
+    keys.add(record.comment_key)
+    first: dict[str, AuditRecord] = {}
+    for known in view.audit.values():
+        if known.author_key == record.author_key and known.comment_key in keys:
+            held = first.get(known.comment_key)
+            if held is None or known.decided_at < held.decided_at:
+                first[known.comment_key] = known
+    first.setdefault(record.comment_key, record)
+    return sorted(first.values(), key=lambda r: (r.posted_at, r.comment_key))
+
+
+def _post(record: AuditRecord) -> NoticePost:
+    text = record.text
+    if len(text) > NOTICE_TEXT:
+        text = text[:NOTICE_TEXT] + " [cut]"
+    return NoticePost(
+        item_id=record.item_id,
+        channel=record.channel,
+        posted_at=record.posted_at,
+        text=text,
+        url=record.url,
+        categories=record.categories,
+        reasons=tuple(dict.fromkeys(r.clause for r in record.reasons if r.clause)),
+    )
+
+
+def block_alert(record: AuditRecord, now: datetime, posts: Sequence[AuditRecord] = ()) -> Alert:
+    """The Managing Director's alert of a block or unblock. Its ``notice`` carries what
+    the policy asks for (name, handle, the posts, the reasons, who, the appeal date);
+    the ``message`` and ``data`` carry none of it."""
     lifted = record.action == "unblock"
     what = "unblocked (approved by " + (record.approved_by or "?") + ")" if lifted else "blocked"
     message = f"An account on {record.platform} was {what} by {record.decided_by}."
@@ -194,6 +240,21 @@ def block_alert(record: AuditRecord, now: datetime) -> Alert:
             " The Managing Director must be told. The account may appeal from "
             f"{record.appealable_from}."
         )
+    shown = [] if lifted else [_post(p) for p in posts[-NOTICE_POSTS:]]
+    reasons = dict.fromkeys(reason for post in shown for reason in post.reasons)
+    notice = BlockNotice(
+        platform=record.platform,
+        account_name=record.account_name,
+        account_handle=record.account_handle,
+        posts=tuple(shown),
+        posts_total=0 if lifted else len(posts),
+        reasons=tuple(reasons),
+        decided_by=record.decided_by,
+        decided_at=record.decided_at,
+        approved_by=record.approved_by,
+        note=record.note[:2000],
+        appealable_from=record.appealable_from,
+    )
     return Alert(
         id=block_alert_id(record.action, record.decision_id),
         kind=f"author_{record.action}ed",
@@ -209,6 +270,39 @@ def block_alert(record: AuditRecord, now: datetime) -> Alert:
             if record.appealable_from
             else None,
             "for": "managing_director",
+        },
+        notice=notice,
+    )
+
+
+# An urgent post read later than this after it arrived alerts no one (a replay of old items).
+URGENT_ALERT_WITHIN = timedelta(days=3)
+
+
+def urgent_alert(item: ReviewItem, now: datetime) -> Alert:
+    """The on-call officer's alert of an urgent post that arrived out of hours: where,
+    when and why it is urgent, in the policy's words; not the post or its author."""
+    comment = item.comment
+    verdict = item.verdict
+    reasons = dict.fromkeys(r.clause for r in (verdict.reasons if verdict else ()) if r.clause)
+    return Alert(
+        id=urgent_alert_id(item.id),
+        kind="urgent_out_of_hours",
+        severity="critical",
+        subject=item.id,
+        message=(
+            f"An urgent post on {comment.platform} ({comment.channel}) arrived out of hours "
+            "and waits in the urgent lane."
+        ),
+        created_at=now,
+        data={
+            "item_id": item.id,
+            "platform": comment.platform,
+            "channel": comment.channel,
+            "received_at": comment.received_at.isoformat(),
+            "labels": ", ".join(verdict.labels) if verdict else "",
+            "reasons": "; ".join(reasons),
+            "for": "on_call",
         },
     )
 
@@ -320,12 +414,20 @@ class StepState:
 
 
 class ModerationStep:
-    """The moderation logic for one policy, time zone and set of topic names."""
+    """The moderation logic for one policy, time zone and set of topic names;
+    ``calendar`` (working time) tells out-of-hours posts, None for no such alerts."""
 
-    def __init__(self, config: ModerationConfig, zone: ZoneInfo, topics: Topics) -> None:
+    def __init__(
+        self,
+        config: ModerationConfig,
+        zone: ZoneInfo,
+        topics: Topics,
+        calendar: WorkCalendar | None = None,
+    ) -> None:
         self.config = config
         self.zone = zone
         self.topics = topics
+        self.calendar = calendar
 
     def step(
         self, state: StepState, record: StepRecord, now: datetime
@@ -348,11 +450,13 @@ class ModerationStep:
 
     # -- items -------------------------------------------------------------------------
     def _on_item(self, state: StepState, read: ItemRead, now: datetime, out: _Out) -> None:
-        item = read.item
+        item = state.view.redacted(read.item)
         if item.id not in state.view.items:
             state.items[item.id] = item
         if item.status == "open" and needs_moderation(item):
             self._advise(state, item, now, out)
+        if item.lane == "urgent" and item.status == "open":
+            self._on_call(state, item, now, out)
         out.done.append(read.origin)
         self._read_to(state, read.origin.partition, read.origin.offset + 1, now, out)
 
@@ -377,6 +481,21 @@ class ModerationStep:
         )
         out.send(self.topics.moderation, item.id, encode(note))
         view.add_moderation(note)
+
+    def _on_call(self, state: StepState, item: ReviewItem, now: datetime, out: _Out) -> None:
+        received = item.comment.received_at
+        if self.calendar is None or self.calendar.is_open(received):
+            return
+        if now - received > URGENT_ALERT_WITHIN:
+            # An old item read again (its alert may have aged off triage.alerts): the
+            # officers have long seen it in the queue; waking someone now helps no one.
+            return
+        alert_id = urgent_alert_id(item.id)
+        if alert_id in state.view.alert_ids:
+            return  # alerted already: a replayed item, or a restart before the ack
+        alert = urgent_alert(item, now)
+        out.send(self.topics.alerts, alert.id, encode(alert))
+        state.view.add_alert(alert)
 
     def _read_to(
         self, state: StepState, partition: int, offset: int, now: datetime, out: _Out
@@ -435,15 +554,18 @@ class ModerationStep:
         if decision.id in state.applied:
             return  # the same decision twice while it waited for its item
         view = state.view
+        item = view.redacted(item)  # erased since the step kept its copy
         if decision.action in AUDITED_ACTIONS and decision.id not in view.audit:
             record = audit_record(item, decision, self.config, self.zone)
             out.send(self.topics.audit, record.author_key, encode(record))
             # At once in the ledger: the next decision may depend on it.
             view.add_audit(record)
             if decision.action in ("block", "unblock"):
-                alert = block_alert(record, now)
+                posts = block_posts(view, record) if decision.action == "block" else []
+                alert = block_alert(record, now, posts)
                 out.send(self.topics.alerts, alert.id, encode(alert))
-        example = label_example(item, decision)
+        erased = item.comment.author_key in view.erased
+        example = None if erased else label_example(item, decision)
         if example is not None:
             out.send(self.topics.labels, example.comment_key, encode(example))
         if decision.action in CLOSING_ACTIONS and item.lane != "response":

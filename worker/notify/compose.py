@@ -2,9 +2,11 @@
 
 Who gets what (issue 14): deadline alerts go to the officers (a missed deadline to the
 Communications Manager too) and to the team's chat; blocks and unblocks go to the Managing
-Director by mail only. Each message holds no more than its reader needs: the SLA alerts
-carry no resident's data at all; a block notice carries the account's key, the platform,
-who decided and the appeal date, which is what the block alert record holds.
+Director by mail only; an urgent post that arrived out of hours to the officer on call.
+Each message holds no more than its reader needs: the SLA and urgent alerts
+carry no resident's data at all; a block notice to the Managing Director carries what the
+policy asks for (the account's name and handle, its posts, the reasons, who decided, the
+appeal date: the alert's ``notice``), and a message to anyone else none of that.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "Fact",
     "Message",
     "NoRoute",
+    "Post",
     "compose",
     "render_html",
     "render_text",
@@ -40,6 +43,7 @@ ROUTES: dict[str, tuple[Role, ...]] = {
     "sla_breach": ("officers", "comms_manager"),
     "author_blocked": ("managing_director",),
     "author_unblocked": ("managing_director",),
+    "urgent_out_of_hours": ("on_call",),
     "daily_digest": ("officers", "comms_manager"),
 }
 
@@ -48,6 +52,7 @@ HEADINGS: dict[str, str] = {
     "sla_breach": "Reply deadline missed",
     "author_blocked": "An account was blocked",
     "author_unblocked": "An account was unblocked",
+    "urgent_out_of_hours": "Urgent post out of hours",
     "daily_digest": "This morning's summary",
 }
 
@@ -71,6 +76,16 @@ Fact = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class Post:
+    """One post shown in a block notice: when and where, its words, why it was judged."""
+
+    heading: str
+    text: str
+    link: str | None
+    facts: tuple[Fact, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message for one recipient (one address by mail; the channel for chat)."""
 
@@ -84,6 +99,8 @@ class Message:
     summary: str
     facts: tuple[Fact, ...]
     link: str | None
+    # Only in the Managing Director's notice of a block.
+    posts: tuple[Post, ...] = ()
 
     @property
     def key(self) -> str:
@@ -124,6 +141,14 @@ def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
             (f"Deadlines missed since {_local(data.get('since'), zone)}", data.get("breaches")),
             (f"Accounts blocked since {_local(data.get('since'), zone)}", data.get("blocks")),
         )
+    elif alert.kind == "urgent_out_of_hours":
+        pairs = (
+            ("Channel", f"{data.get('platform')}: {data.get('channel')}"),
+            ("Received", _local(data.get("received_at"), zone)),
+            ("Found", data.get("labels")),
+            ("Why urgent", data.get("reasons")),
+            ("Review item", data.get("item_id")),
+        )
     elif alert.kind.startswith("sla_"):
         pairs = (
             ("Channel", data.get("channel")),
@@ -143,6 +168,56 @@ def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
         if value is not None and value != "":
             facts.append((label, str(value)))
     return tuple(facts)
+
+
+def _notice(alert: Alert, zone: ZoneInfo) -> tuple[tuple[Fact, ...], tuple[Post, ...]]:
+    """The facts and posts of the Managing Director's notice (its reader only)."""
+    notice = alert.notice
+    if notice is None:
+        return _facts(alert, zone), ()
+    shown = len(notice.posts)
+    count = (
+        f"{notice.posts_total} (the latest {shown} below)"
+        if notice.posts_total > shown
+        else str(notice.posts_total)
+    )
+    pairs: tuple[tuple[str, Any], ...] = (
+        ("Name", notice.account_name),
+        ("Handle", notice.account_handle),
+        ("Account", alert.subject),
+        ("Platform", notice.platform),
+        ("Decided by", notice.decided_by),
+        ("Decided", _local(notice.decided_at.isoformat(), zone)),
+        ("Approved by", notice.approved_by),
+        ("Reasons", "; ".join(notice.reasons)),
+        ("Officer's note", notice.note),
+        ("Posts", count if notice.posts_total else None),
+        (
+            "May appeal from",
+            _local(notice.appealable_from.isoformat(), zone) if notice.appealable_from else None,
+        ),
+        ("Review item", alert.data.get("item_id")),
+        ("Audit record", alert.data.get("audit_id")),
+    )
+    facts = tuple((label, str(v)) for label, v in pairs if v is not None and v != "")
+    posts = tuple(
+        Post(
+            heading=f"Posted {_local(post.posted_at.isoformat(), zone)} on {post.channel}",
+            text=post.text,
+            link=post.url,
+            facts=tuple(
+                (label, value)
+                for label, value in (
+                    ("Found", ", ".join(post.categories)),
+                    ("Why", "; ".join(post.reasons)),
+                    ("Review item", post.item_id),
+                )
+                if value
+            ),
+        )
+        for post in notice.posts
+    )
+    return facts, posts
 
 
 def compose(
@@ -178,10 +253,15 @@ def compose(
         link=link,
     )
     out: list[Message] = []
+    facts, posts = _notice(alert, zone)
     if "email" in channels:
         for role in roles:
+            personal = role == "managing_director"
             for address in recipients.get(role, ()):
-                out.append(replace(base, channel="email", role=role, to=address))
+                message = replace(base, channel="email", role=role, to=address)
+                if personal:
+                    message = replace(message, facts=facts, posts=posts)
+                out.append(message)
     if alert.kind in policy.chat_kinds:
         for channel in CHAT:
             if channel in channels:
@@ -220,6 +300,10 @@ def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _quote(text: str) -> str:
+    return "\n".join("> " + _mrkdwn(line) for line in text.splitlines() or [""])
+
+
 def slack_payload(message: Message) -> dict[str, Any]:
     """A Slack incoming-webhook body: ``text`` (the notification's fallback) and Block Kit
     ``blocks``: a header, the summary, the facts as fields, the link."""
@@ -236,6 +320,14 @@ def slack_payload(message: Message) -> dict[str, Any]:
                     for k, v in message.facts[:10]  # Slack takes at most ten fields
                 ],
             }
+        )
+    for n, post in enumerate(message.posts, 1):
+        lines = [f"*{n}. {_mrkdwn(post.heading)}*", _quote(post.text)]
+        lines += [f"{_mrkdwn(k)}: {_mrkdwn(v)}" for k, v in post.facts]
+        if post.link:
+            lines.append(f"<{post.link}|The post on the platform>")
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}}
         )
     if message.link:
         blocks.append(
@@ -268,6 +360,29 @@ def teams_payload(message: Message) -> dict[str, Any]:
         body.append(
             {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in message.facts]}
         )
+    for n, post in enumerate(message.posts, 1):
+        items: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": f"{n}. {post.heading}", "weight": "Bolder", "wrap": True},
+            {"type": "TextBlock", "text": post.text, "wrap": True},
+        ]
+        if post.facts:
+            items.append(
+                {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in post.facts]}
+            )
+        if post.link:
+            items.append(
+                {
+                    "type": "ActionSet",
+                    "actions": [
+                        {
+                            "type": "Action.OpenUrl",
+                            "title": "The post on the platform",
+                            "url": post.link,
+                        }
+                    ],
+                }
+            )
+        body.append({"type": "Container", "separator": True, "items": items})
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",

@@ -147,6 +147,9 @@ class NotifySettings(BaseSettings):
     notify_retry_max_s: float = Field(default=60.0, gt=0, le=3600)
     # The officers' app, for links in messages (unset: no links).
     notify_app_url: str = ""
+    # `triage notify` alone serves /health, /ready and /metrics here, on TRIAGE_WEB_HOST
+    # (0: a free port; inside `triage run` the worker's own port serves them).
+    notify_port: int = Field(default=6067, ge=0, le=65535)
 
     _check = field_validator(
         "notify_managing_director",

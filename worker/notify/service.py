@@ -79,6 +79,8 @@ class Notifier:
     calendar: WorkCalendar | None = None
     waiting: Callable[[], Mapping[str, int] | None] = lambda: None
     digest_check_s: float = 30.0
+    # Called once the consumer has started (``triage notify`` alone reports ready then).
+    on_started: Callable[[], None] = lambda: None
     _producer: AIOKafkaProducer | None = field(default=None, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -101,6 +103,7 @@ class Notifier:
                 digest = asyncio.ensure_future(self._digest_loop(consumer, stop))
             try:
                 log.info("notifier started", channels=list(self.senders), group=self.group_id)
+                self.on_started()
                 await self._consume(consumer, stop)
             finally:
                 if digest is not None:
@@ -273,10 +276,16 @@ async def ensure_topics(settings: Settings) -> None:
 
 
 async def run_notifier(
-    settings: Settings, notify: NotifySettings, stop: asyncio.Event, metrics: Metrics | None = None
+    settings: Settings,
+    notify: NotifySettings,
+    stop: asyncio.Event,
+    metrics: Metrics | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """``triage notify``: the notifier alone, until ``stop`` is set."""
     notifier = build_notifier(settings, notify, metrics or Metrics())
+    if on_started is not None:
+        notifier.on_started = on_started
     await ensure_topics(settings)
     await notifier.run(stop)
 

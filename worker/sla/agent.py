@@ -73,6 +73,9 @@ TICK_RETRY_S = 5.0
 
 TICK = SlaMessage(kind="tick").model_dump_json().encode()
 
+OpenCases = tuple[list[datetime | None], list[datetime | None]]
+"""A conversation's open cases: when each next needs an alert, and when each is due."""
+
 
 def load_policy(settings: Settings) -> SlaPolicy:
     path = settings.policy
@@ -99,7 +102,7 @@ class CaseKeeper:
         self._recoveries: dict[int, asyncio.Task[None]] = {}
         self._changed: asyncio.Condition | None = None
         self._ticked: dict[str, tuple[float, int, int]] = {}
-        self._next: dict[str, tuple[int, int, list[datetime | None] | None]] = {}
+        self._next: dict[str, tuple[int, int, OpenCases | None]] = {}
         self._state_topic_made = False
         self.scans = 0
         self.recovered = 0
@@ -314,17 +317,21 @@ class CaseKeeper:
     # Timer
 
     async def scan(self) -> None:
-        """Send a tick to every local conversation whose alert is due or whose rules changed."""
+        """Send a tick to every local conversation whose alert is due or whose rules changed;
+        count the open and breached cases of the partitions this worker owns."""
         self.scans += 1
         now = self.rt.clock.now()
-        self.update_metrics()
         version = self.view.rules_version
         monotonic = time.monotonic()
+        open_count = breached_count = 0
         for partition in sorted(self.owned & self.store.ready_partitions()):
             for key, state in self.store.items(partition):
-                upcoming = self._upcoming(key, state, version)
-                if upcoming is None:
+                found = self._open_cases(key, state, version)
+                if found is None:
                     continue
+                upcoming, dues = found
+                open_count += len(dues)
+                breached_count += sum(1 for due in dues if due is not None and now >= due)
                 last = self._ticked.get(key)
                 rules_changed = last is None or last[1] != version
                 due = any(at is not None and at <= now for at in upcoming)
@@ -336,23 +343,23 @@ class CaseKeeper:
                     continue
                 self._ticked[key] = (monotonic, version, state.seq)
                 await self.rt.producer.send(self.topics.sla_events, key.encode(), TICK)
+        # Each worker counts its own partitions, so the sum over the replicas is the whole.
+        self.rt.metrics.open_cases.set(open_count)
+        self.rt.metrics.breached_cases.set(breached_count)
 
-    def _upcoming(self, key: str, state: SlaState, version: int) -> list[datetime | None] | None:
-        """When each open case next needs an alert; None when none is open (cached)."""
+    def _open_cases(self, key: str, state: SlaState, version: int) -> OpenCases | None:
+        """For the open cases: when each next needs an alert, and when each is due; None
+        when none is open (cached by the state's and the rules' versions)."""
         cached = self._next.get(key)
         if cached is not None and cached[0] == state.seq and cached[1] == version:
             return cached[2]
         rules = self.view.rules
         open_cases = [c for c in cases_of(state.conversation, rules) if c.status == "open"]
-        upcoming = [next_alert_at(c, rules) for c in open_cases] if open_cases else None
-        self._next[key] = (state.seq, version, upcoming)
-        return upcoming
-
-    def update_metrics(self) -> None:
-        counts = self.view.counts(self.rt.clock.now())
-        metrics = self.rt.metrics
-        metrics.open_cases.set(counts["open"])
-        metrics.breached_cases.set(counts["breached"])
+        found = None
+        if open_cases:
+            found = ([next_alert_at(c, rules) for c in open_cases], [c.due_at for c in open_cases])
+        self._next[key] = (state.seq, version, found)
+        return found
 
 
 async def run_readers(rt: Runtime, view: SlaView) -> None:
