@@ -115,6 +115,7 @@ class PlatformClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Any method, with the retry policy above (callers make writes idempotent)."""
         failures = 0
@@ -124,7 +125,9 @@ class PlatformClient:
                 log.info("waiting for the platform's rate limit to reset", seconds=round(wait, 1))
                 await self.sleep(min(wait, MAX_WAIT_S))
             try:
-                response = await self._client.request(method, path, params=params, json=json)
+                response = await self._client.request(
+                    method, path, params=params, json=json, headers=headers
+                )
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 failures += 1
                 self.metrics.http_retry("timeout")

@@ -14,6 +14,8 @@ RejectReason = Literal[
 EventOutcome = Literal["accepted", "duplicate", "ignored"]
 # What became of a hide or delete the actions process was asked to carry out.
 ActionOutcome = Literal["done", "failed", "unsupported"]
+# What became of a reply an officer sent from the tool.
+ReplyOutcome = Literal["sent", "failed"]
 
 
 class ConnectorMetrics:
@@ -58,6 +60,12 @@ class ConnectorMetrics:
             ["connector", "platform", "outcome"],
             registry=self.registry,
         )
+        self._replies = Counter(
+            "connector_replies_total",
+            "Officers' replies posted on a platform, or failed, by platform",
+            ["connector", "platform", "outcome"],
+            registry=self.registry,
+        )
         self._buffered = Gauge(
             "connector_buffered",
             "Comments accepted and not yet confirmed by Kafka",
@@ -94,6 +102,9 @@ class ConnectorMetrics:
 
     def action(self, platform: str, outcome: ActionOutcome) -> None:
         self._actions.labels(self.connector, platform, outcome).inc()
+
+    def reply(self, platform: str, outcome: ReplyOutcome) -> None:
+        self._replies.labels(self.connector, platform, outcome).inc()
 
     def buffered(self, size: int) -> None:
         self._buffered.labels(self.connector).set(size)

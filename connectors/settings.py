@@ -94,6 +94,8 @@ class ConnectorSettings(KafkaSettings):
     # A first start acts only on decisions recorded from then on; true also carries out
     # every hide and delete still on triage.audit (a backfill).
     actions_backfill: bool = False
+    # Posting replies officers sent: None follows the policy's replying.enabled.
+    replies_enabled: bool | None = None
 
     # Generic signed webhook.
     webhook_secret: SecretStr | None = None

@@ -66,6 +66,9 @@ TABLE: tuple[Row, ...] = (
     Row("triage.sla-state", "compact", None, records=True, schema="sla-state"),
     # The erasure list (records/privacy.py): one record per person, kept until replaced.
     Row("triage.erasures", "compact", None, records=True, schema="erasure"),
+    # Replies sent from the tool (records/reply.py): who asked, who approved, what was sent.
+    Row("triage.reply-requests", "delete", "decisions", records=True, schema="reply-request"),
+    Row("triage.reply-outcomes", "delete", "decisions", records=True, schema="reply-outcome"),
     # Every switch has its own key, so compaction keeps the whole history.
     Row(
         "triage.emergency",
@@ -169,6 +172,16 @@ class Topics:
     def erasures(self) -> str:
         # Who has been erased: applied by the projector on every fold and rebuild.
         return self._name("triage.erasures")
+
+    @property
+    def reply_requests(self) -> str:
+        # Written by the officers' app and API only, keyed by reply id.
+        return self._name("triage.reply-requests")
+
+    @property
+    def reply_outcomes(self) -> str:
+        # Written by `triage connect actions` only, keyed by reply id.
+        return self._name("triage.reply-outcomes")
 
     def all(self) -> tuple[str, ...]:
         """Every topic of :data:`TABLE`, with the prefix."""

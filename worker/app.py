@@ -32,6 +32,7 @@ from worker.moderation import agent as moderation_agent
 from worker.notify.config import NotifySettings
 from worker.notify.service import NotifyService
 from worker.producer import FaustProducer
+from worker.replies import part as replies_part
 from worker.retention import topic_specs
 from worker.runtime import Channels, Fatal, Runtime, topic_options
 from worker.settings import Settings
@@ -47,6 +48,7 @@ log = structlog.get_logger(__name__)
 PARTS: tuple[Callable[[Runtime, WorkerContext], None], ...] = (
     sla_agent.register,
     moderation_agent.register,
+    replies_part.register,
 )
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from worker.moderation.review_view import ModerationState, TopicReader
     from worker.moderation.service import DecisionSink
     from worker.read_views import AuditReader, LedgerReader, ReviewReader, SlaReader
+    from worker.replies.desk import ReplyDesk
     from worker.sla.agent import CaseKeeper
     from worker.triage import Triage
     from worker.users import UserStore
@@ -56,6 +57,8 @@ class Views:
     sla_keeper: CaseKeeper | None = None
     # The triage agent (worker/triage.py).
     triage: Triage | None = None
+    # Replying from the tool (worker/replies/part.py).
+    replies: ReplyDesk | None = None
     # The officers' accounts, once the web app has loaded them.
     users: UserStore | None = None
 

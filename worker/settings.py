@@ -72,6 +72,8 @@ class Settings(KafkaSettings):
     web_session_lifetime_hours: float = Field(default=10.0, gt=0, le=24 * 31)
     # Cookies always Secure and HSTS on every response (set when served over HTTPS).
     secure_cookies: bool = False
+    # Replying from the tool: None follows the policy's replying.enabled.
+    replies_enabled: bool | None = None
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is read.
     trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = ()
 

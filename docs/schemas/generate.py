@@ -18,6 +18,7 @@ from pydantic import BaseModel  # noqa: E402
 from records import Comment, DeadLetter, ReviewItem, TriageResult, Verdict  # noqa: E402
 from records.moderation import AuditRecord, Decision, ItemModeration, LabelExample  # noqa: E402
 from records.privacy import Erasure  # noqa: E402
+from records.reply import ReplyOutcome, ReplyRequest  # noqa: E402
 from records.sla import Alert, Case, EmergencyChange  # noqa: E402
 from records.sla_state import SlaMessage, SlaState  # noqa: E402
 
@@ -37,6 +38,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "dead-letter": DeadLetter,
     "emergency-change": EmergencyChange,
     "erasure": Erasure,
+    "reply-request": ReplyRequest,
+    "reply-outcome": ReplyOutcome,
     # The SLA part's own topics.
     "sla-event": SlaMessage,
     "sla-state": SlaState,

@@ -185,7 +185,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 16  # the sites the recorder test below goes through
+    assert found == 18  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -238,6 +238,7 @@ def recorder(monkeypatch):
         "records.admin",
         "connectors.sink",
         "connectors.actions",
+        "connectors.replies",
         "worker.follow",
         "worker.sla.store",
         "worker.replay",
@@ -270,6 +271,7 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     """Each place that makes a producer, consumer or admin client passes the settings on."""
     from connectors.actions import ActionsRunner
     from connectors.metrics import ConnectorMetrics
+    from connectors.replies import ReplyRunner
     from connectors.sink import KafkaSink
     from records.admin import ensure_topic
     from records.privacy import Erasure
@@ -293,7 +295,9 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
     from worker.web.standalone import KafkaWrites
 
     worker = Settings(**sasl_ssl(certs))
-    (tmp_path / "policy.yaml").write_text("moderation:\n  connector_actions_enabled: true\n")
+    (tmp_path / "policy.yaml").write_text(
+        "moderation:\n  connector_actions_enabled: true\nreplying:\n  enabled: true\n"
+    )
     connector = ConnectorSettings(
         _env_file=None,  # type: ignore[call-arg]
         **sasl_ssl(certs),
@@ -338,8 +342,14 @@ async def test_every_client_built_by_the_code_gets_sasl_and_tls(certs, recorder,
             await runner.setup()  # admin twice, producer, consumer
     finally:
         await runner.cleanup()
+    replies = ReplyRunner(connector)
+    try:
+        with pytest.raises(Built):
+            await replies.setup()  # admin four times, producer, consumer
+    finally:
+        await replies.cleanup()
     kinds = Counter(kind for kind, _ in recorder)
-    assert kinds == {"AIOKafkaAdminClient": 7, "AIOKafkaProducer": 8, "AIOKafkaConsumer": 7}
+    assert kinds == {"AIOKafkaAdminClient": 11, "AIOKafkaProducer": 9, "AIOKafkaConsumer": 8}
     assert all(_secured(kwargs) for _, kwargs in recorder)
 
 

@@ -26,6 +26,7 @@ from connectors import (
     serve,
 )
 from connectors.actions import ActionsRunner, actions_enabled, disabled_message
+from connectors.replies import ReplyRunner, RunTogether, replies_disabled_message, replying_enabled
 from connectors.settings import load_connector_settings
 from worker.cli import get_settings
 
@@ -150,14 +151,27 @@ def mastodon(ctx: click.Context, interval: float | None, port: int | None) -> No
 )
 @click.pass_context
 def actions(ctx: click.Context, port: int | None) -> None:
-    """Hide and delete posts on the platforms as officers decided (the policy must allow it)."""
+    """Hide and delete posts, and post officers' replies, on the platforms (each only when
+    the policy allows it)."""
     settings = _settings(ctx)
     try:
         enabled = actions_enabled(settings.policy)
+        replying = replying_enabled(settings)
     except ConnectorSettingsError as exc:
         click.echo(f"triage: {exc}", err=True)
         ctx.exit(2)
-    if not enabled:
-        click.echo(f"triage: {disabled_message(settings.policy)}", err=True)
+    if not enabled and not replying:
+        message = f"{disabled_message(settings.policy)}; {replies_disabled_message(settings)}"
+        click.echo(f"triage: {message}", err=True)
         ctx.exit(2)
-    _run(ctx, ActionsRunner(settings, port=port), announce=port is not None)
+    runners: list[Any] = []
+    if enabled:
+        runners.append(ActionsRunner(settings, port=port))
+    if replying:
+        # With the actions' metrics, so that /metrics shows the replies' platform calls too.
+        metrics = runners[0].metrics if runners else None
+        runners.append(ReplyRunner(settings, metrics=metrics))
+    if len(runners) == 1 and enabled:
+        _run(ctx, runners[0], announce=port is not None)
+        return
+    _run(ctx, RunTogether(*runners), announce=port is not None and enabled)

@@ -16,6 +16,7 @@ from worker.web import (
     pages,
     privacy,
     replies,
+    replying,
     reports,
     security,
     sla_api,
@@ -38,6 +39,6 @@ def create_web_app(ctx: WorkerContext, *, officers: bool = True) -> web.Applicat
     for part in (ops, security, api, sla_api, pages):
         part.setup(web_app, ctx)
     # The pages' areas, on the sessions, templates and middlewares pages.setup installed.
-    for area in (live, authors, replies, reports, privacy):
+    for area in (live, authors, replies, replying, reports, privacy):
         area.setup(web_app)
     return web_app

@@ -55,6 +55,7 @@ from worker.web.session import (
 
 __all__ = [
     "DECIDE_KEY",
+    "ITEM_EXTRAS",
     "PAGES_KEY",
     "Decide",
     "PageState",
@@ -94,6 +95,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PAGES_KEY = web.AppKey("pages", PageState)
 DECIDE_KEY: web.AppKey[Decide] = web.AppKey("decide")
 CTX = web.AppKey("pages_ctx", WorkerContext)
+# More of the item page's context from the areas that add to it (worker/web/replying.py).
+ItemExtra = Callable[[web.Request, User, ReviewItem], Mapping[str, Any]]
+ITEM_EXTRAS: web.AppKey[list[ItemExtra]] = web.AppKey("item_extras")
 JINJA = web.AppKey("jinja", jinja2.Environment)
 
 
@@ -398,6 +402,13 @@ def _messages(request: web.Request, item: ReviewItem) -> list[dict[str, str]]:
 
 
 def _item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str, Any]:
+    context = _core_item_context(request, user, item)
+    for extra in request.app[ITEM_EXTRAS]:
+        context.update(extra(request, user, item))
+    return context
+
+
+def _core_item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str, Any]:
     view = _one_item(request, user, item)
     return {
         "item": view,
@@ -553,6 +564,7 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         secure_cookies=settings.secure_cookies,
     )
     web_app[DECIDE_KEY] = submit_decision
+    web_app[ITEM_EXTRAS] = []
     web_app.middlewares.append(refresh_middleware)
     web_app.middlewares.append(error_pages)
     web_app.middlewares.append(csrf_middleware)
