@@ -20,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from records.moderation import Decision
+from records.reply import ReplyRequest
 from records.sla import EmergencyChange
 from tests.e2e.site import FAST_HASHER, PASSWORD, earlier_block, sample_cases, sample_items
 from tests.integration.test_projector import projecting, settings_for
@@ -132,6 +133,41 @@ async def test_two_web_apps_read_the_database_and_write_to_kafka(folded, read_to
             return bool((await (await api.get(f"{second}/api/emergency")).json())["active"])
 
         await until_async(active, True, "the switch folded")
+
+
+async def test_a_web_app_alone_sends_replies_and_follows_them(folded, read_topic):
+    """With replying on, `triage web` writes an officer's reply to triage.reply-requests
+    (one record for a retried request) and its reply view, following that topic, shows
+    the reply to another app on the same database."""
+    settings, _, token = folded
+    settings = settings.model_copy(update={"replies_enabled": True})
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with (
+        web_app(settings) as first,
+        web_app(settings) as second,
+        aiohttp.ClientSession(headers=bearer) as api,
+    ):
+        body = {"text": "Thank you: a crew is on its way.", "id": "click-1"}
+        url = f"{first}/api/review/i-flood/reply"
+        await until_async(
+            lambda: status_of(api.post(url, json=body)), 202, "the item folded into the database"
+        )
+        again = await api.post(url, json=body)
+        assert again.status == 202
+        answer = await again.json()
+        assert answer["repeat"] is True
+        reply_id = answer["id"]
+        (request,) = await read_topic(settings.topics.reply_requests, 1, ReplyRequest)
+        assert (request.id, request.item_id, request.requested_by) == (reply_id, "i-flood", "maya")
+        assert request.text == body["text"]
+        await until_async(
+            lambda: status_of(api.get(f"{second}/api/replies/{reply_id}")), 200, "the other app"
+        )
+
+
+async def status_of(call) -> int:
+    response = await call
+    return int(response.status)
 
 
 async def until_async(fetch, expected, what: str, within: float = 60.0) -> None:
