@@ -13,8 +13,9 @@ from records import TriageResult, encode
 from records.privacy import Erasure
 from tests.e2e.site import NOW, earlier_block, sample_items
 from worker.db.erasure import ERASED, redact
-from worker.db.models import AuditRow, CommentRow, ErasureRow, ReviewItemRow
+from worker.db.models import AlertRow, AuditRow, CommentRow, ErasureRow, ReviewItemRow
 from worker.db.projector import Folder
+from worker.moderation.step import block_alert
 from worker.settings import Settings
 
 SETTINGS = Settings(topic_prefix="t.")
@@ -111,3 +112,45 @@ def test_redaction_keeps_the_record_of_a_block():
         assert once[kept] == record[kept]
     assert redact(AuditRow, once) == once
     assert record["text"] == "An older post"  # the input is left alone
+
+
+def block_notices(offset: int) -> list[Message]:
+    """The Managing Director's notice of the author's block, and of another author's."""
+    ours = earlier_block()
+    theirs = ours.model_copy(
+        update={"id": "d-other", "decision_id": "d-other", "author_key": "facebook:a9"}
+    )
+    return [
+        Message(TOPICS.alerts, 0, offset + n, encode(block_alert(record, NOW, [record])))
+        for n, record in enumerate((ours, theirs))
+    ]
+
+
+def notices(database) -> dict[str, dict]:
+    with database.read() as session:
+        return {row.subject: row.record["notice"] for row in session.scalars(select(AlertRow))}
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_the_block_notice_of_an_erased_author_is_redacted(database, where):
+    """The notice's name, handle, quoted posts and note are blanked in the alerts table,
+    whether the erasure is read before or after it; another author's notice is kept, and
+    so are who decided and the appeal date."""
+    folder = Folder(SETTINGS, database)
+    if where == "before":
+        folder.fold([Message(TOPICS.erasures, 0, 0, encode(erasure()))])
+        folder.fold(block_notices(10))
+    else:
+        folder.fold(block_notices(10))
+        assert notices(database)[AUTHOR]["account_name"] == "Rumour Mill"
+        folder.fold([Message(TOPICS.erasures, 0, 0, encode(erasure()))])
+    found = notices(database)
+    ours, theirs = found[AUTHOR], found["facebook:a9"]
+    assert (ours["account_name"], ours["account_handle"]) == (None, None)
+    assert [post["text"] for post in ours["posts"]] == [ERASED]
+    assert (ours["decided_by"], ours["appealable_from"]) == (
+        theirs["decided_by"],
+        theirs["appealable_from"],
+    )
+    assert theirs["account_name"] == "Rumour Mill"
+    assert [post["text"] for post in theirs["posts"]] == ["An older post"]

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.db.models import (
+    AlertRow,
     AuditRow,
     CaseRow,
     CommentRow,
@@ -33,6 +34,7 @@ __all__ = [
     "DERIVED_PERSONAL",
     "ERASED",
     "PERSONAL_TABLES",
+    "alert_author",
     "column",
     "erase_rows",
     "erased_comment_keys",
@@ -52,6 +54,16 @@ PERSONAL_TABLES: tuple[type[Projected], ...] = (
 # The tables derived from those (worker/db/derive.py), redacted with them; a subject
 # access export has their contents already, from the tables above and the ledger.
 DERIVED_PERSONAL: tuple[type[Projected], ...] = (QueueItemRow, LedgerRow)
+
+
+# The alerts about one author (a block or its lifting: the Managing Director's notice,
+# which names the account and quotes its posts) have the author key as their subject.
+AUTHOR_ALERT_KINDS = ("author_blocked", "author_unblocked")
+
+
+def alert_author(row: dict[str, Any]) -> str | None:
+    """The author an alerts row is about, or None for the other kinds."""
+    return str(row["subject"]) if row.get("kind") in AUTHOR_ALERT_KINDS else None
 
 
 def column(table: type[Projected], name: str) -> Any:
@@ -107,6 +119,15 @@ def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
         _note(out, "note")
     elif table is CaseRow:
         _note(out, "suggested_reply")
+    elif table is AlertRow:
+        notice = out.get("notice")
+        if notice:
+            notice["account_name"] = None
+            notice["account_handle"] = None
+            for post in notice.get("posts") or ():
+                post["text"] = ERASED
+                post["url"] = None
+            _note(notice, "note")
     elif table is LedgerRow:
         out["account_name"] = None
         out["account_handle"] = None
@@ -138,6 +159,16 @@ def erase_rows(session: Session, author_keys: Iterable[str]) -> dict[str, int]:
                 row.record = redacted
                 count += 1
         changed[table.__tablename__] = count  # type: ignore[attr-defined]
+    count = 0
+    alerts = select(AlertRow).where(
+        AlertRow.kind.in_(AUTHOR_ALERT_KINDS), AlertRow.subject.in_(keys)
+    )
+    for row in session.scalars(alerts):
+        redacted = redact(AlertRow, row.record)
+        if redacted != row.record:
+            row.record = redacted
+            count += 1
+    changed[AlertRow.__tablename__] = count
     session.flush()
     return changed
 

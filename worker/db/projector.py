@@ -45,7 +45,7 @@ from records.privacy import Erasure
 from records.sla import Alert, Case, EmergencyChange
 from worker.db.derive import ledger_rows, queue_rows
 from worker.db.engine import Database
-from worker.db.erasure import PERSONAL_TABLES, erase_rows, redact
+from worker.db.erasure import PERSONAL_TABLES, alert_author, erase_rows, redact
 from worker.db.models import (
     AlertRow,
     AuditRow,
@@ -288,6 +288,10 @@ class Folder:
                     for row in rows:
                         if row["author_key"] in erased:
                             row["record"] = redact(table, row["record"])
+                elif table is AlertRow and erased:
+                    for row in rows:
+                        if alert_author(row) in erased:
+                            row["record"] = redact(table, row["record"])
                 _upsert(session, table, rows)
             _derive(session, tables)
             # Rows of these authors folded before their erasure was read.
@@ -325,6 +329,7 @@ def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, An
     authors = {
         row["author_key"] for table in (*PERSONAL_TABLES, *DERIVED) for row in tables.get(table, ())
     }
+    authors |= {a for row in tables.get(AlertRow, ()) if (a := alert_author(row)) is not None}
     found: set[str] = set()
     listed = sorted(authors)
     for start in range(0, len(listed), ROWS_PER_STATEMENT):
