@@ -24,6 +24,7 @@ from worker.db.models import (
     CommentRow,
     DecisionRow,
     ErasureRow,
+    HandlingRow,
     LedgerRow,
     Projected,
     QueueItemRow,
@@ -50,6 +51,7 @@ PERSONAL_TABLES: tuple[type[Projected], ...] = (
     DecisionRow,
     CaseRow,
     AuditRow,
+    HandlingRow,
 )
 # The tables derived from those (worker/db/derive.py), redacted with them; a subject
 # access export has their contents already, from the tables above and the ledger.
@@ -119,6 +121,8 @@ def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
         _note(out, "note")
     elif table is CaseRow:
         _note(out, "suggested_reply")
+    elif table is HandlingRow:
+        _note(out, "text")
     elif table is AlertRow:
         notice = out.get("notice")
         if notice:

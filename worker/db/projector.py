@@ -1,7 +1,8 @@
 """The projector: folds triage.verdicts, triage.review, triage.moderation,
-triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit and the
-erasure list (triage.erasures) into the read-side tables (worker/db/models.py), and in the
-same transaction derives the queue and the author ledgers from them (worker/db/derive.py).
+triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit,
+triage.handling and the erasure list (triage.erasures) into the read-side tables
+(worker/db/models.py), and in the same transaction derives the queue and the author
+ledgers from them (worker/db/derive.py).
 
 It reads in a consumer group of its own (``<app id>-projector``), so it neither takes
 partitions from the worker's agents nor depends on them, and it commits its offsets only
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from records import ReviewItem, TriageResult
 from records.codec import InvalidRecord, decode
+from records.handling import HandlingRecord
 from records.moderation import AuditRecord, Decision, ItemModeration
 from records.privacy import Erasure
 from records.sla import Alert, Case, EmergencyChange
@@ -54,6 +56,7 @@ from worker.db.models import (
     DecisionRow,
     EmergencyRow,
     ErasureRow,
+    HandlingRow,
     LedgerRow,
     ModerationRow,
     Projected,
@@ -196,6 +199,18 @@ def _audit(record: AuditRecord) -> dict[str, Any]:
     }
 
 
+def _handling(record: HandlingRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "item_id": record.item_id,
+        "kind": record.kind,
+        "by": record.by,
+        "at": record.at,
+        "assignee": record.assignee,
+        "author_key": record.author_key,
+    }
+
+
 def folds(settings: Settings) -> dict[str, Fold]:
     """The topics the projector reads (full names), each with its fold."""
     topics = settings.topics
@@ -209,6 +224,7 @@ def folds(settings: Settings) -> dict[str, Fold]:
         topics.alerts: Fold(Alert, AlertRow, _alert),
         topics.audit: Fold(AuditRecord, AuditRow, _audit),
         topics.erasures: Fold(Erasure, ErasureRow, _erasure),
+        topics.handling: Fold(HandlingRecord, HandlingRow, _handling),
     }
 
 

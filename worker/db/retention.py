@@ -21,6 +21,7 @@ from worker.db.models import (
     AuditRow,
     CommentRow,
     DecisionRow,
+    HandlingRow,
     PrivacyLog,
     Projected,
     QueueItemRow,
@@ -43,6 +44,8 @@ def cutoffs(
         QueueItemRow: (QueueItemRow.made_at, now - retention.review_items_days * days),
         DecisionRow: (DecisionRow.decided_at, now - retention.decisions_days * days),
         AuditRow: (AuditRow.decided_at, now - retention.audit_days * days),
+        # Assignments and notes: as long as their topic keeps them (the decisions' period).
+        HandlingRow: (HandlingRow.at, now - retention.decisions_days * days),
     }
 
 
