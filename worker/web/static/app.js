@@ -67,7 +67,8 @@
 
 // Presence: while an item page is open, tell the server every few seconds, so that the
 // queue shows other officers who is handling it. The server forgets it after the expiry.
-(function () {
+// The leading semicolon keeps this from being read as a call on the function above.
+;(function () {
   'use strict'
   var section = document.querySelector('[data-heartbeat]')
   if (!section || !window.fetch) {
