@@ -73,6 +73,8 @@ class Settings(KafkaSettings):
     # "Being handled by": an officer's presence on an item lasts this long after the item
     # page's last heartbeat (the page sends one every third of it).
     web_presence_ttl_s: float = Field(default=75.0, ge=15, le=600)
+    # The longest reply the council's Mastodon server takes (its statuses.max_characters).
+    mastodon_max_characters: int = Field(default=500, ge=1, le=100_000)
     # Cookies always Secure and HSTS on every response (set when served over HTTPS).
     secure_cookies: bool = False
     # Replying from the tool: None follows the policy's replying.enabled.

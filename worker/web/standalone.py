@@ -119,6 +119,7 @@ def web_context(
         sink=writes.reply_request,
         texts=template_text(ctx, replying),
         now=ctx.clock.now,
+        mastodon_max=settings.mastodon_max_characters,
     )
     return ctx
 
