@@ -81,7 +81,7 @@ def test_the_item_page_heartbeat_keeps_the_officer_present(served, new_page):
     assert presence is not None
     first = served.call(lambda: presence.present(["i-bins"]))
     assert first == {"i-bins": ["maya"]}
-    with page.expect_request(re.compile(r"/api/review/i-bins/presence$"), timeout=15_000) as beat:
+    with page.expect_request(re.compile(r"/events/presence/i-bins$"), timeout=15_000) as beat:
         pass
     assert beat.value.method == "POST"
     assert beat.value.response().status == 204

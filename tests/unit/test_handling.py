@@ -273,8 +273,10 @@ async def test_the_queue_says_who_else_has_an_item_open_until_it_expires(olivia,
         assert "Being handled by olivia" not in await (await maya.get("/")).text()
         ttl = site.ctx.settings.web_presence_ttl_s
         site.clock.advance(timedelta(seconds=ttl - 5))
-        beat = await maya.post("/api/review/i-rude/presence", headers={"X-CSRF-Token": maya_token})
+        beat = await maya.post("/events/presence/i-rude", headers={"X-CSRF-Token": maya_token})
         assert beat.status == 204
+        # A heartbeat is no activity: it does not keep the session alive.
+        assert "Set-Cookie" not in beat.headers
         site.clock.advance(timedelta(seconds=ttl - 5))
         assert "Being handled by maya" in await (await olivia.get("/")).text()
         page = await (await olivia.get("/items/i-rude")).text()

@@ -5,7 +5,9 @@ GET  /api/review/{item_id}/handling     whom it is assigned to, the history, the
 POST /api/review/{item_id}/assignment   {"assignee": name, "id"}: assign (null: unassign);
                                         201, 200 for a repeat of the same "id"
 POST /api/review/{item_id}/notes        {"text", "id"}: an internal note; 201, 200 repeat
-POST /api/review/{item_id}/presence     the item page's heartbeat: 204
+POST /api/review/{item_id}/presence     an API client has the item open: 204
+POST /events/presence/{item_id}         the item page's heartbeat: 204 (under /events/,
+                                        so that it keeps no one signed in)
 POST /items/{item_id}/assignment        the item page's form (assign to me / to an
                                         officer / unassign), with a key the page made
 POST /items/{item_id}/notes             the item page's note form
@@ -214,7 +216,7 @@ def item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str
             "officers": [n for n in officers if n != user.name],
             "href": f"{item_href(item.id)}/assignment",
             "notes_href": f"{item_href(item.id)}/notes",
-            "presence_href": f"/api/review/{quote(item.id, safe='')}/presence",
+            "presence_href": f"/events/presence/{quote(item.id, safe='')}",
             "heartbeat_s": max(5, int(ctx.settings.web_presence_ttl_s / 3)),
             "key": new_key(),
             "note_key": refused.get("key") or new_key(),
@@ -284,5 +286,6 @@ def setup(web_app: web.Application) -> None:
     web_app.router.add_post("/api/review/{item_id}/assignment", api_assignment)
     web_app.router.add_post("/api/review/{item_id}/notes", api_note)
     web_app.router.add_post("/api/review/{item_id}/presence", api_presence)
+    web_app.router.add_post("/events/presence/{item_id}", api_presence)
     web_app.router.add_post("/items/{item_id}/assignment", page_assignment)
     web_app.router.add_post("/items/{item_id}/notes", page_note)
