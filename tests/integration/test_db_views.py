@@ -372,6 +372,9 @@ def test_assignments_notes_and_filters_agree(both):
     ]
     assert ids(db.queue("moderation", QueueFilter(channel="Hitchin Town Hall"), 10)) == ["i-x05"]
     assert db.queue("moderation", filters[5], 10) == []
+    # A retried assignment read again after later ones moves nothing, on either side.
+    both.add(handled(4, "assign", "i-x06", assignee="maya"))
+    assert db.assignment("i-x06").assignee == memory.assignment("i-x06").assignee == "olivia"
     both.add(Erasure(author_key="facebook:x6", erased_at=NOW, by="maya", reason="SAR-1"))
     assert [n.text for n in db.notes("i-x06")] == ["[erased]"]
     assert db.notes("i-x06") == memory.notes("i-x06")

@@ -34,7 +34,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, or_, select, true
+from sqlalchemy import and_, delete, false, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -242,6 +242,10 @@ def _upsert(session: Session, table: type[Projected], rows: list[dict[str, Any]]
         if table is ModerationRow:
             # Closed is final: no open record replaces a closed one.
             later = and_(later, or_(target.status != "closed", new.status == "closed"))
+        elif table is HandlingRow:
+            # The first copy counts: a retried assignment read later must not move it
+            # after the assignments made since (worker/db/handling.py orders by offset).
+            later = false()
         elif table in DERIVED:
             # Derived rows are written only when they changed (worker/db/derive.py).
             later = true()
@@ -286,6 +290,9 @@ class Folder:
             row["source_offset"] = message.offset
             rows = by_table.setdefault(fold.table, {})
             known = rows.get(row["id"])
+            if known is not None and fold.table is HandlingRow:
+                self.folded += 1
+                continue  # the first copy counts, as in the table
             if not (known and known.get("status") == "closed" and fold.table is ModerationRow):
                 rows[row["id"]] = row
             self.folded += 1
