@@ -245,8 +245,13 @@ async def test_the_group_resumes_where_it_committed(settings, produce, database_
     """A projector started again in the same group reads only what came after."""
     database = database_of()
     await fill(settings, produce)
-    async with projecting(settings, database):
+    async with projecting(settings, database) as first:
         await until(lambda: counts(database) == expected(), "every record folded")
+
+        def all_committed() -> bool:
+            return first.committed == first.folder.folded + first.folder.skipped
+
+        await until(all_committed, "the offsets committed")
     later = alert().model_copy(update={"id": "case-c-pothole:at_risk", "created_at": NOW})
     await produce(settings.topics.alerts, [later], key=later.id)
     async with projecting(settings, database) as again:

@@ -1,6 +1,7 @@
 """The projector: folds triage.verdicts, triage.review, triage.moderation,
-triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit and the
-erasure list (triage.erasures) into the read-side tables (worker/db/models.py), and in the
+triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit, the replies
+sent from the tool (triage.reply-requests, triage.reply-outcomes) and the erasure list
+(triage.erasures) into the read-side tables (worker/db/models.py), and in the
 same transaction derives the queue and the author ledgers from them (worker/db/derive.py).
 
 It reads in a consumer group of its own (``<app id>-projector``), so it neither takes
@@ -33,7 +34,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, or_, select, true
+from sqlalchemy import and_, delete, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ from records import ReviewItem, TriageResult
 from records.codec import InvalidRecord, decode
 from records.moderation import AuditRecord, Decision, ItemModeration
 from records.privacy import Erasure
+from records.reply import ReplyOutcome, ReplyRequest
 from records.sla import Alert, Case, EmergencyChange
 from worker.db.derive import ledger_rows, queue_rows
 from worker.db.engine import Database
@@ -58,6 +60,8 @@ from worker.db.models import (
     ModerationRow,
     Projected,
     QueueItemRow,
+    ReplyOutcomeRow,
+    ReplyRequestRow,
     ReviewItemRow,
 )
 from worker.settings import Settings
@@ -71,6 +75,7 @@ __all__ = [
     "Projector",
     "folds",
     "rebuild",
+    "refold_ledgers",
 ]
 
 log = structlog.get_logger(__name__)
@@ -196,6 +201,34 @@ def _audit(record: AuditRecord) -> dict[str, Any]:
     }
 
 
+def _reply_request(request: ReplyRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "item_id": request.item_id,
+        "comment_key": request.comment_key,
+        "platform": request.platform,
+        "author_key": f"{request.platform}:{request.author_id}",
+        "template": request.template,
+        "requested_by": request.requested_by,
+        "requested_at": request.requested_at,
+        "approved_by": request.approved_by,
+    }
+
+
+def _reply_outcome(outcome: ReplyOutcome) -> dict[str, Any]:
+    # The author comes from the reply's request (Folder.fold).
+    return {
+        "id": outcome.reply_id,
+        "item_id": outcome.item_id,
+        "comment_key": outcome.comment_key,
+        "platform": outcome.platform,
+        "author_key": None,
+        "status": outcome.status,
+        "requested_by": outcome.requested_by,
+        "at": outcome.at,
+    }
+
+
 def folds(settings: Settings) -> dict[str, Fold]:
     """The topics the projector reads (full names), each with its fold."""
     topics = settings.topics
@@ -208,6 +241,8 @@ def folds(settings: Settings) -> dict[str, Fold]:
         topics.emergency: Fold(EmergencyChange, EmergencyRow, _emergency),
         topics.alerts: Fold(Alert, AlertRow, _alert),
         topics.audit: Fold(AuditRecord, AuditRow, _audit),
+        topics.reply_requests: Fold(ReplyRequest, ReplyRequestRow, _reply_request),
+        topics.reply_outcomes: Fold(ReplyOutcome, ReplyOutcomeRow, _reply_outcome),
         topics.erasures: Fold(Erasure, ErasureRow, _erasure),
     }
 
@@ -229,10 +264,12 @@ def _upsert(session: Session, table: type[Projected], rows: list[dict[str, Any]]
         elif table in DERIVED:
             # Derived rows are written only when they changed (worker/db/derive.py).
             later = true()
+        columns: dict[str, Any] = {name: new[name] for name in rows[0] if name != "id"}
+        if table is ReplyOutcomeRow:
+            # An author copied from the request stays, though the request has gone since.
+            columns["author_key"] = func.coalesce(new.author_key, target.author_key)
         statement = statement.on_conflict_do_update(
-            index_elements=[target.id],
-            set_={name: new[name] for name in rows[0] if name != "id"},
-            where=later,
+            index_elements=[target.id], set_=columns, where=later
         )
         session.execute(statement)
 
@@ -282,6 +319,7 @@ class Folder:
             return
         erased_now = {row["id"] for row in tables.get(ErasureRow, ())}
         with self.database.write() as session:
+            _outcome_authors(session, tables)
             erased = erased_now | _erased(session, tables)
             for table, rows in tables.items():
                 if table in PERSONAL_TABLES and erased:
@@ -294,8 +332,10 @@ class Folder:
                             row["record"] = redact(table, row["record"])
                 _upsert(session, table, rows)
             _derive(session, tables)
-            # Rows of these authors folded before their erasure was read.
-            erase_rows(session, erased_now)
+            late = _late_outcome_authors(session, tables) & erased
+            # Rows of these authors folded before their erasure (or, for a reply's
+            # outcome, before its request) was read.
+            erase_rows(session, erased_now | late)
 
     def empty(self) -> None:
         with self.database.write() as session:
@@ -310,18 +350,78 @@ def _derive(session: Session, tables: Mapping[type[Projected], list[dict[str, An
     items |= {row["id"] for row in tables.get(ModerationRow, ())}
     for linked in (DecisionRow, CaseRow):
         items |= {row["item_id"] for row in tables.get(linked, ())}
-    authors = {row["author_key"] for row in tables.get(AuditRow, ())}
-    derived: dict[type[Projected], list[dict[str, Any]]] = {
-        QueueItemRow: queue_rows(session, items),
-        LedgerRow: ledger_rows(session, authors),
-    }
-    erased = _erased(session, derived)
-    for table, rows in derived.items():
-        for row in rows:
-            if row["author_key"] in erased:
-                row["record"] = redact(table, row["record"])
-        if rows:
-            _upsert(session, table, rows)
+    _write_derived(session, QueueItemRow, queue_rows(session, items))
+    _derive_ledgers(session, {row["author_key"] for row in tables.get(AuditRow, ())})
+
+
+def _derive_ledgers(session: Session, authors: set[str]) -> None:
+    _write_derived(session, LedgerRow, ledger_rows(session, authors))
+
+
+def _write_derived(session: Session, table: type[Projected], rows: list[dict[str, Any]]) -> None:
+    """Writes derived rows, redacted for the authors on the erasure list."""
+    if not rows:
+        return
+    erased = _erased(session, {table: rows})
+    for row in rows:
+        if row["author_key"] in erased:
+            row["record"] = redact(table, row["record"])
+    _upsert(session, table, rows)
+
+
+def refold_ledgers(session: Session, author_keys: Iterable[str]) -> None:
+    """Folds these authors' ledgers again from the audit records the table still holds
+    (after the retention job deleted some), redacted for the erased, and deletes the
+    ledgers of those with none left: as a rebuild from the topics would leave them."""
+    keys = set(author_keys)
+    _derive_ledgers(session, keys)
+    for chunk in _chunks(keys):
+        left = select(AuditRow.author_key).where(AuditRow.author_key.in_(chunk))
+        session.execute(delete(LedgerRow).where(LedgerRow.id.in_(chunk), LedgerRow.id.not_in(left)))
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    listed = sorted(set(ids))
+    for start in range(0, len(listed), ROWS_PER_STATEMENT):
+        yield listed[start : start + ROWS_PER_STATEMENT]
+
+
+def _outcome_authors(
+    session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]
+) -> None:
+    """Gives each of the batch's reply outcomes the author of its request, when the
+    request was read in this batch or before."""
+    outcomes = tables.get(ReplyOutcomeRow)
+    if not outcomes:
+        return
+    known = {row["id"]: row["author_key"] for row in tables.get(ReplyRequestRow, ())}
+    for chunk in _chunks({row["id"] for row in outcomes} - known.keys()):
+        found = select(ReplyRequestRow.id, ReplyRequestRow.author_key).where(
+            ReplyRequestRow.id.in_(chunk)
+        )
+        known.update(session.execute(found).tuples().all())
+    for row in outcomes:
+        row["author_key"] = known.get(row["id"])
+
+
+def _late_outcome_authors(
+    session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]
+) -> set[str]:
+    """Gives the outcomes folded before their request (now in the batch) its author; the
+    authors of the batch's requests."""
+    requests = tables.get(ReplyRequestRow, ())
+    for chunk in _chunks(row["id"] for row in requests):
+        author = (
+            select(ReplyRequestRow.author_key)
+            .where(ReplyRequestRow.id == ReplyOutcomeRow.id)
+            .scalar_subquery()
+        )
+        session.execute(
+            update(ReplyOutcomeRow)
+            .where(ReplyOutcomeRow.id.in_(chunk), ReplyOutcomeRow.author_key.is_(None))
+            .values(author_key=author)
+        )
+    return {row["author_key"] for row in requests}
 
 
 def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]) -> set[str]:
@@ -329,11 +429,10 @@ def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, An
     authors = {
         row["author_key"] for table in (*PERSONAL_TABLES, *DERIVED) for row in tables.get(table, ())
     }
-    authors |= {a for row in tables.get(AlertRow, ()) if (a := alert_author(row)) is not None}
+    authors |= {alert_author(row) for row in tables.get(AlertRow, ())}
+    authors.discard(None)
     found: set[str] = set()
-    listed = sorted(authors)
-    for start in range(0, len(listed), ROWS_PER_STATEMENT):
-        chunk = listed[start : start + ROWS_PER_STATEMENT]
+    for chunk in _chunks(authors):
         found.update(session.scalars(select(ErasureRow.id).where(ErasureRow.id.in_(chunk))))
     return found
 
@@ -360,6 +459,8 @@ class Projector:
         self.settings = settings
         self.folder = Folder(settings, database)
         self.group_id = f"{settings.app_id}-projector"
+        # How many of the records folded had their offsets committed (for tests, metrics).
+        self.committed = 0
 
     async def run(self) -> None:
         """Reads and folds until cancelled."""
@@ -380,6 +481,7 @@ class Projector:
                 await self._fold(messages)
                 try:
                     await consumer.commit()
+                    self.committed = self.folder.folded + self.folder.skipped
                 except (CommitFailedError, KafkaError) as exc:
                     # Partitions moved: whoever has them reads this batch again, harmlessly.
                     log.info("projector commit skipped", error=type(exc).__name__)
