@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from records import ReviewItem
 from records.moderation import AuditRecord, AuthorLedger, Decision
@@ -27,7 +27,7 @@ from worker.db.engine import Database
 from worker.db.models import AuditRow, CaseRow, DecisionRow, EmergencyRow, LedgerRow, QueueItemRow
 from worker.moderation.ledger import enrich
 from worker.moderation.policy import ModerationConfig
-from worker.read_views import Publish
+from worker.read_views import Cursor, Publish
 from worker.sla import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
@@ -96,6 +96,24 @@ class DbReviewView:
     def get(self, item_id: str) -> ReviewItem | None:
         found = self._items(QueueItemRow.id == item_id)
         return found[0] if found else None
+
+    def page(
+        self, lane: Lane | None, status: str | None, after: Cursor | None, limit: int
+    ) -> list[ReviewItem]:
+        where: list[ColumnElement[bool]] = []
+        if lane is not None:
+            where.append(QueueItemRow.lane == lane)
+        if status is not None:
+            where.append(QueueItemRow.status == status)
+        if after is not None:
+            made, item_id = _at(after[0]), after[1]
+            where.append(
+                or_(
+                    QueueItemRow.made_at > made,
+                    and_(QueueItemRow.made_at == made, QueueItemRow.id > item_id),
+                )
+            )
+        return self._items(*where, order=(QueueItemRow.made_at, QueueItemRow.id), limit=limit)
 
     def many(self, item_ids: Iterable[str]) -> dict[str, ReviewItem]:
         listed = sorted(set(item_ids))

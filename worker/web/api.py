@@ -1,6 +1,9 @@
 """The JSON API of the moderation workflow (officers' app and other council systems).
 
-GET  /api/review?lane=&status=      review items (open by default)
+GET  /api/review?lane=&status=&limit=&after=
+                                    review items (open by default), oldest first, a page
+                                    of ``limit`` (100; at most MAX_PAGE) after the cursor
+                                    ``after`` (the previous page's "next")
 GET  /api/review/{item_id}          one item, its decisions and the messages to send
 POST /api/decisions                 {"item_id", "action", "note", "reference", "labels",
                                      "approved_by", "id"}: 201, 200 for a repeat, 409 for
@@ -30,12 +33,21 @@ from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
 from worker.moderation.service import submit_decision
-from worker.read_views import AuditReader, LedgerReader, ReviewReader
+from worker.read_views import (
+    MAX_PAGE,
+    AuditReader,
+    BadCursor,
+    LedgerReader,
+    ReviewReader,
+    cursor_of,
+    read_cursor,
+)
 from worker.web.keys import CTX_KEY
 from worker.web.page_models import csv_cell
 from worker.web.security import error_response, require_permission
 
 MAX_BODY_BYTES = 16 * 1024
+DEFAULT_PAGE = 100
 
 V = TypeVar("V")
 
@@ -73,8 +85,22 @@ async def review_items(request: web.Request) -> web.Response:
     status: str | None = request.query.get("status", "open")
     if status not in ("open", "closed", "all"):
         return error_response(400, "status must be open, closed or all")
-    items = _review(request).items(lane=lane, status=None if status == "all" else status)
-    return web.json_response({"items": [item.to_json_dict() for item in items]})
+    try:
+        limit = int(request.query.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        return error_response(400, f"limit must be a whole number from 1 to {MAX_PAGE}")
+    after = request.query.get("after")
+    try:
+        cursor = read_cursor(after) if after else None
+    except BadCursor as exc:
+        return error_response(400, f"after: {exc}")
+    # One more than asked tells whether another page follows.
+    items = _review(request).page(lane, None if status == "all" else status, cursor, limit + 1)
+    shown = items[:limit]
+    next_page = cursor_of(shown[-1]) if len(items) > limit else None
+    return web.json_response({"items": [item.to_json_dict() for item in shown], "next": next_page})
 
 
 async def review_item(request: web.Request) -> web.Response:
