@@ -2,15 +2,21 @@
 worker folds from the topics (worker/moderation/review_view.py, worker/sla/view.py) or
 the database's read side (worker/db/views.py), which `triage web` and the app served
 by `triage run` use. Typed here so that the web handlers depend on neither.
+
+The database's views answer by queries, which take time; :func:`off_loop` runs a
+handler's reading in a worker thread when they are the ones installed, so that a slow
+query holds up neither other requests nor the live updates. The in-memory views answer
+at once and are changed by the agents on the event loop: they are read on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from records import ReviewItem
 from records.moderation import AuditRecord, AuthorLedger, Decision
@@ -31,8 +37,10 @@ __all__ = [
     "ReviewReader",
     "SlaReader",
     "cursor_of",
+    "off_loop",
     "page_of",
     "read_cursor",
+    "reads_database",
 ]
 
 Publish = Callable[[EmergencyChange], Awaitable[None]]
@@ -44,6 +52,23 @@ Labelled = tuple[str, datetime, tuple[str, ...]]
 Cursor = tuple[datetime, str]
 # The most items one page of the API's item list holds (GET /api/review?limit=).
 MAX_PAGE = 500
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def reads_database(views: object) -> bool:
+    """Whether the views installed (``ctx.views``) are the database's."""
+    return any(getattr(getattr(views, name, None), "blocking", False) for name in ("review", "sla"))
+
+
+async def off_loop(views: object, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``read(*args, **kwargs)``, a function that reads ``views`` (``ctx.views``): in a
+    worker thread when they are the database's, on the loop when they are in memory."""
+    if reads_database(views):
+        return await asyncio.to_thread(read, *args, **kwargs)
+    return read(*args, **kwargs)
 
 
 class BadCursor(ValueError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -433,3 +434,36 @@ async def test_the_api_item_list_pages_with_a_cursor(db_site, both):
     for query in ("limit=501", "limit=0", "limit=ten", "after=not-a-cursor"):
         refused = await db_site.get(f"/api/review?status=all&{query}")
         assert refused.status == 400, query
+
+
+async def test_a_slow_query_holds_up_no_other_request(db_site, both, monkeypatch):
+    """While one request's database query is stuck, another request is answered and the
+    queue's live stream sends its counts: the views are read off the event loop."""
+    review = both.db[0]
+    entered, release = threading.Event(), threading.Event()
+    original = review.page
+
+    def stuck_page(*args, **kwargs):
+        entered.set()
+        # Were it on the loop, the loop would be stuck here, and the test with it.
+        release.wait(timeout=30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(review, "page", stuck_page)
+    slow = asyncio.create_task(db_site.get("/api/review?status=all"))
+    try:
+        assert await asyncio.to_thread(entered.wait, 30)
+        item = await db_site.get("/api/review/i-flood")
+        assert item.status == 200
+        assert (await item.json())["item"]["id"] == "i-flood"
+        events = await db_site.get("/events/queue")
+        while not (line := (await events.content.readline()).decode()).startswith("data: "):
+            pass
+        assert '"urgent":1' in line
+        events.close()
+        assert not slow.done()
+    finally:
+        release.set()
+    response = await slow
+    assert response.status == 200
+    assert len((await response.json())["items"]) == len(both.memory[0].items(None, None))

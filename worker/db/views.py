@@ -14,7 +14,7 @@ from __future__ import annotations
 import time as clock_time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
@@ -56,6 +56,9 @@ def _ledgers(database: Database, keys: Iterable[str]) -> dict[str, AuthorLedger]
 
 class DbReviewView:
     """``ctx.views.review`` over the queue_items and decisions tables."""
+
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, database: Database, config: ModerationConfig, clock: Clock) -> None:
         self.database = database
@@ -202,6 +205,9 @@ def _utc(at: datetime) -> datetime:
 class DbLedgerView:
     """``ctx.views.ledger`` over the author_ledgers table."""
 
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
+
     def __init__(self, database: Database, clock: Clock) -> None:
         self.database = database
         self.clock = clock
@@ -247,6 +253,9 @@ def _end(value: date | datetime) -> tuple[datetime, bool]:
 class DbAuditView:
     """``ctx.views.audit`` over the audit_records table, within the retention period."""
 
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
+
     def __init__(self, database: Database, config: ModerationConfig, clock: Clock) -> None:
         self.database = database
         self.config = config
@@ -285,6 +294,9 @@ class DbAuditView:
 
 class DbSlaView:
     """``ctx.views.sla`` over the cases and emergency_changes tables."""
+
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, database: Database, policy: SlaPolicy | None = None) -> None:
         self.database = database

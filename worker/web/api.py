@@ -40,6 +40,7 @@ from worker.read_views import (
     LedgerReader,
     ReviewReader,
     cursor_of,
+    off_loop,
     read_cursor,
 )
 from worker.web.keys import CTX_KEY
@@ -97,7 +98,9 @@ async def review_items(request: web.Request) -> web.Response:
     except BadCursor as exc:
         return error_response(400, f"after: {exc}")
     # One more than asked tells whether another page follows.
-    items = _review(request).page(lane, None if status == "all" else status, cursor, limit + 1)
+    views = _ctx(request).views
+    wanted = None if status == "all" else status
+    items = await off_loop(views, _review(request).page, lane, wanted, cursor, limit + 1)
     shown = items[:limit]
     next_page = cursor_of(shown[-1]) if len(items) > limit else None
     return web.json_response({"items": [item.to_json_dict() for item in shown], "next": next_page})
@@ -106,16 +109,18 @@ async def review_items(request: web.Request) -> web.Response:
 async def review_item(request: web.Request) -> web.Response:
     require_permission(request, "view")
     review = _review(request)
-    item = review.get(request.match_info["item_id"])
+    views = _ctx(request).views
+    item = await off_loop(views, review.get, request.match_info["item_id"])
     if item is None:
         return error_response(404, f"no review item {request.match_info['item_id']!r}")
-    ledger = _ledgers(request).get(item.comment.author_key)
-    config = _ctx(request).views.moderation_config
+    ledger = await off_loop(views, _ledgers(request).get, item.comment.author_key)
+    decisions = await off_loop(views, review.decisions, item.id)
+    config = views.moderation_config
     messages = messages_for(config.messages, item, ledger) if config is not None else []
     return web.json_response(
         {
             "item": item.to_json_dict(),
-            "decisions": [d.to_json_dict() for d in review.decisions(item.id)],
+            "decisions": [d.to_json_dict() for d in decisions],
             "messages": [{"kind": m.kind, "text": m.text} for m in messages],
         }
     )
@@ -191,7 +196,7 @@ async def author(request: web.Request) -> web.Response:
     key = request.match_info["author_key"]
     if ":" not in key:
         return error_response(400, "an author key is platform:author_id")
-    ledger = _ledgers(request).get(key)
+    ledger = await off_loop(_ctx(request).views, _ledgers(request).get, key)
     if ledger is None:
         return error_response(404, f"no record for author {key!r}")
     return web.json_response(_ledger_json(ledger, request))
@@ -213,7 +218,8 @@ def _flag(request: web.Request, name: str) -> bool | None:
 
 async def blocks(request: web.Request) -> web.Response:
     require_permission(request, "view")
-    ledgers = _ledgers(request).blocks(appealable=_flag(request, "appealable"))
+    appealable = _flag(request, "appealable")
+    ledgers = await off_loop(_ctx(request).views, _ledgers(request).blocks, appealable)
     return web.json_response({"blocks": [_ledger_json(ledger, request) for ledger in ledgers]})
 
 
@@ -284,8 +290,12 @@ def _date(request: web.Request, name: str) -> date | None:
 
 async def audit_csv(request: web.Request) -> web.Response:
     require_permission(request, "export_audit")
-    records = _audit(request).records(
-        _date(request, "from"), _date(request, "to"), request.query.get("author") or None
+    records = await off_loop(
+        _ctx(request).views,
+        _audit(request).records,
+        _date(request, "from"),
+        _date(request, "to"),
+        request.query.get("author") or None,
     )
     out = io.StringIO()
     writer = csv.writer(out)
