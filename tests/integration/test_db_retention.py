@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from records.moderation import AuditRecord
 from records.privacy import Erasure
 from records.retention import RetentionPolicy
 from tests.e2e.site import NOW, earlier_block
+from tests.integration.test_read_side_folds import Message
 from worker.db import Database, upgrade
 from worker.db.erasure import ERASED
 from worker.db.models import AuditRow, LedgerRow, PrivacyLog
@@ -33,14 +33,6 @@ TOPICS = SETTINGS.topics
 SHORT = RetentionPolicy(audit_days=400, decisions_days=400, labels_days=400)
 LATER = NOW + timedelta(days=10)
 DAY = timedelta(days=1)
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
 
 
 def warning_now() -> AuditRecord:

@@ -7,17 +7,16 @@ access exporting them."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from records import encode
 from records.privacy import Erasure
 from records.reply import ReplyOutcome, ReplyRequest
 from records.retention import RetentionPolicy
 from tests.e2e.site import NOW, sample_items
+from tests.integration.test_read_side_folds import Topics
 from worker.db.erasure import ERASED
 from worker.db.models import ReplyOutcomeRow, ReplyRequestRow
 from worker.db.privacy import subject_access, write_export
@@ -35,31 +34,6 @@ ITEMS = {item.id: item for item in sample_items()}
 AUTHOR = "facebook:a4"
 OTHER = "facebook:a3"
 SENT_TEXT = "Thank you, binwatch: the crew will be back on Walsworth Road tomorrow."
-
-
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-
-
-class Topics:
-    """Messages as the broker would number them: per topic, one partition, in order."""
-
-    def __init__(self) -> None:
-        self.offsets: dict[str, int] = {}
-        self.sent: list[Message] = []
-
-    def send(self, topic: str, *records: object) -> list[Message]:
-        out = []
-        for record in records:
-            offset = self.offsets.get(topic, 0)
-            self.offsets[topic] = offset + 1
-            out.append(Message(topic, 0, offset, encode(record)))  # type: ignore[arg-type]
-        self.sent.extend(out)
-        return out
 
 
 def request(item_id: str, text: str, reply_id: str, **extra: object) -> ReplyRequest:
@@ -119,7 +93,7 @@ def replies(database) -> dict[str, tuple[dict, dict | None]]:
 def test_requests_and_outcomes_are_folded_by_reply_id(database):
     """A request and its outcomes become one row each, the outcome the latest (sent) with
     the request's author; a manager's approval replaces the request's earlier version."""
-    topics = Topics()
+    topics = Topics(SETTINGS)
     folder = Folder(SETTINGS, database)
     folder.fold(topics.send(TOPICS.reply_requests, BINS, POTHOLE))
     approved = BINS.model_copy(update={"approved_by": "maya", "approved_at": NOW})
@@ -145,7 +119,7 @@ def test_requests_and_outcomes_are_folded_by_reply_id(database):
 def test_an_outcome_read_before_its_request_gets_the_author_later(database):
     """An outcome folded before its request has no author until the request is read,
     then the request's; folding everything again (a replay) changes no row."""
-    topics = Topics()
+    topics = Topics(SETTINGS)
     folder = Folder(SETTINGS, database)
     folder.fold(topics.send(TOPICS.reply_outcomes, outcome(BINS, "sent")))
     assert replies(database)["r-bins"][1]["author_key"] is None  # type: ignore[index]
@@ -181,7 +155,7 @@ def test_erasure_blanks_the_reply_text_and_handle(database, order):
     """The text sent to an erased person and their handle are blanked whether the erasure
     is read before the replies, after them, or between an outcome and its request; who
     sent it stays, and other people's replies are untouched."""
-    topics = Topics()
+    topics = Topics(SETTINGS)
     folder = Folder(SETTINGS, database)
     sent = outcome(BINS, "sent")
     if order == "erasure first":
@@ -206,7 +180,7 @@ def test_erasure_blanks_the_reply_text_and_handle(database, order):
 def test_retention_deletes_replies_past_the_decisions_period(database):
     """Requests and outcomes older than retention.decisions_days go, newer ones stay,
     and the counts are returned per table."""
-    topics = Topics()
+    topics = Topics(SETTINGS)
     folder = Folder(SETTINGS, database)
     old = request("i-pothole", "An old reply", "r-old").model_copy(
         update={"requested_at": NOW - timedelta(days=2200)}
@@ -227,7 +201,7 @@ def test_retention_deletes_replies_past_the_decisions_period(database):
 def test_subject_access_exports_the_replies_sent_to_a_person(database, tmp_path):
     """The export holds the requests and outcomes of replies to the person, as JSON and
     CSV, and none sent to anyone else."""
-    topics = Topics()
+    topics = Topics(SETTINGS)
     folder = Folder(SETTINGS, database)
     folder.fold(topics.send(TOPICS.reply_requests, BINS, POTHOLE))
     folder.fold(topics.send(TOPICS.reply_outcomes, outcome(BINS, "sent"), outcome(POTHOLE, "sent")))

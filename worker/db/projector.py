@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 import structlog
@@ -104,146 +105,69 @@ class Fold:
     columns: Callable[[Any], dict[str, Any]]
 
 
-def _comment(result: TriageResult) -> dict[str, Any]:
-    comment = result.comment
-    return {
-        "id": comment.comment_key,
-        "platform": comment.platform,
-        "author_key": comment.author_key,
-        "conversation_key": comment.conversation_key,
-        "created_at": comment.created_at,
-        "lane": result.verdict.lane if result.verdict else None,
-    }
+def _columns_of(
+    table: type[Projected], **sources: str | Callable[[Any], Any]
+) -> Callable[[Any], dict[str, Any]]:
+    """A fold's columns: each of the table's own columns from the record's attribute of
+    the same name, or from ``sources``: a dotted path, or a function of the record."""
+    names = [c.name for c in table.__table__.columns]  # type: ignore[attr-defined]
+    unknown = set(sources) - set(names)
+    if unknown:
+        raise ValueError(f"{table.__name__} has no columns {sorted(unknown)}")
+    getters: dict[str, Callable[[Any], Any]] = {}
+    for name in names:
+        if name not in _PLACE:
+            source = sources.get(name, name)
+            getters[name] = source if callable(source) else attrgetter(source)
+    return lambda record: {name: get(record) for name, get in getters.items()}
 
 
-def _moderation(record: ItemModeration) -> dict[str, Any]:
-    return {
-        "id": record.item_id,
-        "status": record.status,
-        "outcome": record.outcome,
-        "updated_at": record.updated_at,
-    }
-
-
-def _emergency(change: EmergencyChange) -> dict[str, Any]:
-    return {"id": change.id, "active": change.active, "at": change.at}
-
-
-def _erasure(erasure: Erasure) -> dict[str, Any]:
-    return {"id": erasure.author_key, "erased_at": erasure.erased_at, "by": erasure.by}
-
-
-def _review(item: ReviewItem) -> dict[str, Any]:
-    comment = item.comment
-    return {
-        "id": item.id,
-        "lane": item.lane,
-        "status": item.status,
-        "platform": comment.platform,
-        "author_key": comment.author_key,
-        "comment_key": comment.comment_key,
-        "conversation_key": comment.conversation_key,
-        "created_at": item.created_at,
-        "due_at": item.due_at,
-        "outcome": item.outcome,
-        "decided_by": item.decided_by,
-        "decided_at": item.decided_at,
-    }
-
-
-def _decision(decision: Decision) -> dict[str, Any]:
-    return {
-        "id": decision.id,
-        "item_id": decision.item_id,
-        "lane": decision.lane,
-        "action": decision.action,
-        "decided_by": decision.by,
-        "role": decision.role,
-        "decided_at": decision.decided_at,
-        "author_key": decision.author_key,
-    }
-
-
-def _case(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "conversation_key": case.conversation_key,
-        "status": case.status,
-        "platform": case.platform,
-        "channel": case.channel,
-        "author_key": case.author_key,
-        "item_id": case.item_id,
-        "received_at": case.received_at,
-        "due_at": case.due_at,
-        "closed_at": case.closed_at,
-    }
-
-
-def _alert(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "subject": alert.subject,
-        "created_at": alert.created_at,
-    }
-
-
-def _audit(record: AuditRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "decision_id": record.decision_id,
-        "item_id": record.item_id,
-        "author_key": record.author_key,
-        "action": record.action,
-        "decided_by": record.decided_by,
-        "decided_at": record.decided_at,
-    }
-
-
-def _reply_request(request: ReplyRequest) -> dict[str, Any]:
-    return {
-        "id": request.id,
-        "item_id": request.item_id,
-        "comment_key": request.comment_key,
-        "platform": request.platform,
-        "author_key": f"{request.platform}:{request.author_id}",
-        "template": request.template,
-        "requested_by": request.requested_by,
-        "requested_at": request.requested_at,
-        "approved_by": request.approved_by,
-    }
-
-
-def _reply_outcome(outcome: ReplyOutcome) -> dict[str, Any]:
-    # The author comes from the reply's request (Folder.fold).
-    return {
-        "id": outcome.reply_id,
-        "item_id": outcome.item_id,
-        "comment_key": outcome.comment_key,
-        "platform": outcome.platform,
-        "author_key": None,
-        "status": outcome.status,
-        "requested_by": outcome.requested_by,
-        "at": outcome.at,
-    }
+# What every folded table has besides its own columns (worker/db/models.py's Projected).
+_PLACE = ("record", "source_partition", "source_offset")
+_COMMENT = {
+    "platform": "comment.platform",
+    "author_key": "comment.author_key",
+    "conversation_key": "comment.conversation_key",
+}
 
 
 def folds(settings: Settings) -> dict[str, Fold]:
     """The topics the projector reads (full names), each with its fold."""
     topics = settings.topics
+    comment = _columns_of(
+        CommentRow,
+        id="comment.comment_key",
+        created_at="comment.created_at",
+        lane=lambda result: result.verdict.lane if result.verdict else None,
+        **_COMMENT,
+    )
     return {
-        topics.verdicts: Fold(TriageResult, CommentRow, _comment),
-        topics.review: Fold(ReviewItem, ReviewItemRow, _review),
-        topics.moderation: Fold(ItemModeration, ModerationRow, _moderation),
-        topics.decisions: Fold(Decision, DecisionRow, _decision),
-        topics.cases: Fold(Case, CaseRow, _case),
-        topics.emergency: Fold(EmergencyChange, EmergencyRow, _emergency),
-        topics.alerts: Fold(Alert, AlertRow, _alert),
-        topics.audit: Fold(AuditRecord, AuditRow, _audit),
-        topics.reply_requests: Fold(ReplyRequest, ReplyRequestRow, _reply_request),
-        topics.reply_outcomes: Fold(ReplyOutcome, ReplyOutcomeRow, _reply_outcome),
-        topics.erasures: Fold(Erasure, ErasureRow, _erasure),
+        topics.verdicts: Fold(TriageResult, CommentRow, comment),
+        topics.review: Fold(
+            ReviewItem,
+            ReviewItemRow,
+            _columns_of(ReviewItemRow, comment_key="comment.comment_key", **_COMMENT),
+        ),
+        topics.moderation: Fold(
+            ItemModeration, ModerationRow, _columns_of(ModerationRow, id="item_id")
+        ),
+        topics.decisions: Fold(Decision, DecisionRow, _columns_of(DecisionRow, decided_by="by")),
+        topics.cases: Fold(Case, CaseRow, _columns_of(CaseRow)),
+        topics.emergency: Fold(EmergencyChange, EmergencyRow, _columns_of(EmergencyRow)),
+        topics.alerts: Fold(Alert, AlertRow, _columns_of(AlertRow)),
+        topics.audit: Fold(AuditRecord, AuditRow, _columns_of(AuditRow)),
+        topics.erasures: Fold(Erasure, ErasureRow, _columns_of(ErasureRow, id="author_key")),
+        topics.reply_requests: Fold(
+            ReplyRequest,
+            ReplyRequestRow,
+            _columns_of(ReplyRequestRow, author_key=lambda r: f"{r.platform}:{r.author_id}"),
+        ),
+        # The author comes from the reply's request (Folder.fold).
+        topics.reply_outcomes: Fold(
+            ReplyOutcome,
+            ReplyOutcomeRow,
+            _columns_of(ReplyOutcomeRow, id="reply_id", author_key=lambda _outcome: None),
+        ),
     }
 
 
