@@ -460,7 +460,9 @@ async def decide(request: web.Request) -> web.StreamResponse:
         await request.app[DECIDE_KEY](_ctx(request), user, decision)
     except DecisionRefused as refused:
         view = _ctx(request).views.review
-        item = view.get(decision.item_id) if view is not None else None
+        item = None
+        if view is not None:
+            item = await off_loop(_ctx(request).views, view.get, decision.item_id)
         if item is None or refused.status == 403:
             raise _refusal(refused) from None
         context = await _item_context(request, user, item)
