@@ -1,7 +1,8 @@
 """``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
 
 It migrates the database as it starts (as ``triage db upgrade`` does) and, unless
-TRIAGE_PROJECTOR is false, folds the topics into the database's read side. The app it
+TRIAGE_PROJECTOR is false, folds the topics into the database's read side; unless
+TRIAGE_RETENTION_INTERVAL_HOURS is 0, it runs the database's retention job daily. The app it
 serves (unless ``--no-web``) reads that database, as `triage web` does, rather than the
 agents' in-memory views: one read side for both. Without
 TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine) and stops
