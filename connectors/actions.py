@@ -38,11 +38,11 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from connectors.consuming import TopicRunner
 from connectors.http import (
-    MakesPlatformClients,
     PlatformClient,
     PlatformRefused,
     PlatformUnavailable,
@@ -52,7 +52,6 @@ from connectors.metrics import ConnectorMetrics
 from connectors.ops import OpsServer
 from connectors.settings import ConnectorSettings, ConnectorSettingsError
 from records import DeadLetter, InvalidRecord, decode, encode
-from records.admin import ensure_topic
 from records.moderation import AuditRecord
 from records.policy import PolicyError, read_policy
 
@@ -119,11 +118,12 @@ class Outcome:
     reason: str = ""
 
 
-class ActionsRunner(MakesPlatformClients):
+class ActionsRunner(TopicRunner):
     """Consumes the audit topic and carries out hides and deletes; same lifecycle as a
     :class:`~connectors.base.Connector` (setup, run, stop, cleanup)."""
 
     name = "actions"
+    client_id = "triage-connector-actions"
 
     def __init__(
         self,
@@ -134,6 +134,7 @@ class ActionsRunner(MakesPlatformClients):
         now: Callable[[], float] = time.time,
         port: int | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.transport = transport
         self.sleep = sleep
@@ -142,11 +143,7 @@ class ActionsRunner(MakesPlatformClients):
         self.metrics = ConnectorMetrics(self.name)
         self.group_id = f"{settings.topic_prefix}triage-connector-actions"
         self.platform_ok = True
-        self._clients: dict[str, PlatformClient] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
         self._server: OpsServer | None = None
-        self._stopping = asyncio.Event()
 
     # Lifecycle.
     async def setup(self) -> None:
@@ -165,74 +162,25 @@ class ActionsRunner(MakesPlatformClients):
             x_token = settings.x_user_access_token
             self._clients["x"] = self.platform_client(settings.x_api_base, x_token)
         topics = settings.topics
-        kafka = settings.kafka
-        for topic in (topics.audit, topics.deadletter):
-            await ensure_topic(
-                kafka,
-                topic,
-                settings.partitions,
-                settings.replication_factor,
-                configs=settings.topic_configs(topic),
-                request_timeout_s=settings.connector_request_timeout_s,
-            )
-        self._producer = AIOKafkaProducer(
-            **kafka.options(),
-            acks="all",
-            request_timeout_ms=int(settings.connector_request_timeout_s * 1000),
-            client_id="triage-connector-actions",
-        )
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
+        await self.start_kafka(
+            (topics.audit, topics.deadletter),
             topics.audit,
-            **kafka.options(),
             group_id=self.group_id,
-            enable_auto_commit=False,
             # A new group starts at the end, so enabling actions does not replay months of
             # decisions (some since undone by hand); TRIAGE_ACTIONS_BACKFILL=true opts in.
             # Once the group has committed, it always reads on from its commits.
             auto_offset_reset="earliest" if settings.actions_backfill else "latest",
-            session_timeout_ms=int(settings.actions_session_timeout_s * 1000),
-            heartbeat_interval_ms=int(settings.actions_session_timeout_s * 1000 / 5),
-            metadata_max_age_ms=30_000,
-            client_id="triage-connector-actions",
         )
-        await self._consumer.start()
         if self.port is not None:
             self._server = OpsServer(settings.connector_host, self.port, self.metrics, self.health)
             await self._server.start()
             self.port = self._server.port
 
-    async def run(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            raise RuntimeError("setup() has not run")
-        while not self._stopping.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=100)
-            for messages in batches.values():
-                for message in messages:
-                    if self._stopping.is_set() or not await self.handle(message):
-                        return  # stopping: the record stays uncommitted for the next start
-
-    async def stop(self) -> None:
-        self._stopping.set()
-
     async def cleanup(self) -> None:
-        # Each part is closed even when closing an earlier one failed (nothing is lost:
-        # an unacknowledged record stays uncommitted for the next start).
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.stop()
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()  # leaves the group, so a restart joins at once
-            self._consumer = None
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
-            self._producer = None
-        for client in set(self._clients.values()):
-            await client.aclose()
-        self._clients.clear()
+        await super().cleanup()
 
     @property
     def url(self) -> str:
@@ -302,7 +250,7 @@ class ActionsRunner(MakesPlatformClients):
                     error=str(exc),
                     retry_in_s=self.settings.actions_retry_interval_s,
                 )
-                if await self._wait_stopped(self.settings.actions_retry_interval_s):
+                if await self.wait_stopped(self.settings.actions_retry_interval_s):
                     return None
                 continue
             self.platform_ok = True
@@ -328,15 +276,9 @@ class ActionsRunner(MakesPlatformClients):
 
     # Kafka.
     async def _commit(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        assert self._consumer is not None
-        tp = TopicPartition(message.topic, message.partition)
-        try:
-            await self._consumer.commit({tp: message.offset + 1})
-        except KafkaError as exc:
-            # The group is rebalancing: whoever reads the partition next starts from the
-            # last commit, and carrying the record out again is harmless. Otherwise the
-            # next record's commit covers this one.
-            log.warning("commit failed; the record may be carried out again", error=str(exc))
+        # Carrying the record out again is harmless; otherwise the next record's commit
+        # covers this one.
+        await self.commit(message, "commit failed; the record may be carried out again")
 
     async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], reason: str) -> bool:
         """Write a dead letter (retried until Kafka takes it); False when stopping first."""
@@ -361,15 +303,8 @@ class ActionsRunner(MakesPlatformClients):
                 return True
             except KafkaError as exc:
                 log.warning("cannot write the dead letter; will retry", error=type(exc).__name__)
-                if await self._wait_stopped(min(self.settings.actions_retry_interval_s, 5.0)):
+                if await self.wait_stopped(min(self.settings.actions_retry_interval_s, 5.0)):
                     return False
-
-    async def _wait_stopped(self, within_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), within_s)
-        except TimeoutError:
-            return False
-        return True
 
 
 def check_record(record: AuditRecord) -> Outcome | None:

@@ -25,7 +25,6 @@ What each platform is asked: connectors/reply_posts.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,11 +32,11 @@ from typing import Any
 
 import httpx
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from connectors.consuming import TopicRunner
 from connectors.http import (
-    MakesPlatformClients,
     PlatformClient,
     PlatformRefused,
     PlatformUnavailable,
@@ -47,7 +46,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.reply_posts import CONNECTOR_FOR, Refused, check_request, post_reply, why
 from connectors.settings import ConnectorSettings, ConnectorSettingsError
 from records import Author, Comment, DeadLetter, InvalidRecord, decode, encode
-from records.admin import ensure_topic, read_topic
+from records.admin import read_topic
 from records.policy import PolicyError
 from records.reply import (
     ReplyOutcome,
@@ -91,10 +90,12 @@ def replies_disabled_message(settings: ConnectorSettings) -> str:
     )
 
 
-class ReplyRunner(MakesPlatformClients):
+class ReplyRunner(TopicRunner):
     """Consumes reply requests and posts them; same lifecycle as a connector."""
 
     name = "replies"
+    client_id = "triage-connector-replies"
+    batch = 50
 
     def __init__(
         self,
@@ -105,16 +106,13 @@ class ReplyRunner(MakesPlatformClients):
         now: Callable[[], float] = time.time,
         metrics: ConnectorMetrics | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.transport = transport
         self.sleep = sleep
         self.now = now
         self.metrics = metrics or ConnectorMetrics("actions")
         self.group_id = f"{settings.topic_prefix}triage-connector-replies"
-        self._clients: dict[str, PlatformClient] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._stopping = asyncio.Event()
         # The latest outcome's status of every reply id (read whole at start), and the
         # platform's id of each reply sent.
         self.outcomes: dict[str, str] = {}
@@ -158,40 +156,13 @@ class ReplyRunner(MakesPlatformClients):
             )
         topics = settings.topics
         kafka = settings.kafka
-        for topic in (
+        await self.start_kafka(
+            (topics.reply_requests, topics.reply_outcomes, topics.comments, topics.deadletter),
             topics.reply_requests,
-            topics.reply_outcomes,
-            topics.comments,
-            topics.deadletter,
-        ):
-            await ensure_topic(
-                kafka,
-                topic,
-                settings.partitions,
-                settings.replication_factor,
-                configs=settings.topic_configs(topic),
-                request_timeout_s=settings.connector_request_timeout_s,
-            )
-        self._producer = AIOKafkaProducer(
-            **kafka.options(),
-            acks="all",
-            request_timeout_ms=int(settings.connector_request_timeout_s * 1000),
-            client_id="triage-connector-replies",
-        )
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            topics.reply_requests,
-            **kafka.options(),
             group_id=self.group_id,
-            enable_auto_commit=False,
             # Every request is one an officer made while replying was on: none is skipped.
             auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.actions_session_timeout_s * 1000),
-            heartbeat_interval_ms=int(settings.actions_session_timeout_s * 1000 / 5),
-            metadata_max_age_ms=30_000,
-            client_id="triage-connector-replies",
         )
-        await self._consumer.start()
         # Read after joining, before handling anything: every outcome written so far.
         for record in await read_topic(kafka, topics.reply_outcomes):
             try:
@@ -203,33 +174,6 @@ class ReplyRunner(MakesPlatformClients):
                 self.outcomes[outcome.reply_id] = outcome.status
             if outcome.posted_id is not None:
                 self.posted[outcome.reply_id] = outcome.posted_id
-
-    async def run(self) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            raise RuntimeError("setup() has not run")
-        while not self._stopping.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=50)
-            for messages in batches.values():
-                for message in messages:
-                    if self._stopping.is_set() or not await self.handle(message):
-                        return
-
-    async def stop(self) -> None:
-        self._stopping.set()
-
-    async def cleanup(self) -> None:
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
-            self._consumer = None
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
-            self._producer = None
-        for client in set(self._clients.values()):
-            await client.aclose()
-        self._clients.clear()
 
     @property
     def platforms(self) -> list[str]:
@@ -382,17 +326,12 @@ class ReplyRunner(MakesPlatformClients):
                 return True
             except KafkaError as exc:
                 log.warning("cannot write; will retry", topic=topic, error=type(exc).__name__)
-                if await self._wait_stopped(min(self.settings.actions_retry_interval_s, 5.0)):
+                if await self.wait_stopped(min(self.settings.actions_retry_interval_s, 5.0)):
                     return False
 
     async def _commit(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        assert self._consumer is not None
-        tp = TopicPartition(message.topic, message.partition)
-        try:
-            await self._consumer.commit({tp: message.offset + 1})
-        except KafkaError as exc:
-            # Handled again by whoever reads the partition next: the outcome stops a resend.
-            log.warning("commit failed; the request will be read again", error=str(exc))
+        # Handled again by whoever reads the partition next: the outcome stops a resend.
+        await self.commit(message, "commit failed; the request will be read again")
 
     async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], reason: str) -> bool:
         letter = DeadLetter.of(
@@ -408,13 +347,6 @@ class ReplyRunner(MakesPlatformClients):
         log.warning("reply request dead-lettered", reason=letter.error)
         topic = self.settings.topics.deadletter
         return await self._write(topic, message.key or b"", encode(letter))
-
-    async def _wait_stopped(self, within_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), within_s)
-        except TimeoutError:
-            return False
-        return True
 
 
 class RunTogether:

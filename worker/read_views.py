@@ -2,13 +2,21 @@
 worker folds from the topics (worker/moderation/review_view.py, worker/sla/view.py) or
 the database's read side (worker/db/views.py), which `triage web` and the app served
 by `triage run` use. Typed here so that the web handlers depend on neither.
+
+The database's views answer by queries, which take time; :func:`off_loop` runs a
+handler's reading in a worker thread when they are the ones installed, so that a slow
+query holds up neither other requests nor the live updates. The in-memory views answer
+at once and are changed by the agents on the event loop: they are read on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from records import ReviewItem
 from records.moderation import AuditRecord, AuthorLedger, Decision
@@ -18,11 +26,81 @@ from worker.sla import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 
-__all__ = ["AuditReader", "Labelled", "LedgerReader", "Publish", "ReviewReader", "SlaReader"]
+__all__ = [
+    "MAX_PAGE",
+    "AuditReader",
+    "BadCursor",
+    "Cursor",
+    "Labelled",
+    "LedgerReader",
+    "Publish",
+    "ReviewReader",
+    "SlaReader",
+    "cursor_of",
+    "off_loop",
+    "page_of",
+    "read_cursor",
+    "reads_database",
+]
 
 Publish = Callable[[EmergencyChange], Awaitable[None]]
 # (comment key, when posted, labels) of one review item, for the reports.
 Labelled = tuple[str, datetime, tuple[str, ...]]
+
+
+# A place in the item list: after the item made at this moment with this id.
+Cursor = tuple[datetime, str]
+# The most items one page of the API's item list holds (GET /api/review?limit=).
+MAX_PAGE = 500
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def reads_database(views: object) -> bool:
+    """Whether the views installed (``ctx.views``) are the database's."""
+    return any(getattr(getattr(views, name, None), "blocking", False) for name in ("review", "sla"))
+
+
+async def off_loop(views: object, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``read(*args, **kwargs)``, a function that reads ``views`` (``ctx.views``): in a
+    worker thread when they are the database's, on the loop when they are in memory."""
+    if reads_database(views):
+        return await asyncio.to_thread(read, *args, **kwargs)
+    return read(*args, **kwargs)
+
+
+class BadCursor(ValueError):
+    """A page cursor that this server did not write."""
+
+
+def cursor_of(item: ReviewItem) -> str:
+    """The opaque cursor of the page after ``item`` (URL-safe)."""
+    raw = f"{item.created_at.isoformat()}|{item.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_cursor(text: str) -> Cursor:
+    """The place a cursor from :func:`cursor_of` names; BadCursor if it names none."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        at, sep, item_id = raw.partition("|")
+        made = datetime.fromisoformat(at)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("not a cursor from this list") from None
+    if not sep or not item_id or made.tzinfo is None:
+        raise BadCursor("not a cursor from this list")
+    return made, item_id
+
+
+def page_of(items: Iterable[ReviewItem], after: Cursor | None, limit: int) -> list[ReviewItem]:
+    """The first ``limit`` of ``items`` after the cursor, in the order they were made
+    (then by id): how an in-memory view pages what the database's pages by query."""
+    ordered = sorted(items, key=lambda i: (i.created_at, i.id))
+    if after is not None:
+        ordered = [i for i in ordered if (i.created_at, i.id) > after]
+    return ordered[:limit]
 
 
 class ReviewReader(Protocol):
@@ -31,6 +109,13 @@ class ReviewReader(Protocol):
         ...
 
     def get(self, item_id: str) -> ReviewItem | None: ...
+
+    def page(
+        self, lane: Lane | None, status: str | None, after: Cursor | None, limit: int
+    ) -> list[ReviewItem]:
+        """At most ``limit`` items of the lane and status (None: all) made after the
+        cursor's item, oldest first (then by id), as :func:`page_of` orders them."""
+        ...
 
     def many(self, item_ids: Iterable[str]) -> dict[str, ReviewItem]:
         """Those of these items that exist, by id."""

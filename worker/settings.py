@@ -67,6 +67,9 @@ class Settings(KafkaSettings):
     users_file: Path | None = None
     # `triage run` folds the topics into the database's read side (off: `triage db project`).
     projector: bool = True
+    # `triage run` deletes what the retention periods no longer allow from the database
+    # this often (one worker at a time, once in all per interval); 0: off (cron instead).
+    retention_interval_hours: float = Field(default=24.0, ge=0, le=24 * 31)
     # A signed-in session ends after this long without a request, and this long after sign-in.
     web_session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     web_session_lifetime_hours: float = Field(default=10.0, gt=0, le=24 * 31)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -200,6 +201,34 @@ def test_the_queue_pages_and_counts_agree(both):
         for status in ("open", "closed", None):
             assert ids(db.items(lane, status)) == ids(memory.items(lane, status))
     assert db.many(["i-rude", "i-bins", "nope"]) == memory.many(["i-rude", "i-bins", "nope"])
+
+
+def walk(view, lane, status, limit) -> list[list[str]]:
+    """Every page of the view's item list, following each page's last item."""
+    pages: list[list[str]] = []
+    after = None
+    while True:
+        page = view.page(lane, status, after, limit)
+        if not page:
+            return pages
+        pages.append(ids(page))
+        after = (page[-1].created_at, page[-1].id)
+
+
+def test_the_item_list_pages_alike_and_completely(both):
+    """Paging the item list seven at a time gives the same pages from the database as
+    from memory: every item once, oldest first, items made at the same moment by id."""
+    memory, db = both.memory[0], both.db[0]
+    for lane, status in ((None, None), ("moderation", "open"), ("moderation", "closed")):
+        pages = walk(db, lane, status, 7)
+        assert pages == walk(memory, lane, status, 7)
+        flat = [item_id for page in pages for item_id in page]
+        everything = memory.items(lane, status)
+        assert sorted(flat) == sorted(ids(everything))
+        made = {i.id: (i.created_at, i.id) for i in everything}
+        assert [made[i] for i in flat] == sorted(made.values())
+        assert all(len(page) == 7 for page in pages[:-1])
+    assert len({i.created_at for i in memory.items(None, None)}) < len(memory.items(None, None))
 
 
 def test_decisions_authors_and_reports_agree(both):
@@ -486,3 +515,61 @@ async def test_live_updates_follow_the_database(db_site, both):
     second = await asyncio.wait_for(next_event(), timeout=10)
     assert '"urgent":0' in second
     response.close()
+
+
+async def test_the_api_item_list_pages_with_a_cursor(db_site, both):
+    """/api/review?status=all gives pages of `limit` with a `next` cursor until the last,
+    every item once; a limit over the maximum or a cursor it did not write is a 400."""
+    seen: list[str] = []
+    sizes: list[int] = []
+    url = "/api/review?status=all&limit=25"
+    while True:
+        response = await db_site.get(url)
+        assert response.status == 200
+        body = await response.json()
+        sizes.append(len(body["items"]))
+        seen.extend(i["id"] for i in body["items"])
+        if body["next"] is None:
+            break
+        url = f"/api/review?status=all&limit=25&after={body['next']}"
+    total = len(both.memory[0].items(None, None))
+    assert sizes == [25, 25, total - 50]
+    assert sorted(seen) == sorted(ids(both.memory[0].items(None, None)))
+    default = await (await db_site.get("/api/review?status=all")).json()
+    assert (len(default["items"]), default["next"]) == (total, None)
+    for query in ("limit=501", "limit=0", "limit=ten", "after=not-a-cursor"):
+        refused = await db_site.get(f"/api/review?status=all&{query}")
+        assert refused.status == 400, query
+
+
+async def test_a_slow_query_holds_up_no_other_request(db_site, both, monkeypatch):
+    """While one request's database query is stuck, another request is answered and the
+    queue's live stream sends its counts: the views are read off the event loop."""
+    review = both.db[0]
+    entered, release = threading.Event(), threading.Event()
+    original = review.page
+
+    def stuck_page(*args, **kwargs):
+        entered.set()
+        # Were it on the loop, the loop would be stuck here, and the test with it.
+        release.wait(timeout=30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(review, "page", stuck_page)
+    slow = asyncio.create_task(db_site.get("/api/review?status=all"))
+    try:
+        assert await asyncio.to_thread(entered.wait, 30)
+        item = await db_site.get("/api/review/i-flood")
+        assert item.status == 200
+        assert (await item.json())["item"]["id"] == "i-flood"
+        events = await db_site.get("/events/queue")
+        while not (line := (await events.content.readline()).decode()).startswith("data: "):
+            pass
+        assert '"urgent":1' in line
+        events.close()
+        assert not slow.done()
+    finally:
+        release.set()
+    response = await slow
+    assert response.status == 200
+    assert len((await response.json())["items"]) == len(both.memory[0].items(None, None))

@@ -20,6 +20,7 @@ from records.admin import ensure_topic
 from records.handling import HandlingRecord
 from records.moderation import Decision, LabelExample
 from records.privacy import Erasure
+from records.reply import ReplyOutcome, ReplyRequest
 from tests.e2e.site import NOW, earlier_block, sample_cases, sample_items, verdict
 from tests.integration.conftest import worker_settings
 from worker.cli import cli
@@ -31,6 +32,8 @@ from worker.db.models import (
     DecisionRow,
     HandlingRow,
     PrivacyLog,
+    ReplyOutcomeRow,
+    ReplyRequestRow,
     ReviewItemRow,
 )
 from worker.users import UserStore
@@ -79,9 +82,49 @@ def a_decision() -> Decision:
     )
 
 
+def a_reply() -> ReplyRequest:
+    fake = next(item for item in sample_items() if item.id == "i-fake").comment
+    return ReplyRequest(
+        id="r-fake",
+        item_id="i-fake",
+        comment_key=fake.comment_key,
+        platform=fake.platform,
+        channel=fake.channel,
+        thread_id=fake.thread_id,
+        author_id=fake.author.id,
+        author_handle=fake.author.handle,
+        text="Rumour Mill, that claim about the water is wrong: see our tests.",
+        template="warning",
+        private=True,
+        requested_by="olivia",
+        requested_at=NOW,
+        needs_approval=True,
+        approved_by="maya",
+        approved_at=NOW,
+    )
+
+
+def its_outcome() -> ReplyOutcome:
+    reply = a_reply()
+    return ReplyOutcome(
+        reply_id=reply.id,
+        item_id=reply.item_id,
+        comment_key=reply.comment_key,
+        platform=reply.platform,
+        status="sent",
+        posted_id="m-1",
+        text=reply.text,
+        private=True,
+        requested_by=reply.requested_by,
+        approved_by=reply.approved_by,
+        at=NOW,
+    )
+
+
 @pytest.fixture
 async def site(broker, topic_prefix, database_url, produce, monkeypatch):
-    """The topics filled with the sample records, accounts of each role in the database,
+    """The topics filled with the sample records (a reply to the misinformation author
+    among them), accounts of each role in the database,
     and the CLI's settings pointing at both."""
     settings = worker_settings(broker, topic_prefix, database_url=database_url)
     names = settings.topics
@@ -94,6 +137,10 @@ async def site(broker, topic_prefix, database_url, produce, monkeypatch):
         names.handling,
     ):
         await ensure_topic(settings.kafka, name, 2)
+    for name in (names.reply_requests, names.reply_outcomes):
+        await ensure_topic(settings.kafka, name, 2)
+    await produce(names.reply_requests, [a_reply()], key="r-fake")
+    await produce(names.reply_outcomes, [its_outcome()], key="r-fake")
     await produce(names.verdicts, results(), key=lambda r: r.comment.conversation_key)
     await produce(names.review, sample_items(), key=lambda item: item.id)
     await produce(names.decisions, [a_decision()], key="i-fake")
@@ -128,9 +175,10 @@ def log_rows(database: Database) -> list[PrivacyLog]:
 
 
 async def test_subject_access_exports_one_persons_data_and_logs_it(site, tmp_path):
-    """The export holds the person's comment, review item, decision, audit record and
-    ledger as JSON and CSV, nothing about anyone else, and privacy_log records who asked,
-    when and how many rows, without the contents."""
+    """The export holds the person's comment, review item, decision, audit record, the
+    reply sent to them and its outcome, and their ledger as JSON and CSV, nothing about
+    anyone else, and privacy_log records who asked, when and how many rows, without the
+    contents."""
     _, database = site
     out = tmp_path / "export"
     result = await triage(
@@ -146,6 +194,8 @@ async def test_subject_access_exports_one_persons_data_and_logs_it(site, tmp_pat
     assert [row["record"]["text"] for row in document["handling"]] == [a_note().text]
     assert [row["id"] for row in document["audit_records"]] == ["d-old-block"]
     assert document["cases"] == []
+    assert [row["id"] for row in document["reply_requests"]] == ["r-fake"]
+    assert [row["status"] for row in document["reply_outcomes"]] == ["sent"]
     assert document["ledger"]["blocks"][0]["decision_id"] == "d-old-block"
     assert document["erased"] is False
     assert "Jo Driver" not in (out / "subject-access.json").read_text()
@@ -161,6 +211,8 @@ async def test_subject_access_exports_one_persons_data_and_logs_it(site, tmp_pat
         "decisions": 1,
         "cases": 0,
         "audit_records": 1,
+        "reply_requests": 1,
+        "reply_outcomes": 1,
         "handling": 1,
     }
 
@@ -185,12 +237,21 @@ def rows_of(database: Database, author_key: str) -> dict[str, list[dict]]:
                 row.record
                 for row in session.scalars(select(table).where(table.author_key == author_key))
             ]
-            for table in (CommentRow, ReviewItemRow, DecisionRow, AuditRow, HandlingRow)
+            for table in (
+                CommentRow,
+                ReviewItemRow,
+                DecisionRow,
+                AuditRow,
+                ReplyRequestRow,
+                ReplyOutcomeRow,
+                HandlingRow,
+            )
         }
 
 
 def assert_erased(database: Database) -> None:
-    """The erased author's words and names are gone; their block's record is there."""
+    """The erased author's words and names are gone, with the reply sent to them; their
+    block's record is there, and who sent the reply."""
     rows = rows_of(database, ERASED_AUTHOR)
     (comment,) = rows["comments"]
     assert comment["comment"]["text"] == ERASED
@@ -211,8 +272,17 @@ def assert_erased(database: Database) -> None:
     assert (block["action"], block["decided_by"]) == ("block", "maya")
     assert block["appealable_from"] == earlier_block().appealable_from.isoformat()
     assert (block["text"], block["account_name"], block["account_handle"]) == (ERASED, None, None)
+    (reply,) = rows["reply_requests"]
+    assert (reply["text"], reply["author_handle"]) == (ERASED, None)
+    assert (reply["requested_by"], reply["approved_by"]) == ("olivia", "maya")
+    (outcome,) = rows["reply_outcomes"]
+    assert (outcome["text"], outcome["status"], outcome["requested_by"]) == (
+        ERASED,
+        "sent",
+        "olivia",
+    )
     dumped = json.dumps(rows)
-    for word in ("poisoned", "Rumour Mill", "rumours", "An older post"):
+    for word in ("poisoned", "Rumour Mill", "rumours", "An older post", "water is wrong"):
         assert word not in dumped
     # Nobody else's rows are touched.
     (other,) = rows_of(database, OTHER_AUTHOR)["review_items"]

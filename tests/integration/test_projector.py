@@ -43,10 +43,12 @@ from worker.db.models import (
     CaseRow,
     DecisionRow,
     LedgerRow,
+    PrivacyLog,
     QueueItemRow,
     ReviewItemRow,
 )
 from worker.db.projector import Folder, Projector, rebuild
+from worker.db.retention import SCHEDULED_BY
 from worker.users import UserStore
 
 pytestmark = pytest.mark.integration
@@ -245,8 +247,13 @@ async def test_the_group_resumes_where_it_committed(settings, produce, database_
     """A projector started again in the same group reads only what came after."""
     database = database_of()
     await fill(settings, produce)
-    async with projecting(settings, database):
+    async with projecting(settings, database) as first:
         await until(lambda: counts(database) == expected(), "every record folded")
+
+        def all_committed() -> bool:
+            return first.committed == first.folder.folded + first.folder.skipped
+
+        await until(all_committed, "the offsets committed")
     later = alert().model_copy(update={"id": "case-c-pothole:at_risk", "created_at": NOW})
     await produce(settings.topics.alerts, [later], key=later.id)
     async with projecting(settings, database) as again:
@@ -314,7 +321,8 @@ async def test_triage_run_folds_what_its_agents_write(
     broker, topic_prefix, database_url, tmp_path, produce
 ):
     """`triage run` runs the projector: a comment it flags appears as a review item row;
-    and the app it serves reads the database (a row folded there alone is listed)."""
+    the app it serves reads the database (a row folded there alone is listed); and it
+    runs the retention job once as it starts, logged in privacy_log."""
     port = free_port()
     env = {
         **os.environ,
@@ -354,6 +362,9 @@ async def test_triage_run_folds_what_its_agents_write(
         await until(
             lambda: only_here.id in api_review(port, token), "the app listing the database", 60
         )
+        with database.read() as session:
+            ran = list(session.scalars(select(PrivacyLog.by).where(PrivacyLog.kind == "retention")))
+        assert ran == [SCHEDULED_BY]
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)

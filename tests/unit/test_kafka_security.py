@@ -185,7 +185,7 @@ def test_every_client_takes_its_connection_from_the_options():
                     and v.func.attr == "options"
                     for v in spread
                 ), f"{where}: pass **<settings>.kafka.options()"
-    assert found == 18  # the sites the recorder test below goes through
+    assert found == 16  # the sites the recorder test below goes through
 
 
 class Built(Exception):
@@ -237,8 +237,7 @@ def recorder(monkeypatch):
     names = (
         "records.admin",
         "connectors.sink",
-        "connectors.actions",
-        "connectors.replies",
+        "connectors.consuming",
         "worker.follow",
         "worker.sla.store",
         "worker.replay",

@@ -1,7 +1,8 @@
 """``triage run``: the worker and the officers' app, until Ctrl-C or SIGTERM.
 
 It migrates the database as it starts (as ``triage db upgrade`` does) and, unless
-TRIAGE_PROJECTOR is false, folds the topics into the database's read side. The app it
+TRIAGE_PROJECTOR is false, folds the topics into the database's read side; unless
+TRIAGE_RETENTION_INTERVAL_HOURS is 0, it runs the database's retention job daily. The app it
 serves (unless ``--no-web``) reads that database, as `triage web` does, rather than the
 agents' in-memory views: one read side for both. Without
 TRIAGE_BROKER it starts the embedded broker first (in memory, for one machine) and stops
@@ -14,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -24,13 +26,15 @@ from aiokafka.errors import KafkaError
 
 from classifiers import ClassifierError
 from records.policy import PolicyError
+from records.retention import load_retention
 from worker.app import create_app
 from worker.broker import BrokerError, EmbeddedBroker
 from worker.cli import get_settings
 from worker.cli.notify import notify_settings
 from worker.context import WorkerContext
-from worker.db import DatabaseError
+from worker.db import Database, DatabaseError
 from worker.db.projector import Projector
+from worker.db.retention import run_scheduled
 from worker.db.views import install
 from worker.notify.config import NotifySettings
 from worker.retention import TopicRetentionError, check_retention, topic_specs
@@ -66,7 +70,7 @@ async def running(
             }
         )
     app = None
-    projector: asyncio.Task[None] | None = None
+    parts: list[asyncio.Task[None]] = []
     try:
         ctx = WorkerContext(settings=settings)
         # Before anything is built or created: an existing topic may delete records early.
@@ -82,13 +86,15 @@ async def running(
                 f"could not serve on {settings.web_host}:{settings.web_port}: {exc.strerror}"
             ) from exc
         if settings.projector:
-            projector = _start_projector(ctx)
+            parts.append(_start_part(ctx, "projector", Projector(settings, _db(ctx)).run()))
+        if settings.retention_interval_hours > 0:
+            parts.append(_start_part(ctx, "retention", _retention_job(settings, ctx)))
         yield app, ctx
     finally:
-        if projector is not None:
-            projector.cancel()
+        for part in parts:
+            part.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await projector
+                await part
         if app is not None:
             await app.stop()
         if broker is not None:
@@ -117,17 +123,33 @@ def _read_database(ctx: WorkerContext) -> None:
     sla.publish_emergency = memory.publish_emergency
 
 
-def _start_projector(ctx: WorkerContext) -> asyncio.Task[None]:
-    """Folds the topics into the database's read side (worker/db/projector.py) until the
-    worker stops; a projector that fails stops the worker, as any failed part does."""
+def _db(ctx: WorkerContext) -> Database:
     assert ctx.views.users is not None
-    projector = Projector(ctx.settings, ctx.views.users.database)
-    task = asyncio.create_task(projector.run(), name="projector")
+    return ctx.views.users.database
+
+
+def _retention_job(settings: Settings, ctx: WorkerContext) -> Coroutine[Any, Any, None]:
+    """The daily retention run on the database (worker/db/retention.py)."""
+    try:
+        retention = load_retention(settings.policy)
+    except PolicyError as exc:
+        raise StartError(str(exc)) from exc
+    every = timedelta(hours=settings.retention_interval_hours)
+    return run_scheduled(_db(ctx), retention, every=every, now=ctx.clock.now)
+
+
+def _start_part(
+    ctx: WorkerContext, name: str, work: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    """Runs ``work`` (the projector folding the topics into the database's read side, or
+    the retention job) until the worker stops; one that fails stops the worker, as any
+    failed part does."""
+    task = asyncio.create_task(work, name=name)
 
     def ended(done: asyncio.Task[None]) -> None:
         error = None if done.cancelled() else done.exception()
         if error is not None:
-            ctx.fatal.set(error, "projector")
+            ctx.fatal.set(error, name)
 
     task.add_done_callback(ended)
     return task

@@ -2,11 +2,11 @@
 
 A folded row keeps its whole record as JSON; :func:`redact` blanks the person's words and
 what identifies them beyond the platform's account id (name, handle, links, media, the
-evidence quoted from their text, officers' notes that may quote it, a drafted reply). The
-author key itself stays: the policy's record of a block names the account it blocks, and
-the erasure list needs the key to find the person's records again after a rebuild.
-Everything else in a record (what was decided, by whom, when, the appeal date) stays, as
-the policy's record must.
+evidence quoted from their text, officers' notes that may quote it, a drafted reply, the
+replies sent to them). The author key itself stays: the policy's record of a block names
+the account it blocks, and the erasure list needs the key to find the person's records
+again after a rebuild. Everything else in a record (what was decided, by whom, when, the
+appeal date) stays, as the policy's record must.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from worker.db.models import (
     LedgerRow,
     Projected,
     QueueItemRow,
+    ReplyOutcomeRow,
+    ReplyRequestRow,
     ReviewItemRow,
 )
 
@@ -51,6 +53,10 @@ PERSONAL_TABLES: tuple[type[Projected], ...] = (
     DecisionRow,
     CaseRow,
     AuditRow,
+    # The replies sent to them (an outcome's author comes from its request).
+    ReplyRequestRow,
+    ReplyOutcomeRow,
+    # Officers' notes on their items (triage.handling).
     HandlingRow,
 )
 # The tables derived from those (worker/db/derive.py), redacted with them; a subject
@@ -99,6 +105,12 @@ def _note(record: dict[str, Any], *names: str) -> None:
             record[name] = ERASED
 
 
+def _clear(record: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if name in record:
+            record[name] = None
+
+
 def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``record`` (a row of ``table``, as JSON) with the person's words and
     identifying fields blanked; applying it twice changes nothing more."""
@@ -117,12 +129,15 @@ def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
         out["account_handle"] = None
         _reasons(out.get("reasons"))
         _note(out, "note")
-    elif table is DecisionRow:
-        _note(out, "note")
+    elif table is DecisionRow or table is HandlingRow:
+        # A decision's note; an officer's internal note on the item (its text).
+        _note(out, "note", "text")
     elif table is CaseRow:
         _note(out, "suggested_reply")
-    elif table is HandlingRow:
+    elif table is ReplyRequestRow or table is ReplyOutcomeRow:
+        # What was sent to them, and their handle; who sent or approved it stays.
         _note(out, "text")
+        _clear(out, "author_handle")
     elif table is AlertRow:
         notice = out.get("notice")
         if notice:

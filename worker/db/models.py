@@ -49,6 +49,8 @@ __all__ = [
     "Projected",
     "QueueItemRow",
     "RecordJson",
+    "ReplyOutcomeRow",
+    "ReplyRequestRow",
     "ReviewItemRow",
     "SignInAttempt",
 ]
@@ -306,6 +308,41 @@ class HandlingRow(Projected, Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     assignee: Mapped[str | None] = mapped_column(Text, index=True)
     author_key: Mapped[str] = mapped_column(Text, index=True)
+
+
+class ReplyRequestRow(Projected, Base):
+    """An officer's reply to one post (triage.reply-requests), keyed by reply id: the
+    latest version, with a manager's approval once given."""
+
+    __tablename__ = "reply_requests"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text, index=True)
+    comment_key: Mapped[str] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(Text)
+    # The person the reply is addressed to.
+    author_key: Mapped[str] = mapped_column(Text, index=True)
+    template: Mapped[str | None] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    approved_by: Mapped[str | None] = mapped_column(Text)
+
+
+class ReplyOutcomeRow(Projected, Base):
+    """What became of one reply (triage.reply-outcomes), keyed by reply id: the latest of
+    sending, sent or failed. An outcome does not name the person addressed: ``author_key``
+    is copied from the reply's request, when that has been read (worker/db/projector.py)."""
+
+    __tablename__ = "reply_outcomes"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text, index=True)
+    comment_key: Mapped[str] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(Text)
+    author_key: Mapped[str | None] = mapped_column(Text, index=True)
+    status: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 # -- derived in the same transaction from the rows above (worker/db/projector.py) -----------

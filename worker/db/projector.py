@@ -1,6 +1,7 @@
 """The projector: folds triage.verdicts, triage.review, triage.moderation,
-triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit,
-triage.handling and the erasure list (triage.erasures) into the read-side tables
+triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit, the replies
+sent from the tool (triage.reply-requests, triage.reply-outcomes), assignments and notes
+(triage.handling) and the erasure list (triage.erasures) into the read-side tables
 (worker/db/models.py), and in the same transaction derives the queue and the author
 ledgers from them (worker/db/derive.py).
 
@@ -28,13 +29,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, false, or_, select, true
+from sqlalchemy import and_, delete, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -44,6 +46,7 @@ from records.codec import InvalidRecord, decode
 from records.handling import HandlingRecord
 from records.moderation import AuditRecord, Decision, ItemModeration
 from records.privacy import Erasure
+from records.reply import ReplyOutcome, ReplyRequest
 from records.sla import Alert, Case, EmergencyChange
 from worker.db.derive import ledger_rows, queue_rows
 from worker.db.engine import Database
@@ -61,6 +64,8 @@ from worker.db.models import (
     ModerationRow,
     Projected,
     QueueItemRow,
+    ReplyOutcomeRow,
+    ReplyRequestRow,
     ReviewItemRow,
 )
 from worker.settings import Settings
@@ -74,6 +79,7 @@ __all__ = [
     "Projector",
     "folds",
     "rebuild",
+    "refold_ledgers",
 ]
 
 log = structlog.get_logger(__name__)
@@ -102,129 +108,70 @@ class Fold:
     columns: Callable[[Any], dict[str, Any]]
 
 
-def _comment(result: TriageResult) -> dict[str, Any]:
-    comment = result.comment
-    return {
-        "id": comment.comment_key,
-        "platform": comment.platform,
-        "author_key": comment.author_key,
-        "conversation_key": comment.conversation_key,
-        "created_at": comment.created_at,
-        "lane": result.verdict.lane if result.verdict else None,
-    }
+def _columns_of(
+    table: type[Projected], **sources: str | Callable[[Any], Any]
+) -> Callable[[Any], dict[str, Any]]:
+    """A fold's columns: each of the table's own columns from the record's attribute of
+    the same name, or from ``sources``: a dotted path, or a function of the record."""
+    names = [c.name for c in table.__table__.columns]  # type: ignore[attr-defined]
+    unknown = set(sources) - set(names)
+    if unknown:
+        raise ValueError(f"{table.__name__} has no columns {sorted(unknown)}")
+    getters: dict[str, Callable[[Any], Any]] = {}
+    for name in names:
+        if name not in _PLACE:
+            source = sources.get(name, name)
+            getters[name] = source if callable(source) else attrgetter(source)
+    return lambda record: {name: get(record) for name, get in getters.items()}
 
 
-def _moderation(record: ItemModeration) -> dict[str, Any]:
-    return {
-        "id": record.item_id,
-        "status": record.status,
-        "outcome": record.outcome,
-        "updated_at": record.updated_at,
-    }
-
-
-def _emergency(change: EmergencyChange) -> dict[str, Any]:
-    return {"id": change.id, "active": change.active, "at": change.at}
-
-
-def _erasure(erasure: Erasure) -> dict[str, Any]:
-    return {"id": erasure.author_key, "erased_at": erasure.erased_at, "by": erasure.by}
-
-
-def _review(item: ReviewItem) -> dict[str, Any]:
-    comment = item.comment
-    return {
-        "id": item.id,
-        "lane": item.lane,
-        "status": item.status,
-        "platform": comment.platform,
-        "author_key": comment.author_key,
-        "comment_key": comment.comment_key,
-        "conversation_key": comment.conversation_key,
-        "created_at": item.created_at,
-        "due_at": item.due_at,
-        "outcome": item.outcome,
-        "decided_by": item.decided_by,
-        "decided_at": item.decided_at,
-    }
-
-
-def _decision(decision: Decision) -> dict[str, Any]:
-    return {
-        "id": decision.id,
-        "item_id": decision.item_id,
-        "lane": decision.lane,
-        "action": decision.action,
-        "decided_by": decision.by,
-        "role": decision.role,
-        "decided_at": decision.decided_at,
-        "author_key": decision.author_key,
-    }
-
-
-def _case(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "conversation_key": case.conversation_key,
-        "status": case.status,
-        "platform": case.platform,
-        "channel": case.channel,
-        "author_key": case.author_key,
-        "item_id": case.item_id,
-        "received_at": case.received_at,
-        "due_at": case.due_at,
-        "closed_at": case.closed_at,
-    }
-
-
-def _alert(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind,
-        "severity": alert.severity,
-        "subject": alert.subject,
-        "created_at": alert.created_at,
-    }
-
-
-def _audit(record: AuditRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "decision_id": record.decision_id,
-        "item_id": record.item_id,
-        "author_key": record.author_key,
-        "action": record.action,
-        "decided_by": record.decided_by,
-        "decided_at": record.decided_at,
-    }
-
-
-def _handling(record: HandlingRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "item_id": record.item_id,
-        "kind": record.kind,
-        "by": record.by,
-        "at": record.at,
-        "assignee": record.assignee,
-        "author_key": record.author_key,
-    }
+# What every folded table has besides its own columns (worker/db/models.py's Projected).
+_PLACE = ("record", "source_partition", "source_offset")
+_COMMENT = {
+    "platform": "comment.platform",
+    "author_key": "comment.author_key",
+    "conversation_key": "comment.conversation_key",
+}
 
 
 def folds(settings: Settings) -> dict[str, Fold]:
     """The topics the projector reads (full names), each with its fold."""
     topics = settings.topics
+    comment = _columns_of(
+        CommentRow,
+        id="comment.comment_key",
+        created_at="comment.created_at",
+        lane=lambda result: result.verdict.lane if result.verdict else None,
+        **_COMMENT,
+    )
     return {
-        topics.verdicts: Fold(TriageResult, CommentRow, _comment),
-        topics.review: Fold(ReviewItem, ReviewItemRow, _review),
-        topics.moderation: Fold(ItemModeration, ModerationRow, _moderation),
-        topics.decisions: Fold(Decision, DecisionRow, _decision),
-        topics.cases: Fold(Case, CaseRow, _case),
-        topics.emergency: Fold(EmergencyChange, EmergencyRow, _emergency),
-        topics.alerts: Fold(Alert, AlertRow, _alert),
-        topics.audit: Fold(AuditRecord, AuditRow, _audit),
-        topics.erasures: Fold(Erasure, ErasureRow, _erasure),
-        topics.handling: Fold(HandlingRecord, HandlingRow, _handling),
+        topics.verdicts: Fold(TriageResult, CommentRow, comment),
+        topics.review: Fold(
+            ReviewItem,
+            ReviewItemRow,
+            _columns_of(ReviewItemRow, comment_key="comment.comment_key", **_COMMENT),
+        ),
+        topics.moderation: Fold(
+            ItemModeration, ModerationRow, _columns_of(ModerationRow, id="item_id")
+        ),
+        topics.decisions: Fold(Decision, DecisionRow, _columns_of(DecisionRow, decided_by="by")),
+        topics.cases: Fold(Case, CaseRow, _columns_of(CaseRow)),
+        topics.emergency: Fold(EmergencyChange, EmergencyRow, _columns_of(EmergencyRow)),
+        topics.alerts: Fold(Alert, AlertRow, _columns_of(AlertRow)),
+        topics.audit: Fold(AuditRecord, AuditRow, _columns_of(AuditRow)),
+        topics.erasures: Fold(Erasure, ErasureRow, _columns_of(ErasureRow, id="author_key")),
+        topics.reply_requests: Fold(
+            ReplyRequest,
+            ReplyRequestRow,
+            _columns_of(ReplyRequestRow, author_key=lambda r: f"{r.platform}:{r.author_id}"),
+        ),
+        # The author comes from the reply's request (Folder.fold).
+        topics.reply_outcomes: Fold(
+            ReplyOutcome,
+            ReplyOutcomeRow,
+            _columns_of(ReplyOutcomeRow, id="reply_id", author_key=lambda _outcome: None),
+        ),
+        topics.handling: Fold(HandlingRecord, HandlingRow, _columns_of(HandlingRow)),
     }
 
 
@@ -249,10 +196,12 @@ def _upsert(session: Session, table: type[Projected], rows: list[dict[str, Any]]
         elif table in DERIVED:
             # Derived rows are written only when they changed (worker/db/derive.py).
             later = true()
+        columns: dict[str, Any] = {name: new[name] for name in rows[0] if name != "id"}
+        if table is ReplyOutcomeRow:
+            # An author copied from the request stays, though the request has gone since.
+            columns["author_key"] = func.coalesce(new.author_key, target.author_key)
         statement = statement.on_conflict_do_update(
-            index_elements=[target.id],
-            set_={name: new[name] for name in rows[0] if name != "id"},
-            where=later,
+            index_elements=[target.id], set_=columns, where=later
         )
         session.execute(statement)
 
@@ -305,6 +254,7 @@ class Folder:
             return
         erased_now = {row["id"] for row in tables.get(ErasureRow, ())}
         with self.database.write() as session:
+            _outcome_authors(session, tables)
             erased = erased_now | _erased(session, tables)
             for table, rows in tables.items():
                 if table in PERSONAL_TABLES and erased:
@@ -317,8 +267,10 @@ class Folder:
                             row["record"] = redact(table, row["record"])
                 _upsert(session, table, rows)
             _derive(session, tables)
-            # Rows of these authors folded before their erasure was read.
-            erase_rows(session, erased_now)
+            late = _late_outcome_authors(session, tables) & erased
+            # Rows of these authors folded before their erasure (or, for a reply's
+            # outcome, before its request) was read.
+            erase_rows(session, erased_now | late)
 
     def empty(self) -> None:
         with self.database.write() as session:
@@ -333,18 +285,78 @@ def _derive(session: Session, tables: Mapping[type[Projected], list[dict[str, An
     items |= {row["id"] for row in tables.get(ModerationRow, ())}
     for linked in (DecisionRow, CaseRow):
         items |= {row["item_id"] for row in tables.get(linked, ())}
-    authors = {row["author_key"] for row in tables.get(AuditRow, ())}
-    derived: dict[type[Projected], list[dict[str, Any]]] = {
-        QueueItemRow: queue_rows(session, items),
-        LedgerRow: ledger_rows(session, authors),
-    }
-    erased = _erased(session, derived)
-    for table, rows in derived.items():
-        for row in rows:
-            if row["author_key"] in erased:
-                row["record"] = redact(table, row["record"])
-        if rows:
-            _upsert(session, table, rows)
+    _write_derived(session, QueueItemRow, queue_rows(session, items))
+    _derive_ledgers(session, {row["author_key"] for row in tables.get(AuditRow, ())})
+
+
+def _derive_ledgers(session: Session, authors: set[str]) -> None:
+    _write_derived(session, LedgerRow, ledger_rows(session, authors))
+
+
+def _write_derived(session: Session, table: type[Projected], rows: list[dict[str, Any]]) -> None:
+    """Writes derived rows, redacted for the authors on the erasure list."""
+    if not rows:
+        return
+    erased = _erased(session, {table: rows})
+    for row in rows:
+        if row["author_key"] in erased:
+            row["record"] = redact(table, row["record"])
+    _upsert(session, table, rows)
+
+
+def refold_ledgers(session: Session, author_keys: Iterable[str]) -> None:
+    """Folds these authors' ledgers again from the audit records the table still holds
+    (after the retention job deleted some), redacted for the erased, and deletes the
+    ledgers of those with none left: as a rebuild from the topics would leave them."""
+    keys = set(author_keys)
+    _derive_ledgers(session, keys)
+    for chunk in _chunks(keys):
+        left = select(AuditRow.author_key).where(AuditRow.author_key.in_(chunk))
+        session.execute(delete(LedgerRow).where(LedgerRow.id.in_(chunk), LedgerRow.id.not_in(left)))
+
+
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    listed = sorted(set(ids))
+    for start in range(0, len(listed), ROWS_PER_STATEMENT):
+        yield listed[start : start + ROWS_PER_STATEMENT]
+
+
+def _outcome_authors(
+    session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]
+) -> None:
+    """Gives each of the batch's reply outcomes the author of its request, when the
+    request was read in this batch or before."""
+    outcomes = tables.get(ReplyOutcomeRow)
+    if not outcomes:
+        return
+    known = {row["id"]: row["author_key"] for row in tables.get(ReplyRequestRow, ())}
+    for chunk in _chunks({row["id"] for row in outcomes} - known.keys()):
+        found = select(ReplyRequestRow.id, ReplyRequestRow.author_key).where(
+            ReplyRequestRow.id.in_(chunk)
+        )
+        known.update(session.execute(found).tuples().all())
+    for row in outcomes:
+        row["author_key"] = known.get(row["id"])
+
+
+def _late_outcome_authors(
+    session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]
+) -> set[str]:
+    """Gives the outcomes folded before their request (now in the batch) its author; the
+    authors of the batch's requests."""
+    requests = tables.get(ReplyRequestRow, ())
+    for chunk in _chunks(row["id"] for row in requests):
+        author = (
+            select(ReplyRequestRow.author_key)
+            .where(ReplyRequestRow.id == ReplyOutcomeRow.id)
+            .scalar_subquery()
+        )
+        session.execute(
+            update(ReplyOutcomeRow)
+            .where(ReplyOutcomeRow.id.in_(chunk), ReplyOutcomeRow.author_key.is_(None))
+            .values(author_key=author)
+        )
+    return {row["author_key"] for row in requests}
 
 
 def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, Any]]]) -> set[str]:
@@ -352,11 +364,10 @@ def _erased(session: Session, tables: Mapping[type[Projected], list[dict[str, An
     authors = {
         row["author_key"] for table in (*PERSONAL_TABLES, *DERIVED) for row in tables.get(table, ())
     }
-    authors |= {a for row in tables.get(AlertRow, ()) if (a := alert_author(row)) is not None}
+    authors |= {alert_author(row) for row in tables.get(AlertRow, ())}
+    authors.discard(None)
     found: set[str] = set()
-    listed = sorted(authors)
-    for start in range(0, len(listed), ROWS_PER_STATEMENT):
-        chunk = listed[start : start + ROWS_PER_STATEMENT]
+    for chunk in _chunks(authors):
         found.update(session.scalars(select(ErasureRow.id).where(ErasureRow.id.in_(chunk))))
     return found
 
@@ -383,6 +394,8 @@ class Projector:
         self.settings = settings
         self.folder = Folder(settings, database)
         self.group_id = f"{settings.app_id}-projector"
+        # How many of the records folded had their offsets committed (for tests, metrics).
+        self.committed = 0
 
     async def run(self) -> None:
         """Reads and folds until cancelled."""
@@ -403,6 +416,7 @@ class Projector:
                 await self._fold(messages)
                 try:
                     await consumer.commit()
+                    self.committed = self.folder.folded + self.folder.skipped
                 except (CommitFailedError, KafkaError) as exc:
                     # Partitions moved: whoever has them reads this batch again, harmlessly.
                     log.info("projector commit skipped", error=type(exc).__name__)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import time as clock_time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from records import ReviewItem
 from records.moderation import AuditRecord, AuthorLedger, Decision
@@ -28,7 +28,7 @@ from worker.db.handling import DbHandlingView
 from worker.db.models import AuditRow, CaseRow, DecisionRow, EmergencyRow, LedgerRow, QueueItemRow
 from worker.moderation.ledger import enrich
 from worker.moderation.policy import ModerationConfig
-from worker.read_views import Publish
+from worker.read_views import Cursor, Publish
 from worker.sla import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
@@ -57,6 +57,9 @@ def _ledgers(database: Database, keys: Iterable[str]) -> dict[str, AuthorLedger]
 
 class DbReviewView:
     """``ctx.views.review`` over the queue_items and decisions tables."""
+
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, database: Database, config: ModerationConfig, clock: Clock) -> None:
         self.database = database
@@ -97,6 +100,24 @@ class DbReviewView:
     def get(self, item_id: str) -> ReviewItem | None:
         found = self._items(QueueItemRow.id == item_id)
         return found[0] if found else None
+
+    def page(
+        self, lane: Lane | None, status: str | None, after: Cursor | None, limit: int
+    ) -> list[ReviewItem]:
+        where: list[ColumnElement[bool]] = []
+        if lane is not None:
+            where.append(QueueItemRow.lane == lane)
+        if status is not None:
+            where.append(QueueItemRow.status == status)
+        if after is not None:
+            made, item_id = _at(after[0]), after[1]
+            where.append(
+                or_(
+                    QueueItemRow.made_at > made,
+                    and_(QueueItemRow.made_at == made, QueueItemRow.id > item_id),
+                )
+            )
+        return self._items(*where, order=(QueueItemRow.made_at, QueueItemRow.id), limit=limit)
 
     def many(self, item_ids: Iterable[str]) -> dict[str, ReviewItem]:
         listed = sorted(set(item_ids))
@@ -185,6 +206,9 @@ def _utc(at: datetime) -> datetime:
 class DbLedgerView:
     """``ctx.views.ledger`` over the author_ledgers table."""
 
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
+
     def __init__(self, database: Database, clock: Clock) -> None:
         self.database = database
         self.clock = clock
@@ -230,6 +254,9 @@ def _end(value: date | datetime) -> tuple[datetime, bool]:
 class DbAuditView:
     """``ctx.views.audit`` over the audit_records table, within the retention period."""
 
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
+
     def __init__(self, database: Database, config: ModerationConfig, clock: Clock) -> None:
         self.database = database
         self.config = config
@@ -268,6 +295,9 @@ class DbAuditView:
 
 class DbSlaView:
     """``ctx.views.sla`` over the cases and emergency_changes tables."""
+
+    # Answers by queries: worker/read_views.py's off_loop reads it off the event loop.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, database: Database, policy: SlaPolicy | None = None) -> None:
         self.database = database

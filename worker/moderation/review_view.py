@@ -52,6 +52,7 @@ from worker.moderation.erasure import (
 )
 from worker.moderation.ledger import apply_record, enrich
 from worker.moderation.policy import ModerationConfig
+from worker.read_views import Cursor, page_of
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -273,6 +274,11 @@ class ReviewView:
 
     def get(self, item_id: str) -> ReviewItem | None:
         return self._state.get(item_id)
+
+    def page(
+        self, lane: Lane | None, status: str | None, after: Cursor | None, limit: int
+    ) -> list[ReviewItem]:
+        return page_of(self.items(lane, status), after, limit)
 
     def decisions(self, item_id: str) -> list[Decision]:
         """The decisions on an item; an erased author's with the officers' notes blanked

@@ -1,8 +1,12 @@
 """The JSON API of the moderation workflow (officers' app and other council systems).
 
-GET  /api/review?lane=&status=      review items (open by default); with channel=,
-                                    assignee= (mine, unassigned or a name) or label=,
-                                    the open items that pass, each with its assignee
+GET  /api/review?lane=&status=&limit=&after=
+                                    review items (open by default), oldest first, a page
+                                    of ``limit`` (100; at most MAX_PAGE) after the cursor
+                                    ``after`` (the previous page's "next")
+GET  /api/review?channel=&assignee=&label=&lane=
+                                    the open items that pass (assignee: mine, unassigned
+                                    or a name), each with its assignee
 GET  /api/review/{item_id}          one item, its decisions and the messages to send
 POST /api/decisions                 {"item_id", "action", "note", "reference", "labels",
                                      "approved_by", "id"}: 201, 200 for a repeat, 409 for
@@ -33,12 +37,22 @@ from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
 from worker.moderation.service import submit_decision
-from worker.read_views import AuditReader, LedgerReader, ReviewReader
+from worker.read_views import (
+    MAX_PAGE,
+    AuditReader,
+    BadCursor,
+    LedgerReader,
+    ReviewReader,
+    cursor_of,
+    off_loop,
+    read_cursor,
+)
 from worker.web.keys import CTX_KEY
 from worker.web.page_models import csv_cell
 from worker.web.security import error_response, require_permission
 
 MAX_BODY_BYTES = 16 * 1024
+DEFAULT_PAGE = 100
 
 V = TypeVar("V")
 
@@ -82,9 +96,25 @@ async def review_items(request: web.Request) -> web.Response:
     if status not in ("open", "closed", "all"):
         return error_response(400, "status must be open, closed or all")
     if any(request.query.get(name) for name in FILTERS):
-        return _filtered(request, user.name, status)
-    items = _review(request).items(lane=lane, status=None if status == "all" else status)
-    return web.json_response({"items": [item.to_json_dict() for item in items]})
+        return await off_loop(_ctx(request).views, _filtered, request, user.name, status)
+    try:
+        limit = int(request.query.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        return error_response(400, f"limit must be a whole number from 1 to {MAX_PAGE}")
+    after = request.query.get("after")
+    try:
+        cursor = read_cursor(after) if after else None
+    except BadCursor as exc:
+        return error_response(400, f"after: {exc}")
+    # One more than asked tells whether another page follows.
+    views = _ctx(request).views
+    wanted = None if status == "all" else status
+    items = await off_loop(views, _review(request).page, lane, wanted, cursor, limit + 1)
+    shown = items[:limit]
+    next_page = cursor_of(shown[-1]) if len(items) > limit else None
+    return web.json_response({"items": [item.to_json_dict() for item in shown], "next": next_page})
 
 
 def _filtered(request: web.Request, user: str, status: str | None) -> web.Response:
@@ -113,16 +143,18 @@ def _filtered(request: web.Request, user: str, status: str | None) -> web.Respon
 async def review_item(request: web.Request) -> web.Response:
     require_permission(request, "view")
     review = _review(request)
-    item = review.get(request.match_info["item_id"])
+    views = _ctx(request).views
+    item = await off_loop(views, review.get, request.match_info["item_id"])
     if item is None:
         return error_response(404, f"no review item {request.match_info['item_id']!r}")
-    ledger = _ledgers(request).get(item.comment.author_key)
-    config = _ctx(request).views.moderation_config
+    ledger = await off_loop(views, _ledgers(request).get, item.comment.author_key)
+    decisions = await off_loop(views, review.decisions, item.id)
+    config = views.moderation_config
     messages = messages_for(config.messages, item, ledger) if config is not None else []
     return web.json_response(
         {
             "item": item.to_json_dict(),
-            "decisions": [d.to_json_dict() for d in review.decisions(item.id)],
+            "decisions": [d.to_json_dict() for d in decisions],
             "messages": [{"kind": m.kind, "text": m.text} for m in messages],
         }
     )
@@ -198,7 +230,7 @@ async def author(request: web.Request) -> web.Response:
     key = request.match_info["author_key"]
     if ":" not in key:
         return error_response(400, "an author key is platform:author_id")
-    ledger = _ledgers(request).get(key)
+    ledger = await off_loop(_ctx(request).views, _ledgers(request).get, key)
     if ledger is None:
         return error_response(404, f"no record for author {key!r}")
     return web.json_response(_ledger_json(ledger, request))
@@ -220,7 +252,8 @@ def _flag(request: web.Request, name: str) -> bool | None:
 
 async def blocks(request: web.Request) -> web.Response:
     require_permission(request, "view")
-    ledgers = _ledgers(request).blocks(appealable=_flag(request, "appealable"))
+    appealable = _flag(request, "appealable")
+    ledgers = await off_loop(_ctx(request).views, _ledgers(request).blocks, appealable)
     return web.json_response({"blocks": [_ledger_json(ledger, request) for ledger in ledgers]})
 
 
@@ -291,8 +324,12 @@ def _date(request: web.Request, name: str) -> date | None:
 
 async def audit_csv(request: web.Request) -> web.Response:
     require_permission(request, "export_audit")
-    records = _audit(request).records(
-        _date(request, "from"), _date(request, "to"), request.query.get("author") or None
+    records = await off_loop(
+        _ctx(request).views,
+        _audit(request).records,
+        _date(request, "from"),
+        _date(request, "to"),
+        request.query.get("author") or None,
     )
     out = io.StringIO()
     writer = csv.writer(out)

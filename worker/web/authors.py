@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from records.moderation import AuditRecord, AuthorLedger
+from records.moderation import AuditRecord, AuthorLedger, Role
+from worker.read_views import off_loop
 from worker.web.page_models import ACTION_TEXT, CATEGORY_TEXT, item_view, local_time, safe_url
 from worker.web.pages import CTX, render, require_user
 
@@ -183,22 +184,27 @@ def author_context(
     }
 
 
-async def author_page(request: web.Request) -> web.StreamResponse:
-    user = require_user(request)
+def _author_page_context(request: web.Request, role: Role, key: str) -> dict[str, Any]:
     ctx = request.app[CTX]
-    key = request.match_info["author_key"]
     ledger_view = ctx.views.ledger
     audit_view = ctx.views.audit
     review_view = ctx.views.review
     ledger = ledger_view.get(key) if ledger_view is not None else None
     records = list(audit_view.records(author=key)) if audit_view is not None else []
     items = [
-        item_view(item, role=user.role, now=ctx.clock.now(), zone=ctx.zone)
+        item_view(item, role=role, now=ctx.clock.now(), zone=ctx.zone)
         for item in (review_view.open_for_author(key) if review_view else [])
     ]
     if ledger is None and not records and not items:
         raise web.HTTPNotFound(text="Nothing is known about this author.")
-    return render(request, "author.html", author_context(key, ledger, records, items, ctx.zone))
+    return author_context(key, ledger, records, items, ctx.zone)
+
+
+async def author_page(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)
+    key = request.match_info["author_key"]
+    context = await off_loop(request.app[CTX].views, _author_page_context, request, user.role, key)
+    return render(request, "author.html", context)
 
 
 def setup(web_app: web.Application) -> None:

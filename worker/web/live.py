@@ -2,8 +2,9 @@
 
 The stream carries only counts and a version string (never comment text); the page
 then fetches the re-rendered queue, which goes through the same escaping as any page.
-The review view is polled every ``live_interval`` seconds: cheap (it is in memory) and
-independent of how the view is fed. The stream ends when the session that opened it ends.
+The review view is polled every ``live_interval`` seconds, off the event loop when it
+reads the database (worker/read_views.py's off_loop), so that a slow query elsewhere
+does not hold the stream up. The stream ends when the session that opened it ends.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import json
 
 from aiohttp import web
 
-from worker.web.pages import PAGES_KEY, queue_snapshot, require_user
+from worker.read_views import off_loop
+from worker.web.pages import CTX, PAGES_KEY, queue_snapshot, require_user
 from worker.web.session import SESSION, SESSIONS_KEY
 
 __all__ = ["setup"]
@@ -43,7 +45,7 @@ async def queue_events(request: web.Request) -> web.StreamResponse:
             # The stream keeps no one signed in: it ends with the session (idle, signed out).
             if session is not None and not manager.still_valid(session):
                 break
-            snapshot = queue_snapshot(request)
+            snapshot = await off_loop(request.app[CTX].views, queue_snapshot, request)
             if snapshot["version"] != last_version:
                 last_version = snapshot["version"]
                 payload = json.dumps(snapshot, separators=(",", ":"))

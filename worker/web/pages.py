@@ -29,6 +29,7 @@ from worker.handling.presence import PresenceBoard
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.messages import MessageError, messages_for
 from worker.moderation.service import submit_decision
+from worker.read_views import off_loop
 from worker.users import User, UserError, UserStore, open_store
 from worker.web import csp
 from worker.web.page_models import (
@@ -422,7 +423,7 @@ def _flash(request: web.Request) -> str:
 
 async def queue_page(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
-    context = _queue_context(request, user)
+    context = await off_loop(_ctx(request).views, _queue_context, request, user)
     query = request.query_string
     fragment = "/fragments/queue" + (f"?{query}" if query else "")
     context.update({"flash": _flash(request), "fragment_href": fragment})
@@ -431,7 +432,8 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
 
 async def queue_fragment(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
-    return render(request, "_queue.html", _queue_context(request, user))
+    context = await off_loop(_ctx(request).views, _queue_context, request, user)
+    return render(request, "_queue.html", context)
 
 
 def _item_or_404(request: web.Request) -> ReviewItem:
@@ -464,8 +466,8 @@ def _messages(request: web.Request, item: ReviewItem) -> list[dict[str, str]]:
     return [{"title": MESSAGE_TITLES.get(m.kind, m.kind), "text": m.text} for m in found]
 
 
-def _item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str, Any]:
-    context = _core_item_context(request, user, item)
+async def _item_context(request: web.Request, user: User, item: ReviewItem) -> dict[str, Any]:
+    context = await off_loop(_ctx(request).views, _core_item_context, request, user, item)
     for extra in request.app[ITEM_EXTRAS]:
         context.update(extra(request, user, item))
     return context
@@ -493,12 +495,12 @@ def _core_item_context(request: web.Request, user: User, item: ReviewItem) -> di
 
 async def item_page(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
-    item = _item_or_404(request)
+    item = await off_loop(_ctx(request).views, _item_or_404, request)
     presence = _ctx(request).views.presence
     if presence is not None and request.method == "GET":
         # Opening the item counts as being on it; the page's heartbeat keeps it so.
         await asyncio.to_thread(presence.touch, item.id, user.name)
-    return render(request, "item.html", _item_context(request, user, item))
+    return render(request, "item.html", await _item_context(request, user, item))
 
 
 def _field_for(message: str) -> str:
@@ -525,10 +527,12 @@ async def decide(request: web.Request) -> web.StreamResponse:
         await request.app[DECIDE_KEY](_ctx(request), user, decision)
     except DecisionRefused as refused:
         view = _ctx(request).views.review
-        item = view.get(decision.item_id) if view is not None else None
+        item = None
+        if view is not None:
+            item = await off_loop(_ctx(request).views, view.get, decision.item_id)
         if item is None or refused.status == 403:
             raise _refusal(refused) from None
-        context = _item_context(request, user, item)
+        context = await _item_context(request, user, item)
         field_name = _field_for(refused.message) if action else "action"
         message = refused.message if action else "Choose a decision."
         context.update(

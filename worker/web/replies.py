@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from records.sla import Case, EmergencyChange
+from worker.read_views import off_loop
 from worker.web.page_models import author_href, duration_text, item_href, local_time
 from worker.web.pages import CTX, render, require_user
 
@@ -74,6 +75,12 @@ async def replies_page(request: web.Request) -> web.StreamResponse:
     view = _sla(request)
     if view is None:
         return render(request, "replies.html", {"running": False})
+    context = await off_loop(request.app[CTX].views, _board, request, view)
+    return render(request, "replies.html", context)
+
+
+def _board(request: web.Request, view: Any) -> dict[str, Any]:
+    """The open cases soonest due, with the day's and week's figures."""
     ctx = request.app[CTX]
     now = ctx.clock.now()
     review = ctx.views.review
@@ -101,13 +108,12 @@ async def replies_page(request: web.Request) -> web.StreamResponse:
         {"label": "Today within target", "value": today_pct, "detail": today_detail},
         {"label": "This week within target", "value": week_pct, "detail": week_detail},
     ]
-    context = {
+    return {
         "running": True,
         "cases": rows,
         "figures": figures,
         "hidden": max(0, totals["open"] - len(rows)),
     }
-    return render(request, "replies.html", context)
 
 
 def _emergency_context(view: Any, user: Any, zone: ZoneInfo) -> dict[str, Any]:

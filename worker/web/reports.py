@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from records import CATEGORIES
+from worker.read_views import off_loop
 from worker.sla import report as sla_report
 from worker.web.charts import stacked_bars
 from worker.web.page_models import CATEGORY_TEXT, csv_cell, daily_counts
@@ -129,7 +130,8 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     except PeriodError as exc:
         errors.append(str(exc))
         start, end = today - timedelta(days=DEFAULT_DAYS - 1), today
-    volumes = _volume_rows(request, start, end)
+    views = request.app[CTX].views
+    volumes = await off_loop(views, _volume_rows, request, start, end)
     labels = [row["day"].strftime("%d %b") for row in volumes]
     series = [
         (CATEGORY_TEXT[c], f"triage-chart__bar--{c}", [float(row[c]) for row in volumes])
@@ -139,7 +141,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     volume_summary = (
         "Totals: " + ", ".join(f"{CATEGORY_TEXT[c].lower()} {totals[c]}" for c in CATEGORIES) + "."
     )
-    compliance = _compliance(request, start, end)
+    compliance = await off_loop(views, _compliance, request, start, end)
     context: dict[str, Any] = {
         "errors": errors,
         "error_count": len(errors),
@@ -204,7 +206,7 @@ async def volumes_csv(request: web.Request) -> web.StreamResponse:
     start, end = _period_or_400(request)
     rows = [
         [row["day"].isoformat(), *(row[c] for c in CATEGORIES)]
-        for row in _volume_rows(request, start, end)
+        for row in await off_loop(request.app[CTX].views, _volume_rows, request, start, end)
     ]
     return _csv_response(f"labelled-comments-{start}-to-{end}.csv", ["day", *CATEGORIES], rows)
 
@@ -213,7 +215,9 @@ async def compliance_csv(request: web.Request) -> web.StreamResponse:
     """The SLA part's report per day, overall and per channel, in its own CSV format."""
     require_user(request)
     start, end = _period_or_400(request)
-    rows = _compliance(request, start, end, per_channel=True)
+    rows = await off_loop(
+        request.app[CTX].views, _compliance, request, start, end, per_channel=True
+    )
     if rows is None:
         raise web.HTTPServiceUnavailable(text="Reply tracking is not running.")
     return web.Response(

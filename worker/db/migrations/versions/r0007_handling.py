@@ -2,7 +2,7 @@
 and who has an item open now (presence, with an expiry).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from worker.db.migrations.versions.r0002_read_side import TZ, _indexes, _table, _text
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
