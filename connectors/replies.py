@@ -54,6 +54,7 @@ from records.reply import (
     ReplyStatus,
     load_replying_policy,
     replies_enabled,
+    warning_decision,
 )
 
 __all__ = [
@@ -197,8 +198,7 @@ class ReplyRunner(TopicRunner):
         status = self.outcomes.get(request.id)
         if status == "sent":
             # Written again in case the last run stopped before it: the same comment id.
-            post = self._council_post(request, self.posted.get(request.id))
-            return await self._write(self.settings.topics.comments, *post)
+            return await self._after_sent(request, self.posted.get(request.id))
         if status == "sending":
             reason = (
                 "interrupted while the platform was asked: check the post on the platform "
@@ -228,8 +228,20 @@ class ReplyRunner(TopicRunner):
         if not await self._outcome(request, "sent", posted_id=posted.id):
             return False
         log.info("reply sent", reply_id=request.id, platform=request.platform)
-        key, value = self._council_post(request, posted.id)
-        return await self._write(self.settings.topics.comments, key, value)
+        return await self._after_sent(request, posted.id)
+
+    async def _after_sent(self, request: ReplyRequest, posted_id: str | None) -> bool:
+        """The sent reply as the council's post in the thread (it closes the reply case)
+        and, for a written warning, the "warn" decision the author's ledger counts."""
+        key, value = self._council_post(request, posted_id)
+        if not await self._write(self.settings.topics.comments, key, value):
+            return False
+        decision = warning_decision(request, datetime.fromtimestamp(self.now(), UTC))
+        if decision is None:
+            return True
+        # Keyed by item id, as the moderation agent reads decisions.
+        topic = self.settings.topics.decisions
+        return await self._write(topic, decision.item_id.encode(), encode(decision))
 
     async def _failed(self, request: ReplyRequest, reason: str) -> bool:
         self.failed += 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from records.base import Record, UtcDatetime
 from records.comment import MAX_TEXT_CHARS
+from records.ids import keyed_decision_id
+from records.moderation import Decision
 from records.policy import invalid, read_policy
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "load_replying_policy",
     "replies_enabled",
     "reply_id",
+    "warning_decision",
 ]
 
 ReplyTemplate = Literal[
@@ -189,3 +193,27 @@ def load_replying_policy(path: Path) -> ReplyingPolicy:
 def replies_enabled(policy: ReplyingPolicy, override: bool | None) -> bool:
     """``TRIAGE_REPLIES_ENABLED`` when set, else the policy's ``replying.enabled``."""
     return policy.enabled if override is None else override
+
+
+def warning_decision(request: ReplyRequest, at: datetime) -> Decision | None:
+    """The "warn" decision a sent written warning stands for, so that the author's ledger
+    counts it as the policy asks; None for any other reply. Its id comes from the reply's,
+    so writing it again after a crash is the same decision. The manager who approved the
+    warning made the decision (a warning needs one's approval); a written warning is a
+    moderation step."""
+    if request.template != "warning" or request.approved_by is None:
+        return None
+    return Decision(
+        id=keyed_decision_id(request.approved_by, f"reply-warning:{request.id}"),
+        item_id=request.item_id,
+        lane="moderation",
+        action="warn",
+        by=request.approved_by,
+        role="manager",
+        decided_at=at,
+        note=f"Written warning sent from the tool (asked for by {request.requested_by}).",
+        approved_by=request.approved_by,
+        comment_key=request.comment_key,
+        conversation_key=request.conversation_key,
+        author_key=f"{request.platform}:{request.author_id}",
+    )

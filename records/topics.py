@@ -69,6 +69,8 @@ TABLE: tuple[Row, ...] = (
     # Replies sent from the tool (records/reply.py): who asked, who approved, what was sent.
     Row("triage.reply-requests", "delete", "decisions", records=True, schema="reply-request"),
     Row("triage.reply-outcomes", "delete", "decisions", records=True, schema="reply-outcome"),
+    # Assignments and internal notes (records/handling.py), kept as long as the decisions.
+    Row("triage.handling", "delete", "decisions", records=True, schema="handling-record"),
     # Every switch has its own key, so compaction keeps the whole history.
     Row(
         "triage.emergency",
@@ -182,6 +184,11 @@ class Topics:
     def reply_outcomes(self) -> str:
         # Written by `triage connect actions` only, keyed by reply id.
         return self._name("triage.reply-outcomes")
+
+    @property
+    def handling(self) -> str:
+        # Written by the officers' app and API only, keyed by review item id.
+        return self._name("triage.handling")
 
     def all(self) -> tuple[str, ...]:
         """Every topic of :data:`TABLE`, with the prefix."""

@@ -28,6 +28,7 @@ from records.topics import TopicSpec
 from worker import gauges, triage
 from worker.clock import Clock
 from worker.context import WorkerContext
+from worker.handling import part as handling_part
 from worker.moderation import agent as moderation_agent
 from worker.notify.config import NotifySettings
 from worker.notify.service import NotifyService
@@ -49,6 +50,7 @@ PARTS: tuple[Callable[[Runtime, WorkerContext], None], ...] = (
     sla_agent.register,
     moderation_agent.register,
     replies_part.register,
+    handling_part.register,
 )
 
 
@@ -133,10 +135,11 @@ def create_app(
         for channel in vars(rt.channels).values():
             await channel.maybe_declare()
         # The erasure list: no agent writes it (`triage erase` does), the projector reads it.
-        erasures = rt.specs[settings.topics.erasures]
-        await ensure_topic(
-            settings.kafka, erasures, settings.partitions, settings.replication_factor
-        )
+        # The officers' app writes triage.handling; the projector reads both.
+        for name in (settings.topics.erasures, settings.topics.handling):
+            await ensure_topic(
+                settings.kafka, rt.specs[name], settings.partitions, settings.replication_factor
+            )
         started["declared"] = True
         _maybe_ready()
 

@@ -24,6 +24,9 @@ from worker.settings import Settings
 from worker.sla.policy import SlaPolicy, load_sla_policy
 
 if TYPE_CHECKING:
+    from worker.handling.part import HandlingSink
+    from worker.handling.presence import PresenceBoard
+    from worker.handling.reader import HandlingReader
     from worker.moderation.agent import Moderation
     from worker.moderation.policy import ModerationConfig
     from worker.moderation.review_view import ModerationState, TopicReader
@@ -59,6 +62,11 @@ class Views:
     triage: Triage | None = None
     # Replying from the tool (worker/replies/part.py).
     replies: ReplyDesk | None = None
+    # Assignments and internal notes (worker/handling/): read, and written to
+    # triage.handling; who has an item open now (the database's presence table).
+    handling: HandlingReader | None = None
+    handling_sink: HandlingSink | None = None
+    presence: PresenceBoard | None = None
     # The officers' accounts, once the web app has loaded them.
     users: UserStore | None = None
 

@@ -73,6 +73,11 @@ class Settings(KafkaSettings):
     # A signed-in session ends after this long without a request, and this long after sign-in.
     web_session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     web_session_lifetime_hours: float = Field(default=10.0, gt=0, le=24 * 31)
+    # "Being handled by": an officer's presence on an item lasts this long after the item
+    # page's last heartbeat (the page sends one every third of it).
+    web_presence_ttl_s: float = Field(default=75.0, ge=15, le=600)
+    # The longest reply the council's Mastodon server takes (its statuses.max_characters).
+    mastodon_max_characters: int = Field(default=500, ge=1, le=100_000)
     # Cookies always Secure and HSTS on every response (set when served over HTTPS).
     secure_cookies: bool = False
     # Replying from the tool: None follows the policy's replying.enabled.

@@ -16,6 +16,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 from pydantic import BaseModel  # noqa: E402
 
 from records import Comment, DeadLetter, ReviewItem, TriageResult, Verdict  # noqa: E402
+from records.handling import HandlingRecord  # noqa: E402
 from records.moderation import AuditRecord, Decision, ItemModeration, LabelExample  # noqa: E402
 from records.privacy import Erasure  # noqa: E402
 from records.reply import ReplyOutcome, ReplyRequest  # noqa: E402
@@ -40,6 +41,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "erasure": Erasure,
     "reply-request": ReplyRequest,
     "reply-outcome": ReplyOutcome,
+    "handling-record": HandlingRecord,
     # The SLA part's own topics.
     "sla-event": SlaMessage,
     "sla-state": SlaState,

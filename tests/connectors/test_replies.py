@@ -20,6 +20,7 @@ from connectors.reply_posts import check_request
 from records import Comment, decode, encode
 from records.admin import ensure_topic
 from records.kafka import KafkaConnection
+from records.moderation import Decision
 from records.reply import ReplyOutcome, ReplyRequest
 from tests.polling import until
 from worker.cli import cli
@@ -468,6 +469,21 @@ async def test_replies_are_posted_once_each_and_survive_a_restart(
     assert (reply.thread_id, reply.in_reply_to, reply.kind) == ("thread-1", "42_1", "reply")
     assert council[f"facebook:{final[warning.id].posted_id}"].kind == "direct_message"
     assert council[f"x:{final[tweet.id].posted_id}"].author.id == "999"
+
+    # Each sent written warning is a "warn" decision by the approving manager, so the
+    # author's ledger counts it: the first warning (again after the crash, the same id)
+    # and the one approved later; no other reply is a decision.
+    decisions = await records_on(broker.bootstrap, topics.decisions, 3, Decision)
+    warned = {d.id: d for d in decisions}
+    assert len(warned) == 2
+    assert {d.item_id for d in warned.values()} == {warning.item_id, waiting.item_id}
+    assert {(d.action, d.by, d.role, d.approved_by) for d in warned.values()} == {
+        ("warn", "mona", "manager", "mona")
+    }
+    assert {d.author_key for d in warned.values()} == {
+        f"facebook:{warning.author_id}",
+        f"facebook:{waiting.author_id}",
+    }
     # The bad record is dead-lettered on each reading: the crash left it uncommitted.
     letters = await dead_letters(broker.bootstrap, topics.deadletter, expected=2)
     assert [letter.error.split(":")[0] for letter in letters] == ["invalid reply request"] * 2

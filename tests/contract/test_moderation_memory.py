@@ -179,3 +179,33 @@ def test_an_urgent_post_out_of_hours_alerts_on_call_once():
     forgotten = StepState(view=ModerationState(config=config, clock=ManualClock(later)))
     _, out = logic.step(forgotten, ItemRead(night, Origin(topics.review, 0, 5)), later)
     assert [s for s in out.sends if s.topic == topics.alerts] == []
+
+
+def test_while_emergency_mode_is_on_every_urgent_post_alerts_on_call():
+    """An urgent post in working hours alerts on-call while emergency mode was on when it
+    came in, and says so; one in working hours outside the emergency does not."""
+    from records.sla import Alert
+    from worker.sla.policy import WorkingTimePolicy
+    from worker.sla.worktime import WorkCalendar
+
+    start = datetime(2030, 1, 8, 9, 30, tzinfo=UTC)
+    config = ModerationConfig()
+    topics = Topics()
+    logic = ModerationStep(
+        config,
+        ZoneInfo("Europe/London"),
+        topics,
+        WorkCalendar(WorkingTimePolicy()),
+        emergency=lambda at: at >= start,
+    )
+    state = StepState(view=ModerationState(config=config, clock=ManualClock(NOW)))
+    before = urgent(1, datetime(2030, 1, 8, 9, 0, tzinfo=UTC))
+    _, out = logic.step(state, ItemRead(before, Origin(topics.review, 0, 0)), NOW)
+    assert [s for s in out.sends if s.topic == topics.alerts] == []
+    during = urgent(2, datetime(2030, 1, 8, 10, 0, tzinfo=UTC))
+    _, out = logic.step(state, ItemRead(during, Origin(topics.review, 0, 1)), NOW)
+    [sent] = [s for s in out.sends if s.topic == topics.alerts]
+    alert = decode(sent.value, Alert)
+    assert (alert.kind, alert.subject) == ("urgent_out_of_hours", during.id)
+    assert alert.data["emergency"] is True
+    assert "while emergency mode is on" in alert.message

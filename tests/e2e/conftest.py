@@ -220,3 +220,21 @@ def run_axe(page: Any) -> list[dict[str, Any]]:
     )
     violations: list[dict[str, Any]] = result["violations"]
     return violations
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Every axe-core violation on the page, WCAG 2.2's target-size rule switched on (axe
+    leaves it off unless asked); the page's context must allow the injection."""
+    if not AXE.exists():
+        pytest.fail("node_modules/axe-core is missing: run `npm ci` at the repository root")
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations'],"
+        " rules: {'target-size': {enabled: true}}})"
+    )
+    ran = {r["id"] for kind in ("passes", "violations", "incomplete") for r in result[kind]}
+    assert "target-size" in ran  # the rule did run on the page's controls
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+    ]

@@ -19,10 +19,12 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from records import Author, Comment, Reason, ReviewItem, Signals, Verdict
+from records.handling import HandlingRecord
 from records.moderation import AuditRecord, Decision
 from records.sla import Case, EmergencyChange
 from worker.clock import ManualClock
 from worker.context import WorkerContext
+from worker.handling.state import HandlingState, HandlingView
 from worker.moderation.ledger import BREACH_ACTIONS, appeal_date
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import ModerationState, fill, install_views
@@ -251,6 +253,8 @@ class Site:
     decisions: AppliedDecisions
     app: web.Application
     emergency: list[EmergencyChange]
+    # Assignments and notes, folded at once as the projector would.
+    handling: HandlingState = field(default_factory=HandlingState)
 
 
 # Cheap argon2 parameters for test accounts (the hash records them, so sign-in is cheap too).
@@ -301,7 +305,15 @@ def build_site(
     ctx.views.users = users if users is not None else make_users(data_dir)
     decisions = AppliedDecisions(state)
     ctx.views.decision_sink = decisions
+    handling = HandlingState()
+
+    async def record_handling(record: HandlingRecord) -> None:
+        handling.add(record)
+
+    ctx.views.handling_sink = record_handling
+    assert ctx.views.review is not None
+    ctx.views.handling = HandlingView(handling, ctx.views.review)
     if configure is not None:
         configure(ctx)
     app = create_web_app(ctx)
-    return Site(ctx, state, clock, decisions, app, published)
+    return Site(ctx, state, clock, decisions, app, published, handling)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -14,7 +13,7 @@ from playwright.sync_api import expect
 from records import Signals, encode
 from records.reply import ReplyingPolicy, ReplyOutcome, ReplyRequest
 from records.sla import EmergencyChange
-from tests.e2e.conftest import AXE, Served, sign_in
+from tests.e2e.conftest import Served, axe_violations, sign_in
 from tests.e2e.site import NOW, sample_items
 from worker.context import WorkerContext
 from worker.replies.desk import ReplyDesk
@@ -221,27 +220,12 @@ def test_a_refused_reply_is_shown_again_with_its_error(replying, new_page):
     expect(page.get_by_label("Send as a private message to the author")).to_be_checked()
     assert page.title().startswith("Error:")
     assert sink.sent == []
-    assert _axe(page) == []
+    assert axe_violations(page) == []
     page.get_by_label("Your reply").fill("Thanks, reported to Highways.")
     page.get_by_role("button", name="Send reply").click()
     expect(page.get_by_role("alert")).to_contain_text("Reply queued")
     [request] = sink.sent
     assert (request.text, request.private) == ("Thanks, reported to Highways.", True)
-
-
-def _axe(page: Any) -> list[dict[str, Any]]:
-    """Every axe-core violation, WCAG 2.2's target-size rule switched on."""
-    page.add_script_tag(path=str(AXE))
-    result: dict[str, Any] = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations'],"
-        " rules: {'target-size': {enabled: true}}})"
-    )
-    ran = {r["id"] for kind in ("passes", "violations", "incomplete") for r in result[kind]}
-    assert "target-size" in ran  # the rule did run on the page's controls
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-        for v in result["violations"]
-    ]
 
 
 @pytest.mark.parametrize("item", ["i-bins", "i-phone", "i-rude"])
@@ -260,4 +244,4 @@ def test_axe_finds_no_violation_on_the_reply_section(replying, new_page, shot, i
         expect(page.locator(".triage-reply")).to_have_count(1)
     page.wait_for_load_state("networkidle")
     shot(page, f"reply-{item}")
-    assert _axe(page) == []
+    assert axe_violations(page) == []

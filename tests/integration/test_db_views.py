@@ -16,7 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from records import ReviewItem, encode
+from records.handling import HandlingRecord
 from records.moderation import Decision, ItemModeration
+from records.privacy import Erasure
 from records.sla import EmergencyChange
 from tests.e2e.site import (
     FAST_HASHER,
@@ -31,8 +33,12 @@ from tests.e2e.site import (
     verdict,
 )
 from worker.clock import ManualClock
+from worker.db.handling import DbHandlingView
 from worker.db.projector import Folder
 from worker.db.views import DbAuditView, DbLedgerView, DbReviewView, DbSlaView
+from worker.handling.filters import UNASSIGNED, QueueFilter
+from worker.handling.presence import PresenceBoard
+from worker.handling.state import HandlingState, HandlingView
 from worker.moderation.policy import ModerationConfig
 from worker.moderation.review_view import (
     AuditView,
@@ -115,6 +121,8 @@ def topic_of(settings: Settings, record: object) -> str:
         "ItemModeration": names.moderation,
         "Decision": names.decisions,
         "EmergencyChange": names.emergency,
+        "HandlingRecord": names.handling,
+        "Erasure": names.erasures,
     }
     return kinds[type(record).__name__]
 
@@ -127,12 +135,18 @@ class Both:
     folder: Folder
     offsets: dict[str, int]
     settings: Settings
+    handling: tuple[HandlingView, DbHandlingView]
+    handling_state: HandlingState
 
     def add(self, *new: object) -> None:
         """One more batch for both sides."""
         fill(self.state, new)
         for record in new:
-            if isinstance(record, EmergencyChange):
+            if isinstance(record, HandlingRecord):
+                self.handling_state.add(record)
+            elif isinstance(record, Erasure):
+                self.handling_state.erase(record.author_key)
+            elif isinstance(record, EmergencyChange):
                 self.memory[3].apply_emergency(record)
             elif type(record).__name__ == "Case":
                 self.memory[3].apply_case(record)  # type: ignore[arg-type]
@@ -158,7 +172,10 @@ def both(database):
         DbAuditView(database, config, clock),
         DbSlaView(database),
     )
-    out = Both(memory, db, state, Folder(settings, database), {}, settings)
+    handling_state = HandlingState()
+    handling = (HandlingView(handling_state, memory[0]), DbHandlingView(database, db[0]))
+    folder = Folder(settings, database)
+    out = Both(memory, db, state, folder, {}, settings, handling, handling_state)
     out.add(*records())
     return out
 
@@ -320,6 +337,95 @@ def test_the_stamp_changes_when_the_queue_does(both):
     )
     both.add(later)
     assert db.stamp() != after
+
+
+def handled(i: int, kind, item: str, *, minutes: int = 0, **extra) -> HandlingRecord:
+    return HandlingRecord(
+        id=f"h-{i}",
+        kind=kind,
+        item_id=item,
+        lane="moderation",
+        by="maya",
+        at=NOW + timedelta(minutes=minutes),
+        author_key=extra.pop("author_key", "facebook:x1"),
+        **extra,
+    )
+
+
+def test_assignments_notes_and_filters_agree(both):
+    """Assignments (the last one counts), their history, notes, and the queue filtered
+    by lane, channel, assignee and label agree, limits and counts included; an erasure
+    blanks the notes on both sides."""
+    memory, db = both.handling
+    moved = both.state.items["i-x05"]
+    elsewhere = moved.comment.model_copy(update={"channel": "Hitchin Town Hall"})
+    both.add(
+        moved.model_copy(update={"comment": elsewhere}),
+        handled(1, "assign", "i-x01", assignee="olivia"),
+        handled(2, "assign", "i-x02", assignee="maya"),
+        handled(3, "unassign", "i-x02", minutes=1),
+        handled(4, "assign", "i-x06", assignee="maya"),
+        handled(5, "assign", "i-x06", assignee="olivia", minutes=2),
+        handled(6, "note", "i-x06", text="Pat rang", author_key="facebook:x6"),
+        handled(7, "assign", "i-bins", assignee="olivia"),
+    )
+    assert db.assignments(["i-x01", "i-x02", "i-x06", "nope"]) == memory.assignments(
+        ["i-x01", "i-x02", "i-x06", "nope"]
+    )
+    assert db.assignment("i-x06").assignee == "olivia"
+    assert db.assignment("i-x02") is None
+    for item in ("i-x02", "i-x06", "i-bins", "nope"):
+        assert db.history(item) == memory.history(item)
+        assert db.notes(item) == memory.notes(item)
+    assert db.record("h-6") == memory.record("h-6")
+    assert db.record("h-none") is None
+    filters = [
+        QueueFilter(),
+        QueueFilter(assignee="olivia"),
+        QueueFilter(assignee="maya"),
+        QueueFilter(assignee=UNASSIGNED),
+        QueueFilter(label="abusive"),
+        QueueFilter(label="service_request", assignee="olivia"),
+        QueueFilter(channel="Hitchin Town Hall"),
+        QueueFilter(channel="North Herts Council", assignee=UNASSIGNED, label="abusive"),
+        QueueFilter(lane="response", assignee="olivia"),
+    ]
+    for where in filters:
+        assert db.open_counts(where) == memory.open_counts(where), where
+        for lane in ("urgent", "response", "moderation"):
+            for limit in (3, 100):
+                assert ids(db.queue(lane, where, limit)) == ids(memory.queue(lane, where, limit))
+    assert sorted(ids(db.queue("moderation", QueueFilter(assignee="olivia"), 10))) == [
+        "i-x01",
+        "i-x06",
+    ]
+    assert ids(db.queue("moderation", QueueFilter(channel="Hitchin Town Hall"), 10)) == ["i-x05"]
+    assert db.queue("moderation", filters[5], 10) == []
+    # A retried assignment read again after later ones moves nothing, on either side.
+    both.add(handled(4, "assign", "i-x06", assignee="maya"))
+    assert db.assignment("i-x06").assignee == memory.assignment("i-x06").assignee == "olivia"
+    both.add(Erasure(author_key="facebook:x6", erased_at=NOW, by="maya", reason="SAR-1"))
+    assert [n.text for n in db.notes("i-x06")] == ["[erased]"]
+    assert db.notes("i-x06") == memory.notes("i-x06")
+
+
+def test_presence_is_shared_by_two_apps_and_expires(database):
+    """Two boards on one database (two web processes) see each other's officers until the
+    expiry passes without a heartbeat; leaving takes the officer off at once."""
+    clock = ManualClock(NOW)
+    one, two = PresenceBoard(database, clock, 60), PresenceBoard(database, clock, 60)
+    stamp = two.stamp()
+    one.touch("i-1", "olivia")
+    two.touch("i-1", "maya")
+    two.touch("i-2", "maya")
+    assert one.present(["i-1", "i-2", "i-3"]) == {"i-1": ["maya", "olivia"], "i-2": ["maya"]}
+    assert two.stamp() != stamp
+    clock.advance(timedelta(seconds=45))
+    one.touch("i-1", "olivia")  # a heartbeat
+    clock.advance(timedelta(seconds=20))
+    assert two.present() == {"i-1": ["olivia"]}
+    one.leave("i-1", "olivia")
+    assert two.present() == {}
 
 
 @pytest.fixture

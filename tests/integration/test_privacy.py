@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from records import TriageResult
 from records.admin import ensure_topic
+from records.handling import HandlingRecord
 from records.moderation import Decision, LabelExample
 from records.privacy import Erasure
 from records.reply import ReplyOutcome, ReplyRequest
@@ -29,6 +30,7 @@ from worker.db.models import (
     AuditRow,
     CommentRow,
     DecisionRow,
+    HandlingRow,
     PrivacyLog,
     ReplyOutcomeRow,
     ReplyRequestRow,
@@ -50,6 +52,20 @@ def results() -> list[TriageResult]:
         )
         for item in sample_items()
     ]
+
+
+def a_note() -> HandlingRecord:
+    """An officer's internal note on the erased author's item, quoting them."""
+    return HandlingRecord(
+        id="h-note-fake",
+        kind="note",
+        item_id="i-fake",
+        lane="moderation",
+        by="olivia",
+        at=NOW,
+        text="Says the water is poisoned again; rang Rumour Mill back",
+        author_key=ERASED_AUTHOR,
+    )
 
 
 def a_decision() -> Decision:
@@ -112,7 +128,14 @@ async def site(broker, topic_prefix, database_url, produce, monkeypatch):
     and the CLI's settings pointing at both."""
     settings = worker_settings(broker, topic_prefix, database_url=database_url)
     names = settings.topics
-    for name in (names.verdicts, names.review, names.decisions, names.cases, names.audit):
+    for name in (
+        names.verdicts,
+        names.review,
+        names.decisions,
+        names.cases,
+        names.audit,
+        names.handling,
+    ):
         await ensure_topic(settings.kafka, name, 2)
     for name in (names.reply_requests, names.reply_outcomes):
         await ensure_topic(settings.kafka, name, 2)
@@ -121,6 +144,7 @@ async def site(broker, topic_prefix, database_url, produce, monkeypatch):
     await produce(names.verdicts, results(), key=lambda r: r.comment.conversation_key)
     await produce(names.review, sample_items(), key=lambda item: item.id)
     await produce(names.decisions, [a_decision()], key="i-fake")
+    await produce(names.handling, [a_note()], key="i-fake")
     await produce(names.cases, sample_cases(), key=lambda case: case.conversation_key)
     await produce(names.audit, [earlier_block()], key=ERASED_AUTHOR)
     database = Database(database_url)
@@ -166,6 +190,8 @@ async def test_subject_access_exports_one_persons_data_and_logs_it(site, tmp_pat
     assert document["comments"][0]["record"]["comment"]["text"].startswith("The council has")
     assert [row["id"] for row in document["review_items"]] == ["i-fake"]
     assert [row["id"] for row in document["decisions"]] == ["d-hide-fake"]
+    # Officers' internal notes on the person's items are theirs to see too.
+    assert [row["record"]["text"] for row in document["handling"]] == [a_note().text]
     assert [row["id"] for row in document["audit_records"]] == ["d-old-block"]
     assert document["cases"] == []
     assert [row["id"] for row in document["reply_requests"]] == ["r-fake"]
@@ -187,6 +213,7 @@ async def test_subject_access_exports_one_persons_data_and_logs_it(site, tmp_pat
         "audit_records": 1,
         "reply_requests": 1,
         "reply_outcomes": 1,
+        "handling": 1,
     }
 
 
@@ -217,6 +244,7 @@ def rows_of(database: Database, author_key: str) -> dict[str, list[dict]]:
                 AuditRow,
                 ReplyRequestRow,
                 ReplyOutcomeRow,
+                HandlingRow,
             )
         }
 
@@ -238,6 +266,8 @@ def assert_erased(database: Database) -> None:
     assert item["comment"]["url"] is None
     assert item["verdict"]["reasons"][0]["evidence"] == ERASED
     assert rows["decisions"][0]["note"] == ERASED
+    (note,) = rows["handling"]
+    assert (note["text"], note["by"]) == (ERASED, "olivia")
     (block,) = rows["audit_records"]
     assert (block["action"], block["decided_by"]) == ("block", "maya")
     assert block["appealable_from"] == earlier_block().appealable_from.isoformat()
@@ -301,16 +331,21 @@ async def test_erase_needs_an_admin_and_writes_nothing_otherwise(site, broker):
 
 async def test_retention_deletes_rows_older_than_the_policy_allows(site):
     """`triage db retention` deletes the rows past their period (here: comments older
-    than 90 days, none of the samples) and logs the counts."""
+    than 90 days, none of the samples, and a note older than six years) and logs the
+    counts."""
     _, database = site
     with database.write() as session:
         old = session.get(CommentRow, "facebook:c-fake")
         assert old is not None
         old.created_at = NOW - timedelta(days=4000)
+        note = session.get(HandlingRow, a_note().id)
+        assert note is not None
+        note.at = NOW - timedelta(days=4000)
     result = await triage("db", "retention")
     assert result.exit_code == 0, result.output
     deleted = json.loads(result.stdout)["deleted"]
     assert deleted["comments"] == 1
+    assert deleted["handling"] == 1
     assert deleted["audit_records"] == 0
     with database.read() as session:
         assert session.get(CommentRow, "facebook:c-fake") is None

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from records.handling import HandlingRecord
 from records.moderation import Decision
 from records.reply import ReplyRequest
 from records.sla import EmergencyChange
@@ -133,6 +134,51 @@ async def test_two_web_apps_read_the_database_and_write_to_kafka(folded, read_to
             return bool((await (await api.get(f"{second}/api/emergency")).json())["active"])
 
         await until_async(active, True, "the switch folded")
+
+
+async def test_assignments_and_presence_are_shared_by_two_web_apps(folded, read_topic):
+    """An assignment and a note made through one `triage web` go to triage.handling and,
+    folded by the projector, show on the other app and after both restart; an officer
+    with an item open on one app is "being handled by" on the other's queue."""
+    settings, _, token = folded
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with (
+        web_app(settings) as first,
+        web_app(settings) as second,
+        aiohttp.ClientSession(headers=bearer) as api,
+    ):
+
+        async def assignee(base: str) -> str | None:
+            got = await (await api.get(f"{base}/api/review/i-rude/handling")).json()
+            if "error" in got:
+                return got["error"]  # not folded yet
+            return got["assignment"]["assignee"] if got["assignment"] else None
+
+        await until_async(lambda: assignee(second), None, "the item on the second app")
+        sent = await api.post(
+            f"{first}/api/review/i-rude/assignment", json={"assignee": "maya", "id": "a1"}
+        )
+        assert sent.status == 201, await sent.text()
+        note = await api.post(f"{first}/api/review/i-rude/notes", json={"text": "Rang Pat"})
+        assert note.status == 201, await note.text()
+        records = await read_topic(settings.topics.handling, 2, HandlingRecord)
+        assert [(r.kind, r.by) for r in records] == [("assign", "maya"), ("note", "maya")]
+        await until_async(lambda: assignee(second), "maya", "the assignment folded")
+
+        async def mine(base: str) -> list[str]:
+            got = await (await api.get(f"{base}/api/review?assignee=mine")).json()
+            return [item["id"] for item in got["items"]]
+
+        assert await mine(second) == ["i-rude"]
+        beat = await api.post(f"{first}/api/review/i-fake/presence")
+        assert beat.status == 204
+        present = await (await api.get(f"{second}/api/review/i-fake/handling")).json()
+        assert present["present"] == ["maya"]
+    # Both apps stopped and started again: the assignment and the note are still there.
+    async with web_app(settings) as again, aiohttp.ClientSession(headers=bearer) as api:
+        got = await (await api.get(f"{again}/api/review/i-rude/handling")).json()
+        assert got["assignment"]["assignee"] == "maya"
+        assert [n["text"] for n in got["notes"]] == ["Rang Pat"]
 
 
 async def test_a_web_app_alone_sends_replies_and_follows_them(folded, read_topic):

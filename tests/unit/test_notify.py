@@ -354,7 +354,12 @@ def test_urgent_out_of_hours_goes_to_on_call_without_the_post():
     assert facts["Channel"] == "facebook: nherts"
     assert facts["Received"] == "Sat 05 Dec 2026 03:00"
     assert facts["Why urgent"] == "Emergencies: flooding"
+    assert "Emergency mode" not in facts
     assert message.posts == ()
     assert "the officer on call" in render_text(message)
+    # Posted while emergency mode is on, the mail says so.
+    emergency = alert.model_copy(update={"data": {**alert.data, "emergency": True}})
+    (during,) = routed(emergency, policy=policy)
+    assert dict(during.facts)["Emergency mode"] == "on"
     with pytest.raises(NoRoute, match="on_call"):
         routed(alert)

@@ -16,6 +16,7 @@ from records.reply import (
     load_replying_policy,
     replies_enabled,
     reply_id,
+    warning_decision,
 )
 from worker.replies.desk import ReplyDesk, ReplyRefused
 from worker.settings import DEFAULT_POLICY
@@ -202,3 +203,68 @@ def test_the_policy_section_is_off_by_default_and_overridable(tmp_path: Path):
     with pytest.raises(PolicyError) as error:
         load_replying_policy(path)
     assert "replying.acknowledgment" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("platform", "private", "fits", "too_long"),
+    [
+        ("x", False, "a" * 280, "a" * 281),
+        # CJK weighs 2 on X: 140 fit.
+        ("x", False, "水" * 140, "水" * 141),
+        # A URL weighs 23 however long.
+        ("x", False, "b" * 256 + " https://example.org/" + "p" * 300, "b" * 257 + " https://e.org"),
+        # A direct status starts with "@pat ", which Mastodon counts.
+        ("mastodon", True, "a" * 495, "a" * 496),
+        ("mastodon", False, "a" * 500, "a" * 501),
+        ("facebook", False, "a" * 8_000, "a" * 8_001),
+        ("facebook", True, "a" * 2_000, "a" * 2_001),
+        ("instagram", False, "a" * 2_200, "a" * 2_201),
+    ],
+)
+async def test_a_reply_over_the_platforms_limit_is_refused_before_it_is_queued(
+    platform, private, fits, too_long
+):
+    """Each platform's limit, counted as the platform counts, is checked before sending:
+    a reply at the limit is queued, one character more is refused with the counts."""
+    d, written = desk()
+    await d.send(item(platform), OFFICER, key="fits", text=fits, private=private)
+    with pytest.raises(ReplyRefused) as refused:
+        await d.send(item(platform), OFFICER, key="long", text=too_long, private=private)
+    assert refused.value.status == 422
+    assert f"on {platform} takes at most" in refused.value.message
+    # One character over: by 1, or 2 for a character X weighs double.
+    assert refused.value.message.endswith(("shorten it by 1", "shorten it by 2"))
+    assert len(written) == 1
+
+
+async def test_the_mastodon_limit_follows_the_councils_server():
+    """A Mastodon server set to take 1,000 characters takes a 900-character reply."""
+    written: list[ReplyRequest] = []
+
+    async def sink(request: ReplyRequest) -> None:
+        written.append(request)
+
+    d = ReplyDesk(enabled=True, sink=sink, texts=lambda t, i: t, now=lambda: AT, mastodon_max=1_000)
+    await d.send(item("mastodon"), OFFICER, key="k", text="a" * 900)
+    assert len(written) == 1
+    with pytest.raises(ReplyRefused, match="1,001 characters"):
+        await d.send(item("mastodon"), OFFICER, key="k2", text="a" * 1_001)
+
+
+def test_a_sent_written_warning_is_a_warn_decision_by_the_approving_manager():
+    """Only an approved warning stands for a decision; its id is the same every time."""
+    base = ReplyRequest(
+        id="r-1", item_id="rv-1", comment_key="facebook:42_7", platform="facebook",
+        channel="NHDC page", thread_id="42", author_id="a1", text="Hello Pat.",
+        template="warning", private=True, requested_by="olive", requested_at=AT,
+        needs_approval=True,
+    )  # fmt: skip
+    assert warning_decision(base, AT) is None
+    approved = base.model_copy(update={"approved_by": "mona", "approved_at": AT})
+    decision = warning_decision(approved, AT)
+    assert decision is not None
+    assert (decision.action, decision.by, decision.role) == ("warn", "mona", "manager")
+    assert decision.author_key == "facebook:a1"
+    assert warning_decision(approved, AT.replace(hour=11)).id == decision.id
+    plain = approved.model_copy(update={"template": "acknowledgement"})
+    assert warning_decision(plain, AT) is None

@@ -24,6 +24,7 @@ from worker.db.models import (
     CommentRow,
     DecisionRow,
     ErasureRow,
+    HandlingRow,
     LedgerRow,
     Projected,
     QueueItemRow,
@@ -55,6 +56,8 @@ PERSONAL_TABLES: tuple[type[Projected], ...] = (
     # The replies sent to them (an outcome's author comes from its request).
     ReplyRequestRow,
     ReplyOutcomeRow,
+    # Officers' notes on their items (triage.handling).
+    HandlingRow,
 )
 # The tables derived from those (worker/db/derive.py), redacted with them; a subject
 # access export has their contents already, from the tables above and the ledger.
@@ -126,8 +129,9 @@ def redact(table: type[Projected], record: dict[str, Any]) -> dict[str, Any]:
         out["account_handle"] = None
         _reasons(out.get("reasons"))
         _note(out, "note")
-    elif table is DecisionRow:
-        _note(out, "note")
+    elif table is DecisionRow or table is HandlingRow:
+        # A decision's note; an officer's internal note on the item (its text).
+        _note(out, "note", "text")
     elif table is CaseRow:
         _note(out, "suggested_reply")
     elif table is ReplyRequestRow or table is ReplyOutcomeRow:

@@ -40,9 +40,11 @@ __all__ = [
     "DecisionRow",
     "EmergencyRow",
     "ErasureRow",
+    "HandlingRow",
     "LedgerRow",
     "LegacyImport",
     "ModerationRow",
+    "PresenceRow",
     "PrivacyLog",
     "Projected",
     "QueueItemRow",
@@ -142,6 +144,19 @@ class PrivacyLog(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     # Rows per table exported, redacted or deleted.
     rows: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PresenceRow(Base):
+    """An officer who has an item open, until ``seen_at`` is older than the presence
+    expiry (worker/web/presence.py). Ephemeral: heartbeats renew it, and nothing else
+    keeps it, so it is neither on a topic nor rebuilt."""
+
+    __tablename__ = "presence"
+
+    item_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Seconds since the epoch, from the web process's clock.
+    seen_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 # -- the read side, folded from the topics by worker/db/projector.py ------------------------
@@ -277,6 +292,22 @@ class EmergencyRow(Projected, Base):
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     active: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class HandlingRow(Projected, Base):
+    """An assignment, unassignment or internal note (triage.handling); an item's current
+    assignee is its assign or unassign row read last (worker/db/handling.py)."""
+
+    __tablename__ = "handling"
+    __table_args__ = (Index("ix_handling_item", "item_id", "kind", "source_offset"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    assignee: Mapped[str | None] = mapped_column(Text, index=True)
+    author_key: Mapped[str] = mapped_column(Text, index=True)
 
 
 class ReplyRequestRow(Projected, Base):

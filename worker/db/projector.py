@@ -1,8 +1,9 @@
 """The projector: folds triage.verdicts, triage.review, triage.moderation,
 triage.decisions, triage.cases, triage.emergency, triage.alerts, triage.audit, the replies
-sent from the tool (triage.reply-requests, triage.reply-outcomes) and the erasure list
-(triage.erasures) into the read-side tables (worker/db/models.py), and in the
-same transaction derives the queue and the author ledgers from them (worker/db/derive.py).
+sent from the tool (triage.reply-requests, triage.reply-outcomes), assignments and notes
+(triage.handling) and the erasure list (triage.erasures) into the read-side tables
+(worker/db/models.py), and in the same transaction derives the queue and the author
+ledgers from them (worker/db/derive.py).
 
 It reads in a consumer group of its own (``<app id>-projector``), so it neither takes
 partitions from the worker's agents nor depends on them, and it commits its offsets only
@@ -35,13 +36,14 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, func, or_, select, true, update
+from sqlalchemy import and_, delete, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from records import ReviewItem, TriageResult
 from records.codec import InvalidRecord, decode
+from records.handling import HandlingRecord
 from records.moderation import AuditRecord, Decision, ItemModeration
 from records.privacy import Erasure
 from records.reply import ReplyOutcome, ReplyRequest
@@ -57,6 +59,7 @@ from worker.db.models import (
     DecisionRow,
     EmergencyRow,
     ErasureRow,
+    HandlingRow,
     LedgerRow,
     ModerationRow,
     Projected,
@@ -168,6 +171,7 @@ def folds(settings: Settings) -> dict[str, Fold]:
             ReplyOutcomeRow,
             _columns_of(ReplyOutcomeRow, id="reply_id", author_key=lambda _outcome: None),
         ),
+        topics.handling: Fold(HandlingRecord, HandlingRow, _columns_of(HandlingRow)),
     }
 
 
@@ -185,6 +189,10 @@ def _upsert(session: Session, table: type[Projected], rows: list[dict[str, Any]]
         if table is ModerationRow:
             # Closed is final: no open record replaces a closed one.
             later = and_(later, or_(target.status != "closed", new.status == "closed"))
+        elif table is HandlingRow:
+            # The first copy counts: a retried assignment read later must not move it
+            # after the assignments made since (worker/db/handling.py orders by offset).
+            later = false()
         elif table in DERIVED:
             # Derived rows are written only when they changed (worker/db/derive.py).
             later = true()
@@ -231,6 +239,9 @@ class Folder:
             row["source_offset"] = message.offset
             rows = by_table.setdefault(fold.table, {})
             known = rows.get(row["id"])
+            if known is not None and fold.table is HandlingRow:
+                self.folded += 1
+                continue  # the first copy counts, as in the table
             if not (known and known.get("status") == "closed" and fold.table is ModerationRow):
                 rows[row["id"]] = row
             self.folded += 1

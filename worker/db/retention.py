@@ -36,6 +36,7 @@ from worker.db.models import (
     AuditRow,
     CommentRow,
     DecisionRow,
+    HandlingRow,
     PrivacyLog,
     Projected,
     QueueItemRow,
@@ -81,6 +82,8 @@ def cutoffs(
         AuditRow: (AuditRow.decided_at, now - retention.audit_days * days),
         ReplyRequestRow: (ReplyRequestRow.requested_at, decisions),
         ReplyOutcomeRow: (ReplyOutcomeRow.at, decisions),
+        # Assignments and notes: as long as their topic keeps them (the decisions' period).
+        HandlingRow: (HandlingRow.at, decisions),
     }
 
 

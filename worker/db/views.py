@@ -24,6 +24,7 @@ from records.sla import Case, EmergencyChange
 from records.verdict import Lane
 from worker.clock import Clock
 from worker.db.engine import Database
+from worker.db.handling import DbHandlingView
 from worker.db.models import AuditRow, CaseRow, DecisionRow, EmergencyRow, LedgerRow, QueueItemRow
 from worker.moderation.ledger import enrich
 from worker.moderation.policy import ModerationConfig
@@ -388,6 +389,7 @@ def install(
     """Puts the database's views where the web app reads them; the SLA view is returned
     so that the caller can give it a way to publish emergency switches."""
     views.review = DbReviewView(database, config, clock)
+    views.handling = DbHandlingView(database, views.review)
     views.ledger = DbLedgerView(database, clock)
     views.audit = DbAuditView(database, config, clock)
     views.moderation_config = config

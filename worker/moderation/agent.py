@@ -14,7 +14,7 @@ decision delivered twice is recorded once).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -63,11 +63,12 @@ class Moderation:
         zone: ZoneInfo,
         *,
         calendar: WorkCalendar | None = None,
+        emergency: Callable[[datetime], bool] | None = None,
     ) -> None:
         self.rt = rt
         self.reader = reader
         self.topics = rt.settings.topics
-        self.logic = ModerationStep(config, zone, self.topics, calendar)
+        self.logic = ModerationStep(config, zone, self.topics, calendar, emergency)
         self.state = StepState(view=state)
         self.dead = DeadLetters(rt, agent=AGENT)
         self.breaker = Breaker.from_settings(rt.settings)
@@ -224,7 +225,15 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
     ctx.views.decision_sink = sink
     # Working time as the SLA part has it: urgent posts outside it alert the on-call officer.
     calendar = WorkCalendar(load_sla_policy(settings.policy).working_time)
-    moderation = Moderation(rt, state, reader, config, ctx.zone, calendar=calendar)
+
+    def emergency_at(instant: datetime) -> bool:
+        # The SLA part's view of the switches (registered before this part).
+        sla = ctx.views.sla
+        return sla is not None and sla.emergency.active_at(instant)
+
+    moderation = Moderation(
+        rt, state, reader, config, ctx.zone, calendar=calendar, emergency=emergency_at
+    )
     ctx.views.moderation = moderation
     # One subscription to both inputs: faust assigns co-partitioned topics together, so
     # an item and its decisions reach the same worker. Not declared from here (each

@@ -30,7 +30,7 @@ pending decision's input only then, so a restart reads it again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -279,10 +279,12 @@ def block_alert(record: AuditRecord, now: datetime, posts: Sequence[AuditRecord]
 URGENT_ALERT_WITHIN = timedelta(days=3)
 
 
-def urgent_alert(item: ReviewItem, now: datetime) -> Alert:
-    """The on-call officer's alert of an urgent post that arrived out of hours: where,
-    when and why it is urgent, in the policy's words; not the post or its author."""
+def urgent_alert(item: ReviewItem, now: datetime, *, emergency: bool = False) -> Alert:
+    """The on-call officer's alert of an urgent post that arrived out of hours, or at any
+    hour while emergency mode is on: where, when and why it is urgent, in the policy's
+    words; not the post or its author."""
     comment = item.comment
+    when = "while emergency mode is on" if emergency else "out of hours"
     verdict = item.verdict
     reasons = dict.fromkeys(r.clause for r in (verdict.reasons if verdict else ()) if r.clause)
     return Alert(
@@ -291,7 +293,7 @@ def urgent_alert(item: ReviewItem, now: datetime) -> Alert:
         severity="critical",
         subject=item.id,
         message=(
-            f"An urgent post on {comment.platform} ({comment.channel}) arrived out of hours "
+            f"An urgent post on {comment.platform} ({comment.channel}) arrived {when} "
             "and waits in the urgent lane."
         ),
         created_at=now,
@@ -303,6 +305,7 @@ def urgent_alert(item: ReviewItem, now: datetime) -> Alert:
             "labels": ", ".join(verdict.labels) if verdict else "",
             "reasons": "; ".join(reasons),
             "for": "on_call",
+            "emergency": emergency,
         },
     )
 
@@ -415,7 +418,9 @@ class StepState:
 
 class ModerationStep:
     """The moderation logic for one policy, time zone and set of topic names;
-    ``calendar`` (working time) tells out-of-hours posts, None for no such alerts."""
+    ``calendar`` (working time) tells out-of-hours posts, None for no such alerts;
+    ``emergency`` tells whether emergency mode was on at an instant (the SLA part's
+    switches): while it is, every urgent post alerts the on-call officer."""
 
     def __init__(
         self,
@@ -423,11 +428,13 @@ class ModerationStep:
         zone: ZoneInfo,
         topics: Topics,
         calendar: WorkCalendar | None = None,
+        emergency: Callable[[datetime], bool] | None = None,
     ) -> None:
         self.config = config
         self.zone = zone
         self.topics = topics
         self.calendar = calendar
+        self.emergency = emergency
 
     def step(
         self, state: StepState, record: StepRecord, now: datetime
@@ -484,7 +491,8 @@ class ModerationStep:
 
     def _on_call(self, state: StepState, item: ReviewItem, now: datetime, out: _Out) -> None:
         received = item.comment.received_at
-        if self.calendar is None or self.calendar.is_open(received):
+        emergency = self.emergency is not None and self.emergency(received)
+        if self.calendar is None or (self.calendar.is_open(received) and not emergency):
             return
         if now - received > URGENT_ALERT_WITHIN:
             # An old item read again (its alert may have aged off triage.alerts): the
@@ -493,7 +501,7 @@ class ModerationStep:
         alert_id = urgent_alert_id(item.id)
         if alert_id in state.view.alert_ids:
             return  # alerted already: a replayed item, or a restart before the ack
-        alert = urgent_alert(item, now)
+        alert = urgent_alert(item, now, emergency=emergency)
         out.send(self.topics.alerts, alert.id, encode(alert))
         state.view.add_alert(alert)
 

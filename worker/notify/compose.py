@@ -147,6 +147,7 @@ def _facts(alert: Alert, zone: ZoneInfo) -> tuple[Fact, ...]:
             ("Received", _local(data.get("received_at"), zone)),
             ("Found", data.get("labels")),
             ("Why urgent", data.get("reasons")),
+            ("Emergency mode", "on" if data.get("emergency") else None),
             ("Review item", data.get("item_id")),
         )
     elif alert.kind.startswith("sla_"):

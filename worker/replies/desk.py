@@ -29,6 +29,7 @@ from records.reply import (
     ReplyTemplate,
     reply_id,
 )
+from worker.replies.limits import too_long
 from worker.users import User
 
 __all__ = [
@@ -120,8 +121,11 @@ class ReplyDesk:
         sink: ReplySink | None,
         texts: TemplateText,
         now: Callable[[], datetime],
+        mastodon_max: int = 500,
     ) -> None:
         self.enabled = enabled
+        # The council's Mastodon server's limit (worker/replies/limits.py).
+        self.mastodon_max = mastodon_max
         self.sink = sink
         self.texts = texts
         self.now = now
@@ -198,6 +202,14 @@ class ReplyDesk:
             raise ReplyRefused(
                 422, f"replies cannot be sent on {comment.platform} from the tool; reply there"
             )
+        private = private or chosen in PRIVATE_TEMPLATES
+        counted = body
+        if comment.platform == "mastodon" and private and comment.author.handle:
+            # A direct status starts with the mention; Mastodon counts its user part only.
+            counted = f"@{comment.author.handle.lstrip('@').split('@')[0]} {body}"
+        over = too_long(comment.platform, counted, private=private, mastodon_max=self.mastodon_max)
+        if over is not None:
+            raise ReplyRefused(422, over)
         needs = chosen in APPROVAL_NEEDED
         manager = user.at_least("manager")
         now = self.now()
@@ -213,7 +225,7 @@ class ReplyDesk:
             author_handle=comment.author.handle,
             text=body,
             template=chosen,
-            private=private or chosen in PRIVATE_TEMPLATES,
+            private=private,
             requested_by=user.name,
             requested_at=now,
             needs_approval=needs,

@@ -79,6 +79,7 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
         sink=sink,
         texts=template_text(ctx, policy),
         now=rt.clock.now,
+        mastodon_max=settings.mastodon_max_characters,
     )
     ctx.views.replies = desk
     dead = ReaderDeadLetters(DeadLetters(rt, agent="replies-view"))

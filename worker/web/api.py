@@ -4,6 +4,9 @@ GET  /api/review?lane=&status=&limit=&after=
                                     review items (open by default), oldest first, a page
                                     of ``limit`` (100; at most MAX_PAGE) after the cursor
                                     ``after`` (the previous page's "next")
+GET  /api/review?channel=&assignee=&label=&lane=
+                                    the open items that pass (assignee: mine, unassigned
+                                    or a name), each with its assignee
 GET  /api/review/{item_id}          one item, its decisions and the messages to send
 POST /api/decisions                 {"item_id", "action", "note", "reference", "labels",
                                      "approved_by", "id"}: 201, 200 for a repeat, 409 for
@@ -29,6 +32,7 @@ from aiohttp import web
 from records.moderation import AuditRecord, AuthorLedger
 from records.verdict import LANES
 from worker.context import WorkerContext
+from worker.handling.filters import FilterError, parse_filter
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.ledger import history
 from worker.moderation.messages import messages_for
@@ -78,14 +82,21 @@ def _audit(request: web.Request) -> AuditReader:
     return _running(_ctx(request).views.audit, "audit")
 
 
+FILTERS = ("channel", "assignee", "label")
+# Open items per lane a filtered list returns at most.
+FILTERED_LIMIT = 1000
+
+
 async def review_items(request: web.Request) -> web.Response:
-    require_permission(request, "view")
+    user = require_permission(request, "view")
     lane = request.query.get("lane") or None
     if lane is not None and lane not in LANES:
         return error_response(400, f"lane must be one of {list(LANES)}")
     status: str | None = request.query.get("status", "open")
     if status not in ("open", "closed", "all"):
         return error_response(400, "status must be open, closed or all")
+    if any(request.query.get(name) for name in FILTERS):
+        return await off_loop(_ctx(request).views, _filtered, request, user.name, status)
     try:
         limit = int(request.query.get("limit", DEFAULT_PAGE))
     except ValueError:
@@ -104,6 +115,29 @@ async def review_items(request: web.Request) -> web.Response:
     shown = items[:limit]
     next_page = cursor_of(shown[-1]) if len(items) > limit else None
     return web.json_response({"items": [item.to_json_dict() for item in shown], "next": next_page})
+
+
+def _filtered(request: web.Request, user: str, status: str | None) -> web.Response:
+    """Open items by lane, channel, assignee ("mine", "unassigned" or a name) and label."""
+    if status != "open":
+        return error_response(400, "channel, assignee and label filter open items only")
+    handling = _ctx(request).views.handling
+    if handling is None:
+        return error_response(503, "assignment is not running in this app")
+    try:
+        where = parse_filter(request.query, user)
+    except FilterError as exc:
+        return error_response(400, str(exc))
+    lanes = [where.lane] if where.lane else list(LANES)
+    items = [item for lane in lanes for item in handling.queue(lane, where, FILTERED_LIMIT)]
+    assigned = handling.assignments(item.id for item in items)
+    out = []
+    for item in items:
+        entry = item.to_json_dict()
+        record = assigned.get(item.id)
+        entry["assignee"] = record.assignee if record is not None else None
+        out.append(entry)
+    return web.json_response({"items": out})
 
 
 async def review_item(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from worker.context import WorkerContext
 from worker.web import (
     api,
     authors,
+    handling,
     live,
     ops,
     pages,
@@ -39,6 +40,6 @@ def create_web_app(ctx: WorkerContext, *, officers: bool = True) -> web.Applicat
     for part in (ops, security, api, sla_api, pages):
         part.setup(web_app, ctx)
     # The pages' areas, on the sessions, templates and middlewares pages.setup installed.
-    for area in (live, authors, replies, replying, reports, privacy):
+    for area in (live, authors, replies, replying, handling, reports, privacy):
         area.setup(web_app)
     return web_app

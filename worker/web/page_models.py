@@ -195,6 +195,9 @@ class ItemView:
     due_colour: str = "grey"
     actions: list[ActionButton] = field(default_factory=list)
     more_actions: bool = False
+    # Whom the item is assigned to, and the other officers who have it open now.
+    assignee: str = ""
+    handled_by: list[str] = field(default_factory=list)
 
     def without_actions(self) -> ItemView:
         return replace(self, actions=[], more_actions=False)

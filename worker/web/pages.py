@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from aiohttp import web
 
 from records import CATEGORIES, ReviewItem
 from worker.context import WorkerContext
+from worker.handling.filters import MINE, UNASSIGNED, FilterError, QueueFilter, parse_filter
+from worker.handling.presence import PresenceBoard
 from worker.moderation.decisions import DecisionRefused, DecisionRequest
 from worker.moderation.messages import MessageError, messages_for
 from worker.moderation.service import submit_decision
@@ -222,13 +224,19 @@ def _one_item(
 
 
 def queue_snapshot(request: web.Request) -> dict[str, object]:
-    """Counts per lane, a one-line summary and a version that changes with the queue."""
-    view = _ctx(request).views.review
+    """Counts per lane, a one-line summary and a version that changes with the queue,
+    its assignments and who has which item open."""
+    views = _ctx(request).views
+    view = views.review
     counts = dict.fromkeys(LANE_ORDER, 0)
     stamp = ""
     if view is not None:
         counts.update({k: v for k, v in view.open_counts().items() if k in counts})
         stamp = view.stamp()
+    if views.handling is not None:
+        stamp += "|" + views.handling.stamp()
+    if views.presence is not None:
+        stamp += "|" + views.presence.stamp()
     digest = hashlib.sha256(f"{stamp}|{sorted(counts.items())}".encode())
     summary = (
         "Queue updated: "
@@ -238,19 +246,67 @@ def queue_snapshot(request: web.Request) -> dict[str, object]:
     return {"version": digest.hexdigest()[:16], "counts": counts, "summary": summary}
 
 
+def queue_filter(request: web.Request, user: User) -> QueueFilter:
+    """The queue's filters in the address; a bad value is a 400 that names it."""
+    try:
+        return parse_filter(request.query, user.name)
+    except FilterError as exc:
+        raise web.HTTPBadRequest(text=f"The filter cannot be used: {exc}.") from None
+
+
+def _filter_form(request: web.Request, where: QueueFilter, user: User) -> dict[str, Any]:
+    """The queue's filter form: the options and what is chosen now."""
+    store = _ctx(request).views.users
+    officers = [u.name for u in store.users() if u.at_least("officer")] if store else []
+    chosen = request.query.get("assignee", "")
+    assignees = [("", "Anyone"), (MINE, "Assigned to me"), (UNASSIGNED, "Not assigned")]
+    assignees += [(name, name) for name in officers if name != user.name]
+    return {
+        "active": where.active,
+        "lanes": [("", "All lanes")] + [(lane, LANE_TITLES[lane]) for lane in LANE_ORDER],
+        "lane": where.lane or "",
+        "channel": where.channel or "",
+        "assignees": assignees,
+        "assignee": chosen if chosen in (MINE, UNASSIGNED) else where.assignee,
+        "labels": [("", "Any label")] + [(c, CATEGORY_TEXT[c]) for c in CATEGORIES],
+        "label": where.label or "",
+    }
+
+
 def _queue_context(request: web.Request, user: User) -> dict[str, Any]:
-    """The first ``LANE_LIMIT`` items of each lane, in queue order, and every lane's count."""
-    view = _ctx(request).views.review
+    """The first ``LANE_LIMIT`` items of each lane that pass the filters, in queue order,
+    every lane's count, whom each is assigned to and who else has it open."""
+    views = _ctx(request).views
+    view = views.review
+    where = queue_filter(request, user)
     snapshot = queue_snapshot(request)
     counts: dict[str, int] = snapshot["counts"]  # type: ignore[assignment]
-    shown = {lane: view.queue(lane, LANE_LIMIT) if view is not None else [] for lane in LANE_ORDER}
-    ledger_view = _ctx(request).views.ledger
+    handling = views.handling
+    lanes_shown = [lane for lane in LANE_ORDER if where.lane in (None, lane)]
+    if where.active and handling is not None:
+        counts = dict.fromkeys(LANE_ORDER, 0) | handling.open_counts(where)
+        shown = {lane: handling.queue(lane, where, LANE_LIMIT) for lane in lanes_shown}
+    else:
+        shown = {
+            lane: view.queue(lane, LANE_LIMIT) if view is not None else [] for lane in lanes_shown
+        }
+    ids = [item.id for items in shown.values() for item in items]
+    assigned = handling.assignments(ids) if handling is not None else {}
+    present = views.presence.present(ids) if views.presence is not None else {}
+    ledger_view = views.ledger
     authors = {item.comment.author_key for items in shown.values() for item in items}
     ledgers = ledger_view.many(authors) if ledger_view is not None else {}
     lanes = []
-    for lane in LANE_ORDER:
+    for lane in lanes_shown:
         items = shown[lane]
-        entries = [_one_item(request, user, item, ledgers) for item in items]
+        entries = [
+            replace(
+                _one_item(request, user, item, ledgers),
+                assignee=assigned[item.id].assignee or "" if item.id in assigned else "",
+                handled_by=[n for n in present.get(item.id, ()) if n != user.name],
+            )
+            for item in items
+        ]
         lanes.append(
             {
                 "name": lane,
@@ -262,7 +318,12 @@ def _queue_context(request: web.Request, user: User) -> dict[str, Any]:
             }
         )
     waiting = ", ".join(f"{counts[lane]} {LANE_TITLES[lane].lower()}" for lane in LANE_ORDER)
-    return {"lanes": lanes, "summary": "Waiting: " + waiting + ".", "version": snapshot["version"]}
+    return {
+        "lanes": lanes,
+        "summary": ("Shown: " if where.active else "Waiting: ") + waiting + ".",
+        "version": snapshot["version"],
+        "filters": _filter_form(request, where, user),
+    }
 
 
 # -- sign in and out --------------------------------------------------------------------
@@ -363,7 +424,9 @@ def _flash(request: web.Request) -> str:
 async def queue_page(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     context = await off_loop(_ctx(request).views, _queue_context, request, user)
-    context.update({"flash": _flash(request), "fragment_href": "/fragments/queue"})
+    query = request.query_string
+    fragment = "/fragments/queue" + (f"?{query}" if query else "")
+    context.update({"flash": _flash(request), "fragment_href": fragment})
     return render(request, "queue.html", context)
 
 
@@ -433,6 +496,10 @@ def _core_item_context(request: web.Request, user: User, item: ReviewItem) -> di
 async def item_page(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     item = await off_loop(_ctx(request).views, _item_or_404, request)
+    presence = _ctx(request).views.presence
+    if presence is not None and request.method == "GET":
+        # Opening the item counts as being on it; the page's heartbeat keeps it so.
+        await asyncio.to_thread(presence.touch, item.id, user.name)
     return render(request, "item.html", await _item_context(request, user, item))
 
 
@@ -567,6 +634,8 @@ def setup(web_app: web.Application, ctx: WorkerContext) -> None:
         store,
         secure_cookies=settings.secure_cookies,
     )
+    if ctx.views.presence is None:
+        ctx.views.presence = PresenceBoard(store.database, ctx.clock, settings.web_presence_ttl_s)
     web_app[DECIDE_KEY] = submit_decision
     web_app[ITEM_EXTRAS] = []
     web_app.middlewares.append(refresh_middleware)

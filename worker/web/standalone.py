@@ -5,7 +5,8 @@ Nothing here folds a topic: the pages read the tables the projector keeps
 sessions, sign-outs, API tokens and the sign-in limiter are shared through the database
 already (worker/web/session.py). What the app writes still goes to Kafka, as in the
 worker: decisions to triage.decisions, emergency switches to triage.emergency, through
-one producer that waits for the broker's acknowledgement. Live updates poll the queue's
+one producer that waits for the broker's acknowledgement (assignments and notes to
+triage.handling too). Live updates poll the queue's
 stamp in the database. The one view held here is the reply desk's: it follows
 triage.reply-requests and triage.reply-outcomes whole, as the worker's does (a bad record
 there is skipped here; the worker's own reader dead-letters it).
@@ -24,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from records import encode
 from records.admin import ensure_topic
+from records.handling import HandlingRecord
 from records.moderation import Decision
 from records.reply import ReplyRequest
 from records.reply import replies_enabled as enabled_by
@@ -83,6 +85,12 @@ class KafkaWrites:
             self.topics.emergency, key=change.id.encode(), value=encode(change)
         )
 
+    async def handling(self, record: HandlingRecord) -> None:
+        # Keyed by item id: an item's assignments stay in the order written.
+        await self._producer.send_and_wait(
+            self.topics.handling, key=record.item_id.encode(), value=encode(record)
+        )
+
     async def reply_request(self, request: ReplyRequest) -> None:
         # Keyed by reply id, as the actions connector reads it.
         await self._producer.send_and_wait(
@@ -104,12 +112,14 @@ def web_context(
     )
     sla.publish_emergency = writes.emergency
     ctx.views.decision_sink = writes.decision
+    ctx.views.handling_sink = writes.handling
     replying = load_replying(ctx)
     ctx.views.replies = ReplyDesk(
         enabled=enabled_by(replying, settings.replies_enabled),
         sink=writes.reply_request,
         texts=template_text(ctx, replying),
         now=ctx.clock.now,
+        mastodon_max=settings.mastodon_max_characters,
     )
     return ctx
 
@@ -141,6 +151,13 @@ async def serve(
 
         follower = reply_follower(settings, ctx.views.replies, crashed)
     try:
+        # The worker makes it too; the first assignment may come before the worker ran.
+        await ensure_topic(
+            settings.kafka,
+            topic_specs(settings)[settings.topics.handling],
+            settings.partitions,
+            settings.replication_factor,
+        )
         if follower is not None:
             # The follower waits for both topics; the worker may not have made them yet.
             specs = topic_specs(settings)

@@ -64,3 +64,31 @@
     }
   })
 })()
+
+// Presence: while an item page is open, tell the server every few seconds, so that the
+// queue shows other officers who is handling it. The server forgets it after the expiry.
+// The leading semicolon keeps this from being read as a call on the function above.
+;(function () {
+  'use strict'
+  var section = document.querySelector('[data-heartbeat]')
+  if (!section || !window.fetch) {
+    return
+  }
+  var href = section.getAttribute('data-heartbeat')
+  var token = section.getAttribute('data-csrf')
+  var every = Math.max(5, parseInt(section.getAttribute('data-interval'), 10) || 25) * 1000
+
+  function beat () {
+    if (document.visibilityState === 'hidden') {
+      return
+    }
+    fetch(href, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'X-CSRF-Token': token }
+    }).catch(function () {})
+  }
+
+  window.setInterval(beat, every)
+  document.addEventListener('visibilitychange', beat)
+})()

@@ -1,0 +1,1 @@
+"""Officers' handling of review items: assignment, internal notes, queue filters, presence."""
