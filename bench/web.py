@@ -10,10 +10,12 @@
    HTTP: p50 and p99 in ms (target: queue p99 at most 300 ms).
 2. Memory. On an embedded broker, `triage run --no-web` in a process of its own reads
    ``--rss-small`` and then, afresh, ``--rss-large`` review items from triage.review
-   (default 10,000 and 100,000); once its projector has folded them all its resident
-   memory (VmRSS) is read: the target is the large within 10% of the small. The worker
-   still holds its moderation and reply views in memory (the agents' state), so this
-   says how much that costs. ``--no-rss`` leaves this part out.
+   (default 10,000 and 100,000), with the same history as the pages (about 3% open, the
+   rest closed by moderation's records or their reply cases); once its projector has
+   folded them all its resident memory (VmRSS) is read: the target is the large within
+   10% of the small. The worker holds its open items whole and a bounded number of
+   closed ones, so this says whether history still costs memory. ``--no-rss`` leaves
+   this part out, ``--no-pages`` the first.
 
 Figures are printed side by side at the end. Nothing here is a test.
 """
@@ -301,16 +303,29 @@ def vm(pid: int, field: str) -> float:
 
 
 async def produce_items(settings: Settings, count: int) -> None:
-    """``count`` review items on triage.review, made with the policy's retention."""
-    topic = settings.topics.review
-    await ensure_topic(settings.kafka, topic_specs(settings)[topic], settings.partitions, 1)
+    """``count`` review items on triage.review with the pages' history (about 3% open):
+    each response item's reply case on triage.cases, each other item's moderation record
+    on triage.moderation; the topics made with the policy's retention."""
+    names = settings.topics
+    specs = topic_specs(settings)
+    for topic in (names.review, names.cases, names.moderation):
+        await ensure_topic(settings.kafka, specs[topic], settings.partitions, 1)
     producer = AIOKafkaProducer(**settings.kafka.options(), acks="all", linger_ms=5)
     await producer.start()
     try:
         futures = []
         for i in range(count):
             item = review_item(i, 10_000)
-            futures.append(await producer.send(topic, encode(item), key=item.id.encode()))
+            key = item.id.encode()
+            futures.append(await producer.send(names.review, encode(item), key=key))
+            if item.lane == "response":
+                case = case_of(item, i)
+                sent = await producer.send(names.cases, encode(case), key=case.id.encode())
+            else:
+                sent = await producer.send(
+                    names.moderation, encode(moderation_of(item, i)), key=key
+                )
+            futures.append(sent)
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)
                 futures.clear()
@@ -414,15 +429,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="GETs per page")
     parser.add_argument("--postgres", action="store_true", help="also a throwaway PostgreSQL")
     parser.add_argument("--no-rss", action="store_true", help="leave the worker's memory out")
+    parser.add_argument("--no-pages", action="store_true", help="leave the page times out")
     parser.add_argument("--rss-small", type=int, default=10_000)
     parser.add_argument("--rss-large", type=int, default=100_000)
     parser.add_argument("--rss-within", type=float, default=1800.0, help="seconds to wait")
     args = parser.parse_args()
     lines: list[str] = []
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'bench.db'}"
-        lines += pages_line("sqlite", url, args.items, args.authors, args.requests)
-    if args.postgres:
+    if not args.no_pages:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{Path(folder) / 'bench.db'}"
+            lines += pages_line("sqlite", url, args.items, args.authors, args.requests)
+    if args.postgres and not args.no_pages:
         with postgres_url() as url:
             lines += pages_line("postgresql", url, args.items, args.authors, args.requests)
     if not args.no_rss:

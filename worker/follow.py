@@ -173,6 +173,10 @@ class TopicFollower:
         if not self._targets:
             self._caught_up.set()
             log.info("follower caught up", follower=self.name)
+            self.on_caught_up()
+
+    def on_caught_up(self) -> None:
+        """Called once, when everything on the topics at the start has been read."""
 
     async def _run(self) -> None:
         await self._assign()

@@ -23,6 +23,7 @@ import structlog
 
 from records import ReviewItem, encode
 from records.moderation import Decision
+from worker.db.views import DbReviewView
 from worker.deadletter import Breaker, DeadLetters, ReaderDeadLetters, decode_or_dead_letter
 from worker.moderation.messages import check_templates
 from worker.moderation.policy import ModerationConfig, load_moderation_config
@@ -37,6 +38,7 @@ from worker.moderation.step import (
     StepRecord,
     StepState,
 )
+from worker.read_views import ReviewReader
 from worker.runtime import Runtime, stops_worker, topic_options
 from worker.sla.policy import load_sla_policy
 from worker.sla.worktime import WorkCalendar
@@ -64,9 +66,12 @@ class Moderation:
         *,
         calendar: WorkCalendar | None = None,
         emergency: Callable[[datetime], bool] | None = None,
+        history: ReviewReader | None = None,
     ) -> None:
         self.rt = rt
         self.reader = reader
+        # The database's items and decisions, for those the view has let go (closed).
+        self.history = history
         self.topics = rt.settings.topics
         self.logic = ModerationStep(config, zone, self.topics, calendar, emergency)
         self.state = StepState(view=state)
@@ -127,12 +132,19 @@ class Moderation:
         decision = await decode_or_dead_letter(event, Decision, self.dead, self.breaker)
         if decision is None:
             return None
-        end = None
-        if not self.logic.knows(self.state, decision.item_id):
+        end = item = first = None
+        if decision.item_id in self.state.view.gone and self.history is not None:
+            # Closed long ago (a block after a hide): the view has let the item go.
+            item, first = await asyncio.to_thread(self._from_history, decision)
+        if item is None and not self.logic.knows(self.state, decision.item_id):
             # Rare (the app decides only on items it shows): where the item's partition
             # ends now says, once read that far, whether the item exists at all.
             end = await self.reader.end_offset(self.topics.review, message.partition)
-        return DecisionRead(decision, origin, end)
+        return DecisionRead(decision, origin, end, item, first)
+
+    def _from_history(self, decision: Decision) -> tuple[ReviewItem | None, Decision | None]:
+        assert self.history is not None
+        return self.history.get(decision.item_id), self.history.decision(decision.id)
 
     async def _step(self, record: StepRecord, now: datetime, ready: list[Any]) -> list[Any]:
         self.state, out = self.logic.step(self.state, record, now)
@@ -231,8 +243,17 @@ def register(rt: Runtime, ctx: WorkerContext) -> None:
         sla = ctx.views.sla
         return sla is not None and sla.emergency.active_at(instant)
 
+    users = ctx.views.users
+    history = DbReviewView(users.database, config, rt.clock) if users is not None else None
     moderation = Moderation(
-        rt, state, reader, config, ctx.zone, calendar=calendar, emergency=emergency_at
+        rt,
+        state,
+        reader,
+        config,
+        ctx.zone,
+        calendar=calendar,
+        emergency=emergency_at,
+        history=history,
     )
     ctx.views.moderation = moderation
     # One subscription to both inputs: faust assigns co-partitioned topics together, so

@@ -14,6 +14,12 @@ every partition (no consumer group), and folds them into memory:
 - the erasure list (``triage.erasures``): an erased author's items, audit records and
   ledger are kept redacted (worker/moderation/erasure.py), whichever comes first.
 
+Only what the agent needs to decide is held whole: the open items and the latest
+``keep_closed`` closed ones (a block often follows a hide), with their decisions, records
+and cases. An older closed item leaves memory; its id stays in ``gone`` (a few dozen
+bytes), so that the item read again stays closed and is not held again. What the
+officers see of closed history is in the database (worker/db/views.py).
+
 Why not a faust GlobalTable: a GlobalTable needs its own changelog topic, fed by a
 table write for each record, when the three topics are already the system of record;
 and a GlobalTable is built per topic, while an item's state needs both the review and
@@ -24,6 +30,7 @@ caught up, which the decision agent waits for after a restart.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -60,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAR",
+    "KEEP_CLOSED",
     "AuditView",
     "LedgerView",
     "ModerationState",
@@ -79,9 +87,19 @@ log = structlog.get_logger(__name__)
 OWN_ALERTS = frozenset({"urgent_out_of_hours"})
 
 
+KEEP_CLOSED = 1000
+"""Closed items held whole, the latest closed: follow-up decisions (a warning or block
+after a hide) come soon after; an older one's item is read from the database."""
+
+
 @dataclass
 class ModerationState:
-    """The folded topics; pure and synchronous (the reader feeds it records)."""
+    """The folded topics; pure and synchronous (the reader feeds it records).
+
+    ``items`` holds the open items and the latest ``keep_closed`` closed ones;
+    ``decisions``, ``moderation`` and ``cases`` hold what belongs to those, and what
+    arrived before its item (until the item comes, or the reader has caught up).
+    """
 
     config: ModerationConfig
     clock: Clock
@@ -102,10 +120,22 @@ class ModerationState:
     erased: set[str] = field(default_factory=set)
     # Bumped on every change, so pages can tell when to refresh.
     version: int = 0
+    keep_closed: int = KEEP_CLOSED
+    # The closed items held, the earliest closed first: the first to go.
+    closed_held: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # The ids of closed items no longer held: all that is kept of them.
+    gone: set[str] = field(default_factory=set)
+    # True while the reader reads back what the topics held at its start, in whatever
+    # order its fetches give: a record closing an item not read yet lets it go at once
+    # rather than wait for it (the closed history would all wait at once).
+    reading_back: bool = False
 
     def add_item(self, item: ReviewItem) -> None:
+        if item.id in self.gone:
+            return  # closed and let go: read again (a replay), it stays so
         self.items[item.id] = self.redacted(item)
         self.version += 1
+        self._settle(item.id)
 
     def redacted(self, item: ReviewItem) -> ReviewItem:
         """The item as the view may show it: redacted when its author is erased."""
@@ -129,24 +159,37 @@ class ModerationState:
         self.version += 1
 
     def add_decision(self, decision: Decision) -> None:
-        if decision.id in self.decisions_by_id:
+        if decision.id in self.decisions_by_id or decision.item_id in self.gone:
+            return
+        if decision.action in CLOSING_ACTIONS and self._closes_unread(decision.item_id):
             return
         self.decisions_by_id[decision.id] = decision
         self.decisions.setdefault(decision.item_id, []).append(decision)
         self.version += 1
+        self._settle(decision.item_id)
 
     def add_case(self, case: Case) -> None:
+        if case.item_id in self.gone:
+            return
+        if case.status == "closed" and self._closes_unread(case.item_id):
+            return
         self.cases[case.item_id] = case
         self.version += 1
+        self._settle(case.item_id)
 
     def add_moderation(self, record: ItemModeration) -> None:
         # Closed is final: the agent adds its records at once and the reader finds them
         # again later, so an older open record may arrive after the closed one.
+        if record.item_id in self.gone:
+            return
+        if record.status == "closed" and self._closes_unread(record.item_id):
+            return
         known = self.moderation.get(record.item_id)
         if known is not None and known.status == "closed" and record.status != "closed":
             return
         self.moderation[record.item_id] = record
         self.version += 1
+        self._settle(record.item_id)
 
     def add_alert(self, alert: Alert) -> None:
         if alert.kind in OWN_ALERTS:
@@ -162,12 +205,62 @@ class ModerationState:
         self.ledgers[record.author_key] = apply_record(self.ledgers.get(record.author_key), record)
         self.version += 1
 
+    def is_closed(self, item_id: str) -> bool:
+        """Whether the item is known closed (held closed, or closed and let go)."""
+        if item_id in self.gone:
+            return True
+        item = self.items.get(item_id)
+        return item is not None and self._overlaid(item).status == "closed"
+
+    def caught_up(self) -> None:
+        """The reader has read what the topics held at the start: what still waits for its
+        item belongs to an item no longer on triage.review (deleted by its retention)."""
+        self.reading_back = False
+        for item_id in [i for i in self.decisions if i not in self.items]:
+            for decision in self.decisions.pop(item_id):
+                self.decisions_by_id.pop(decision.id, None)
+        for pending in (self.moderation, self.cases):
+            for item_id in [i for i in pending if i not in self.items]:
+                del pending[item_id]
+
+    def _closes_unread(self, item_id: str) -> bool:
+        """While reading back: an item not read yet that this record closes is let go."""
+        if not self.reading_back or item_id in self.items:
+            return False
+        self._let_go(item_id)
+        return True
+
+    def _settle(self, item_id: str) -> None:
+        """Hold a closed item among the latest closed, letting the earliest go."""
+        item = self.items.get(item_id)
+        if item is None:
+            return  # what arrived before its item waits for it
+        if self._overlaid(item).status != "closed":
+            self.closed_held.pop(item_id, None)
+            return
+        if item_id in self.closed_held:
+            return
+        self.closed_held[item_id] = None
+        while len(self.closed_held) > self.keep_closed:
+            earliest, _ = self.closed_held.popitem(last=False)
+            self._let_go(earliest)
+
+    def _let_go(self, item_id: str) -> None:
+        self.items.pop(item_id, None)
+        self.moderation.pop(item_id, None)
+        self.cases.pop(item_id, None)
+        for decision in self.decisions.pop(item_id, ()):
+            self.decisions_by_id.pop(decision.id, None)
+        self.gone.add(item_id)
+
+    def _overlaid(self, item: ReviewItem) -> ReviewItem:
+        case = self.cases.get(item.id) if item.lane == "response" else None
+        return overlay(item, case, self.moderation.get(item.id), self.decisions.get(item.id, ()))
+
     # -- reading -----------------------------------------------------------------------
     def current(self, item: ReviewItem) -> ReviewItem:
         """The item with its case and decisions laid over and, for moderation, the advice now."""
-        case = self.cases.get(item.id) if item.lane == "response" else None
-        merged = overlay(item, case, self.moderation.get(item.id), self.decisions.get(item.id, ()))
-        return self.enriched(merged)
+        return self.enriched(self._overlaid(item))
 
     def enriched(self, item: ReviewItem) -> ReviewItem:
         """An open item with the author's current record and the policy's next step."""
@@ -418,6 +511,7 @@ class TopicReader(TopicFollower):
         on_crash: OnCrash | None = None,
     ) -> None:
         self.state = state
+        state.reading_back = True
         topics = settings.topics
         super().__init__(
             settings,
@@ -435,6 +529,9 @@ class TopicReader(TopicFollower):
             on_invalid=on_invalid,
             on_crash=on_crash,
         )
+
+    def on_caught_up(self) -> None:
+        self.state.caught_up()
 
     def _on_review(self, value: bytes | None) -> None:
         self.state.add_item(decode(value, ReviewItem))

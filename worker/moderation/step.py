@@ -19,10 +19,11 @@ keyed by review item id, so an item and its decisions share a partition number):
   the erasure list, whose item the view holds redacted), and for a closing action the
   closed :class:`ItemModeration`;
 - a decision whose item is not known yet waits in ``state.pending`` by item id, and the
-  others go on; it is applied when its item arrives. Once the item's partition of
-  ``triage.review`` has been read past where it ended when the decision was read
-  (:class:`ReviewRead`, from the whole-topic reader) and the item is still unknown, the
-  item is absent: the decision is dead-lettered with that reason.
+  others go on; it is applied when its item arrives (a closed item the view has let go,
+  and the decision first taken under the id, the adapter reads from the database where
+  it has one). Once the item's partition of ``triage.review`` has been read past where
+  it ended when the decision was read (:class:`ReviewRead`, from the whole-topic reader)
+  and the item is still unknown, the item is absent: the decision is dead-lettered with that reason.
 
 ``outputs.done`` names the inputs whose handling is complete; the adapter acknowledges a
 pending decision's input only then, so a restart reads it again.
@@ -30,6 +31,7 @@ pending decision's input only then, so a restart reads it again.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -57,6 +59,7 @@ __all__ = [
     "AGENT",
     "AUDITED_ACTIONS",
     "AUTOMATIC",
+    "KEEP_APPLIED",
     "DecisionRead",
     "ItemRead",
     "ModerationStep",
@@ -72,6 +75,7 @@ __all__ = [
     "block_posts",
     "label_example",
     "local_date",
+    "recorded",
     "urgent_alert",
 ]
 
@@ -191,6 +195,15 @@ def label_example(item: ReviewItem, decision: Decision) -> LabelExample | None:
 
 def _possible_query(item: ReviewItem) -> bool:
     return item.verdict is not None and item.verdict.possible_query
+
+
+def recorded(view: ModerationState, item: ReviewItem, record_id: str) -> bool:
+    """Whether the audit record of this id, on this item, is written already (the author's
+    ledger keeps the id of every record folded into it)."""
+    if record_id in view.audit:
+        return True
+    ledger = view.ledgers.get(item.comment.author_key)
+    return ledger is not None and record_id in ledger.decision_ids
 
 
 NOTICE_POSTS = 10
@@ -339,12 +352,16 @@ class DecisionRead:
 
     ``review_end``: the end offset of the same partition of ``triage.review`` when the
     decision was read, which the adapter asks the broker for only when the item is not
-    known; None leaves the decision waiting for its item.
+    known; None leaves the decision waiting for its item. ``item`` and ``first``: the
+    item and the decision first taken under this id as the database has them, which the
+    adapter looks up when the view does not hold the item (closed long ago).
     """
 
     decision: Decision
     origin: Origin
     review_end: int | None = None
+    item: ReviewItem | None = None
+    first: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +393,11 @@ class Outputs:
     done: tuple[Origin, ...] = ()
 
 
+KEEP_APPLIED = 2000
+"""Decisions applied by the step kept by id, the latest: a decision delivered again
+soon after is known without the view (which may not have read it yet)."""
+
+
 @dataclass
 class StepState:
     """What the step knows. ``view`` is the folded topics (ledgers, audit records, the
@@ -387,8 +409,8 @@ class StepState:
     items: dict[str, ReviewItem] = field(default_factory=dict)
     # Decisions waiting for their item, by item id, in the order read.
     pending: dict[str, list[DecisionRead]] = field(default_factory=dict)
-    # Decisions applied by this step, by decision id.
-    applied: dict[str, Decision] = field(default_factory=dict)
+    # The latest decisions applied by this step (at most KEEP_APPLIED), by decision id.
+    applied: OrderedDict[str, Decision] = field(default_factory=OrderedDict)
     # For each partition of triage.review: every item before this offset is known.
     review_read: dict[int, int] = field(default_factory=dict)
 
@@ -445,8 +467,9 @@ class ModerationStep:
         elif isinstance(record, DecisionRead):
             self._on_decision(state, record, now, out)
         else:
-            # Items the view holds now need no copy of their own.
-            for item_id in [i for i in state.items if i in state.view.items]:
+            # Items the view holds now (or has let go, closed) need no copy of their own.
+            view = state.view
+            for item_id in [i for i in state.items if i in view.items or i in view.gone]:
                 del state.items[item_id]
             self._read_to(state, record.partition, record.offset, now, out)
         return state, Outputs(tuple(out.sends), tuple(out.done))
@@ -458,6 +481,11 @@ class ModerationStep:
     # -- items -------------------------------------------------------------------------
     def _on_item(self, state: StepState, read: ItemRead, now: datetime, out: _Out) -> None:
         item = state.view.redacted(read.item)
+        if item.id in state.view.gone:
+            # Closed and let go: read again (a replay), it stays closed and alerts no one.
+            out.done.append(read.origin)
+            self._read_to(state, read.origin.partition, read.origin.offset + 1, now, out)
+            return
         if item.id not in state.view.items:
             state.items[item.id] = item
         if item.status == "open" and needs_moderation(item):
@@ -473,7 +501,7 @@ class ModerationStep:
         if known is not None and known.status == "closed":
             return  # a replayed item: moderation closed it, and closed stays closed
         record = automatic_record(item, self.config, now, self.zone)
-        if record is not None and record.id not in view.audit:
+        if record is not None and not recorded(view, item, record.id):
             out.send(self.topics.audit, record.author_key, encode(record))
             view.add_audit(record)
         enriched = enrich(
@@ -531,7 +559,11 @@ class ModerationStep:
     # -- decisions ---------------------------------------------------------------------
     def _on_decision(self, state: StepState, read: DecisionRead, now: datetime, out: _Out) -> None:
         decision = read.decision
-        first = state.applied.get(decision.id) or state.view.decisions_by_id.get(decision.id)
+        first = (
+            state.applied.get(decision.id)
+            or state.view.decisions_by_id.get(decision.id)
+            or read.first
+        )
         if first is not None and not same_content(first, decision):
             # The app never sends this; whatever did must not replace the first decision.
             self._refuse(read, f"decision id {decision.id} reused", now, out)
@@ -542,7 +574,7 @@ class ModerationStep:
         if not may(decision.role, decision.action):
             self._refuse(read, f"role {decision.role} may not {decision.action}", now, out)
             return
-        item = state.item(decision.item_id)
+        item = state.item(decision.item_id) or read.item
         if item is not None:
             self._apply(state, item, read, now, out)
         elif self._absent(state, read):
@@ -563,7 +595,7 @@ class ModerationStep:
             return  # the same decision twice while it waited for its item
         view = state.view
         item = view.redacted(item)  # erased since the step kept its copy
-        if decision.action in AUDITED_ACTIONS and decision.id not in view.audit:
+        if decision.action in AUDITED_ACTIONS and not recorded(view, item, decision.id):
             record = audit_record(item, decision, self.config, self.zone)
             out.send(self.topics.audit, record.author_key, encode(record))
             # At once in the ledger: the next decision may depend on it.
@@ -594,6 +626,8 @@ class ModerationStep:
             out.send(self.topics.moderation, item.id, encode(closed))
             view.add_moderation(closed)
         state.applied[decision.id] = decision
+        while len(state.applied) > KEEP_APPLIED:
+            state.applied.popitem(last=False)
 
     def _refuse(self, read: DecisionRead, reason: str, now: datetime, out: _Out) -> None:
         origin = read.origin

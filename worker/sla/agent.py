@@ -262,7 +262,10 @@ class CaseKeeper:
                 log.info("sla alert", kind=alert.kind, case_id=alert.data.get("case_id"))
             pending = [await producer.send(o.topic, o.key, o.value) for o in outputs.rest]
             await asyncio.gather(*pending)
-            self.store.put(partition, key, updated)
+            quiet = self._open_cases(key, updated, self.view.rules_version) is None
+            self.store.put(partition, key, updated, quiet=quiet)
+            if quiet:
+                self._forget(key)
             for case in outputs.cases:
                 self.view.apply_case(case)
 
@@ -325,9 +328,12 @@ class CaseKeeper:
         monotonic = time.monotonic()
         open_count = breached_count = 0
         for partition in sorted(self.owned & self.store.ready_partitions()):
-            for key, state in self.store.items(partition):
+            for key, state in self.store.active(partition):
                 found = self._open_cases(key, state, version)
                 if found is None:
+                    # No open case: nothing to tick until an event of it comes.
+                    self.store.quieten(partition, key)
+                    self._forget(key)
                     continue
                 upcoming, dues = found
                 open_count += len(dues)
@@ -346,6 +352,11 @@ class CaseKeeper:
         # Each worker counts its own partitions, so the sum over the replicas is the whole.
         self.rt.metrics.open_cases.set(open_count)
         self.rt.metrics.breached_cases.set(breached_count)
+
+    def _forget(self, key: str) -> None:
+        """Drop the timer's notes of a conversation with no open case."""
+        self._next.pop(key, None)
+        self._ticked.pop(key, None)
 
     def _open_cases(self, key: str, state: SlaState, version: int) -> OpenCases | None:
         """For the open cases: when each next needs an alert, and when each is due; None

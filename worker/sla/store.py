@@ -7,6 +7,10 @@ start up to the end offset it had when the assignment came (:func:`recover_parti
 and handles no event of ``p`` until then; the other partitions carry on meanwhile. While
 it owns ``p`` it is the only writer of its state, so what it holds stays current.
 
+A conversation with no open case (most of them: the answered ones) is held as the bytes
+of its state, about a seventh of the decoded object, and read back only when an event
+of it comes; the timer walks the others alone (:meth:`PartitionStore.active`).
+
 There is no time limit on a recovery: a partition whose state cannot be read waits (the
 reader retries on broker errors), rather than act on an older state and repeat an alert.
 
@@ -44,6 +48,8 @@ class PartitionStore:
 
     def __init__(self) -> None:
         self._data: dict[int, dict[str, SlaState]] = {}
+        # The quiet conversations (no open case): their sequence number and state's JSON.
+        self._quiet: dict[int, dict[str, tuple[int, bytes]]] = {}
         self._ready: dict[int, asyncio.Event] = {}
 
     def ready_event(self, partition: int) -> asyncio.Event:
@@ -63,6 +69,7 @@ class PartitionStore:
         """``partition`` is being (re)read: forget what was held and hold its events."""
         self.ready_event(partition).clear()
         self._data[partition] = {}
+        self._quiet[partition] = {}
 
     def done(self, partition: int) -> None:
         self.ready_event(partition).set()
@@ -71,18 +78,44 @@ class PartitionStore:
         """``partition`` went to another worker: its states are that worker's now."""
         self.ready_event(partition).clear()
         self._data.pop(partition, None)
+        self._quiet.pop(partition, None)
 
     def get(self, partition: int, key: str) -> SlaState | None:
-        return self._data.get(partition, {}).get(key)
+        state = self._data.get(partition, {}).get(key)
+        if state is not None:
+            return state
+        quiet = self._quiet.get(partition, {}).get(key)
+        return SlaState.model_validate_json(quiet[1]) if quiet is not None else None
 
-    def put(self, partition: int, key: str, state: SlaState) -> bool:
-        """Keep ``state`` unless a newer one is held; True when it was kept."""
+    def put(self, partition: int, key: str, state: SlaState, *, quiet: bool = False) -> bool:
+        """Keep ``state`` unless a newer one is held; True when it was kept. A ``quiet``
+        state (no open case) is kept as its bytes."""
         held = self._data.setdefault(partition, {})
+        asleep = self._quiet.setdefault(partition, {})
         old = held.get(key)
-        if old is not None and old.seq >= state.seq:
+        seq = old.seq if old is not None else asleep.get(key, (-1, b""))[0]
+        if (old is not None or key in asleep) and seq >= state.seq:
             return False
-        held[key] = state
+        if quiet:
+            held.pop(key, None)
+            asleep[key] = (state.seq, state.model_dump_json().encode())
+        else:
+            asleep.pop(key, None)
+            held[key] = state
         return True
+
+    def quieten(self, partition: int, key: str) -> None:
+        """Hold the conversation's state as bytes (it has no open case)."""
+        state = self._data.get(partition, {}).pop(key, None)
+        if state is not None:
+            self._quiet.setdefault(partition, {})[key] = (
+                state.seq,
+                state.model_dump_json().encode(),
+            )
+
+    def active(self, partition: int) -> Iterator[tuple[str, SlaState]]:
+        """The conversations not held quiet (those that may have an open case)."""
+        return iter(list(self._data.get(partition, {}).items()))
 
     def on_record(self, partition: int, key: bytes | None, value: bytes | None) -> None:
         """Keep one record of the state topic; InvalidRecord when it is unreadable."""
@@ -97,10 +130,14 @@ class PartitionStore:
         self.put(partition, text, decode(value, SlaState))
 
     def items(self, partition: int) -> Iterator[tuple[str, SlaState]]:
-        return iter(list(self._data.get(partition, {}).items()))
+        """Every conversation held, the quiet ones read back."""
+        quiet = self._quiet.get(partition, {})
+        decoded = [(k, SlaState.model_validate_json(v)) for k, (_, v) in quiet.items()]
+        return iter([*self._data.get(partition, {}).items(), *decoded])
 
     def __len__(self) -> int:
-        return sum(len(held) for held in self._data.values())
+        held = sum(len(states) for states in self._data.values())
+        return held + sum(len(states) for states in self._quiet.values())
 
 
 async def recover_partition(

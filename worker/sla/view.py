@@ -1,11 +1,15 @@
-"""The SLA view every worker holds whole: all cases and the emergency history.
+"""The SLA view every worker holds: the open cases, the latest closed ones, and the
+emergency history.
 
 It is fed by readers of ``triage.cases`` and ``triage.emergency`` (worker/follow.py)
-and read by the reports, the API and the officers' app as ``ctx.views.sla``.
+and read as ``ctx.views.sla`` by the worker's parts, and by the officers' app where it
+has no database. A closed case is final for the reply clock, so only the latest
+``keep_closed`` of them stay; the reports read closed history from the database.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -16,15 +20,22 @@ from worker.sla.cases import Rules
 from worker.sla.emergency import EmergencyState
 from worker.sla.policy import SlaPolicy
 
-__all__ = ["Publish", "SlaView", "emergency_json", "open_order"]
+__all__ = ["KEEP_CLOSED", "Publish", "SlaView", "emergency_json", "open_order"]
 
 Publish = Callable[[EmergencyChange], Awaitable[None]]
 
 
+KEEP_CLOSED = 1000
+"""Closed cases kept, the latest closed."""
+
+
 class SlaView:
-    def __init__(self, policy: SlaPolicy | None = None) -> None:
+    def __init__(self, policy: SlaPolicy | None = None, *, keep_closed: int = KEEP_CLOSED) -> None:
         self.policy = policy or SlaPolicy()
         self._cases: dict[str, Case] = {}
+        self.keep_closed = keep_closed
+        # The closed cases held, the earliest closed first: the first to go.
+        self._closed: OrderedDict[str, None] = OrderedDict()
         self.emergency = EmergencyState()
         self.rules = Rules(self.policy, self.emergency)
         # Bumped whenever the rules change, so the timer knows to recompute due times.
@@ -36,6 +47,13 @@ class SlaView:
 
     def apply_case(self, case: Case) -> None:
         self._cases[case.id] = case
+        if case.status != "closed":
+            self._closed.pop(case.id, None)
+            return
+        self._closed[case.id] = None
+        while len(self._closed) > self.keep_closed:
+            earliest, _ = self._closed.popitem(last=False)
+            del self._cases[earliest]
 
     def apply_emergency(self, change: EmergencyChange) -> None:
         if any(c.id == change.id for c in self.emergency.changes):
