@@ -45,6 +45,9 @@ class Recipe:
     # The requests the recall-first cut must keep: the council's own examples (the register
     # the product reads); web forms and typed bank queries pass any cut near the label's.
     review_source: str = "council"
+    # Weigh the validation texts by source, not by text, for the blend and the cuts
+    # (``evaluation.source_balanced``); measured in the model card, not the default.
+    weigh_sources: bool = False
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     @property

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from classifiers import rules
 from classifiers.blend import rule_counts
 from classifiers.training.dataset import Example, label_matrix, label_weights
-from classifiers.training.evaluation import choose_thresholds, score
+from classifiers.training.evaluation import choose_thresholds, score, source_balanced
 from classifiers.training.pipeline import fit, split, word_table
 from classifiers.training.recipe import fit_blend
 from classifiers.training.sources import council, load_shared
@@ -124,6 +124,8 @@ class _Reduced:
         val: Sequence[Example],
         seed: int,
         linear_share: float,
+        *,
+        weigh_sources: bool = False,
     ) -> None:
         rng = random.Random(seed)  # noqa: S311 - sampling, not security
         rows = np.asarray([encoded.index[id(e)] for e in train])
@@ -133,9 +135,12 @@ class _Reduced:
             rng.sample(list(train), round(len(train) * linear_share)), seed, encoded.table
         )
         on_val = encoded.parts(self.heads, self.linear, val)
-        Y, K = label_matrix(val), label_weights(val)
-        self.blend, on_val["combined"] = fit_blend(on_val, Y, K, seed=seed)
-        self.cuts = {part: choose_thresholds(Y, on_val[part], K) for part, _ in self.PARTS}
+        Y = label_matrix(val)
+        B = label_weights(val)
+        if weigh_sources:
+            B = source_balanced(B, [e.source for e in val])
+        self.blend, on_val["combined"] = fit_blend(on_val, Y, B, seed=seed)
+        self.cuts = {part: choose_thresholds(Y, on_val[part], B) for part, _ in self.PARTS}
 
     def score(
         self, examples: Sequence[Example], categories: Sequence[str]
@@ -165,6 +170,7 @@ def cross_source(
     max_test: int = 2000,
     cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    weigh_sources: bool = False,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """For each source of ``held_out``: each part's and the blend's scores on its
     categories when trained on everything else."""
@@ -178,7 +184,7 @@ def cross_source(
             held = rng.sample(held, max_test)
         train, val, _ = split(rest, seed, 0.1)
         progress(f"without {source}: {len(train)} texts to train on, {len(held)} to score")
-        model = _Reduced(encoded, train, val, seed, linear_share)
+        model = _Reduced(encoded, train, val, seed, linear_share, weigh_sources=weigh_sources)
         results[source] = model.score(held, held_out[source])
     return results
 

@@ -31,7 +31,12 @@ from classifiers.shipped import FORMAT, LINEAR_DIR, META_FILE, TRANSFORMER_FILE,
 from classifiers.trained import MODEL_FILE
 from classifiers.training.config import Progress, Recipe
 from classifiers.training.dataset import Example, label_matrix, label_weights
-from classifiers.training.evaluation import choose_thresholds, recall_cut, scores_by_source
+from classifiers.training.evaluation import (
+    choose_thresholds,
+    recall_cut,
+    scores_by_source,
+    source_balanced,
+)
 from classifiers.training.pipeline import TrainResult, counts, fit, save, split, word_table
 from records import CATEGORIES
 
@@ -94,17 +99,18 @@ def build(
     sets = {"validation": val_part, "test": test_part, **extra_tests}
     proba = {name: _part_proba(served, linear, texts) for name, texts in sets.items() if texts}
     Y, K = label_matrix(val_part), label_weights(val_part)
+    B = source_balanced(K, [e.source for e in val_part]) if recipe.weigh_sources else K
     val = proba.get("validation", {})
     blend: Blend | None = None
     if served is not None:
-        blend, val["combined"] = fit_blend(val, Y, K, seed=recipe.seed)
+        blend, val["combined"] = fit_blend(val, Y, B, seed=recipe.seed)
         for name, parts in proba.items():
             if name != "validation":
                 parts["combined"] = blend.combine(
                     parts["transformer"], parts["linear"], parts["rules"]
                 )
     default: dict[str, float] = dict.fromkeys(CATEGORIES, 0.5)
-    thresholds = {p: choose_thresholds(Y, val[p], K) if val else default for p in recipe.parts}
+    thresholds = {p: choose_thresholds(Y, val[p], B) if val else default for p in recipe.parts}
     sr = CATEGORIES.index("service_request")
     review_rows = _review_rows(val_part, K[:, sr] == 1, recipe.review_source)
     review_cut = {

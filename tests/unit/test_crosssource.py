@@ -40,6 +40,16 @@ def test_cross_source_trains_without_the_source_and_scores_only_its_categories(
     assert results["right"]["combined"]["abusive"]["f1"] > 0.8
 
 
+def test_weighing_by_source_changes_nothing_when_one_source_is_left(
+    two_sources: list[Example], tmp_path: Path
+) -> None:
+    """With one source left to fit on, source weights equal text weights, so the scores match."""
+    held_out = {"right": ("spam",)}
+    by_text = cross_source(two_sources, held_out=held_out, cache_dir=tmp_path)
+    by_source = cross_source(two_sources, held_out=held_out, cache_dir=tmp_path, weigh_sources=True)
+    assert by_source == by_text
+
+
 def test_seed_spread_is_one_reproducible_run_per_seed(
     two_sources: list[Example], tmp_path: Path
 ) -> None:

@@ -133,6 +133,22 @@ def test_choose_thresholds_maximises_f1() -> None:
     assert thresholds["spam"] == 0.5  # no positives: the default
 
 
+def test_source_balanced_weights_give_every_source_the_same_say() -> None:
+    """Per category, each source's rows weigh the same in total, weak ones still a fifth."""
+    from classifiers.training.evaluation import source_balanced
+
+    weights = np.ones((6, len(CATEGORIES)))
+    weights[5, 1] = 0.2  # a weak negative
+    weights[4, 2] = 0.0  # a category this row says nothing about
+    sources = ["big", "big", "big", "big", "small", "small"]
+    balanced = source_balanced(weights, sources)
+    assert balanced[:4, 0].sum() == pytest.approx(balanced[4:, 0].sum())
+    assert balanced[:, 0].mean() == pytest.approx(1.0)
+    assert balanced[5, 1] == pytest.approx(balanced[4, 1] / 5)
+    assert balanced[4, 2] == 0.0
+    assert balanced[5, 2] == pytest.approx(balanced[:4, 2].sum())
+
+
 def test_model_learns_the_tiny_data_set(tiny_model: MultiLabelTextClassifier) -> None:
     """A model fitted on the tiny set ranks each category's own texts above the others."""
     examples = tiny_examples()

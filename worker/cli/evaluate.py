@@ -44,6 +44,11 @@ from worker.cli.train import PATH, cache_dir, mapping_options, read_files
     help="With --shared: also retrain without each public data set and score on it (slow).",
 )
 @click.option(
+    "--weigh-sources",
+    is_flag=True,
+    help="With --cross-source: blend and cut with every source weighing the same.",
+)
+@click.option(
     "--seeds",
     default="",
     metavar="0,1,2",
@@ -66,6 +71,7 @@ def command(  # noqa: PLR0917 - one parameter per click option
     model_dir: Path | None,
     shared: Path | None,
     cross_source: bool,
+    weigh_sources: bool,
     seeds: str,
     json_out: Path | None,
 ) -> None:
@@ -106,7 +112,9 @@ def command(  # noqa: PLR0917 - one parameter per click option
     if shared is not None:
         report["held_out"] = _held_out(whole, shared, thresholds)
     if cross_source and shared is not None:
-        report["cross_source"] = _cross_source(shared, int(model.info.get("seed", 0)))
+        report["cross_source"] = _cross_source(
+            shared, int(model.info.get("seed", 0)), weigh_sources
+        )
     if seed_list and shared is not None:
         report["seeds"] = _seed_spread(shared, seed_list)
     if json_out is not None:
@@ -214,13 +222,14 @@ def _seed_spread(shared: Path, seeds: list[int]) -> dict[str, Any]:
     return {str(seed): per for seed, per in spread.items()}
 
 
-def _cross_source(shared: Path, seed: int) -> dict[str, Any]:
+def _cross_source(shared: Path, seed: int, weigh_sources: bool = False) -> dict[str, Any]:
     """Trained without each source, scored on it (reduced recipe); printed as a table."""
     results = cross_source(
         mix(shared, seed),
         seed=seed,
         cache_dir=cache_dir(),
         progress=lambda m: click.echo(m, err=True),
+        weigh_sources=weigh_sources,
     )
     click.echo("\ncross-source (trained without the source, scored on it; reduced recipe)")
     click.echo(_HEADER)

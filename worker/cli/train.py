@@ -124,6 +124,12 @@ def read_files(
     help="torch threads for fine-tuning (default: TRIAGE_TORCH_THREADS).",
 )
 @click.option(
+    "--weigh-sources",
+    is_flag=True,
+    help="Fit the blend and the cuts with every source's validation texts weighing the "
+    "same in total, instead of each text once (see the model card).",
+)
+@click.option(
     "--checkpoints",
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep a checkpoint per epoch here; a run stopped part way resumes from the last one.",
@@ -147,6 +153,7 @@ def command(  # noqa: PLR0917 - one parameter per click option
     epochs: int,
     device: str,
     threads: int | None,
+    weigh_sources: bool,
     checkpoints: Path | None,
 ) -> None:
     """Train the model on labelled files and save it to OUT.
@@ -178,6 +185,7 @@ def command(  # noqa: PLR0917 - one parameter per click option
         holdout=holdout,
         word_vectors=word_vectors,
         transformer=transformer,
+        weigh_sources=weigh_sources,
         finetune=FinetuneConfig(
             epochs=epochs,
             seed=seed,
